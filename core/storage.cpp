@@ -1,0 +1,61 @@
+// Device registry, the CPU allocator, and Storage.
+#include "core/storage.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+
+namespace bertforge {
+namespace {
+
+// Host memory: aligned_alloc needs a size that is a multiple of the alignment.
+class CpuDevice final : public DeviceInterface {
+ public:
+  void* allocate(size_t nbytes, int) override {
+    size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+    if (rounded == 0) rounded = kCpuAlignment;
+    void* p = std::aligned_alloc(kCpuAlignment, rounded);
+    if (p == nullptr) BF_FAIL("out of host memory allocating ", nbytes, " bytes");
+    return p;
+  }
+  void deallocate(void* ptr, int) override { std::free(ptr); }
+  void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_within(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+};
+
+DeviceInterface*& registry_slot(DeviceType type) {
+  static CpuDevice cpu;
+  static DeviceInterface* slots[kNumDeviceTypes] = {&cpu, nullptr};
+  return slots[static_cast<int>(type)];
+}
+
+}  // namespace
+
+std::string Device::str() const {
+  return is_cpu() ? std::string("cpu") : absl::StrCat("cuda:", index);
+}
+
+DeviceInterface& device_interface(DeviceType type) {
+  DeviceInterface* iface = registry_slot(type);
+  if (iface == nullptr) {
+    BF_FAIL("device ", Device{type, 0}.str(),
+            " is not available: bertforge was built without CUDA (-DBERTFORGE_CUDA=OFF or no nvcc)");
+  }
+  return *iface;
+}
+
+void register_device_interface(DeviceType type, DeviceInterface* iface) {
+  registry_slot(type) = iface;
+}
+
+Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  data_ = device_interface(device.type).allocate(nbytes, device.index);
+}
+
+Storage::~Storage() { device_interface(device_.type).deallocate(data_, device_.index); }
+
+}  // namespace bertforge

@@ -1,0 +1,37 @@
+// Declarations of the CPU reference kernels; signatures mirror ops/kernels.h.
+// Each family lives in its own file: ops/cpu/elementwise.cpp, activation.cpp,
+// layernorm.cpp, softmax.cpp, dropout.cpp, embedding.cpp, cross_entropy.cpp,
+// adamw.cpp; the GEMM in ops/cpu/gemm.h.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/kernels.h"
+
+namespace bertforge::cpu {
+
+void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n);
+void scale(float* out, const float* x, float s, int64_t n);
+void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols);
+void sum_rows(float* out, const float* x, int64_t rows, int64_t cols);
+void gelu_forward(float* out, const float* x, int64_t n);
+void gelu_backward(float* dx, const float* x, const float* dout, int64_t n);
+void tanh_forward(float* out, const float* x, int64_t n);
+void tanh_backward(float* dx, const float* out, const float* dout, int64_t n);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* weight, const float* bias, int64_t rows, int64_t cols, float eps);
+void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x, const float* weight, const float* mean, const float* rstd, int64_t rows, int64_t cols);
+void softmax_forward(float* probs, const float* logits, const float* mask, int64_t rows, int64_t cols, int64_t rows_per_mask);
+void softmax_backward(float* dlogits, const float* dprobs, const float* probs, int64_t rows, int64_t cols);
+void clipped_softmax_forward(float* out, float* probs, const float* logits, const float* mask, int64_t rows, int64_t cols, int64_t rows_per_mask, float gamma, float zeta);
+void clipped_softmax_backward(float* dlogits, const float* dout, const float* probs, int64_t rows, int64_t cols, float gamma, float zeta);
+void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed, uint64_t offset);
+void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed, uint64_t offset);
+void head_dropout_forward(float* out, const float* x, int64_t batch, int64_t heads, int64_t inner, float p, uint64_t seed, uint64_t offset);
+void head_dropout_backward(float* dx, const float* dout, int64_t batch, int64_t heads, int64_t inner, float p, uint64_t seed, uint64_t offset);
+void embedding_forward(float* out, const int64_t* ids, const float* table, int64_t n, int64_t dim);
+void embedding_backward(float* dtable, const int64_t* ids, const float* dout, int64_t n, int64_t dim);
+void cross_entropy_forward(float* loss, float* lse, const float* logits, const int64_t* targets, int64_t rows, int64_t classes, int64_t ignore_index);
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* targets, int64_t rows, int64_t classes, int64_t ignore_index, float dloss_per_row);
+void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);
+
+}  // namespace bertforge::cpu

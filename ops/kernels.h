@@ -1,0 +1,120 @@
+// The kernel table: every compute kernel an op may call, one table per device.
+//
+// This is the single place where a kernel is declared. Kernels take raw
+// pointers to contiguous f32 data (ids are int64) plus sizes, in the style of
+// llm.c, so a CUDA kernel has exactly the signature of its CPU reference.
+// The ops (ops/*.cpp) check shapes, dtypes and devices, then call
+//     kernels_for(x.device()).gelu_forward(y, x, n);
+// The CPU table is filled in ops/cpu/cpu_kernels.cpp; the CUDA backend fills
+// the CUDA table when it is built. A missing entry fails with the kernel's name.
+//
+// To add an op: add its kernels here, implement them in ops/cpu/<op>.cpp,
+// register them in ops/cpu/cpu_kernels.cpp, and write ops/<op>.{h,cpp}.
+#pragma once
+
+#include <cstdint>
+
+#include "core/check.h"
+#include "core/device.h"
+
+namespace bertforge {
+
+enum class BinaryOp : uint8_t { kAdd, kSub, kMul };
+
+struct KernelTable {
+  // ---- GEMM (ops/cpu/gemm.h): C = alpha op(A) op(B) + beta C, row-major, batched by strides.
+  void (*gemm_strided_batched)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                               const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+                               int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
+                               int64_t batch) = nullptr;
+
+  // ---- Element-wise (ops/cpu/elementwise.cpp). out may alias an input.
+  // out[i] = a[i] op b[i], i < n
+  void (*binary)(BinaryOp op, float* out, const float* a, const float* b, int64_t n) = nullptr;
+  // out[i] = s * x[i]
+  void (*scale)(float* out, const float* x, float s, int64_t n) = nullptr;
+  // out (rows, cols) = x (rows, cols) + bias (cols)
+  void (*add_bias)(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) = nullptr;
+  // out (cols) = sum over rows of x (rows, cols): the bias gradient
+  void (*sum_rows)(float* out, const float* x, int64_t rows, int64_t cols) = nullptr;
+
+  // ---- Activations (ops/cpu/activation.cpp)
+  void (*gelu_forward)(float* out, const float* x, int64_t n) = nullptr;                   // exact erf GELU
+  void (*gelu_backward)(float* dx, const float* x, const float* dout, int64_t n) = nullptr;  // dx = dout * gelu'(x)
+  void (*tanh_forward)(float* out, const float* x, int64_t n) = nullptr;
+  void (*tanh_backward)(float* dx, const float* out, const float* dout, int64_t n) = nullptr;  // uses tanh output
+
+  // ---- LayerNorm over the last dim (ops/cpu/layernorm.cpp)
+  // x, out (rows, cols); weight, bias (cols); mean, rstd (rows) saved for backward.
+  void (*layernorm_forward)(float* out, float* mean, float* rstd, const float* x, const float* weight,
+                            const float* bias, int64_t rows, int64_t cols, float eps) = nullptr;
+  // dx (rows, cols) written; dweight, dbias (cols) written (not accumulated).
+  void (*layernorm_backward)(float* dx, float* dweight, float* dbias, const float* dout, const float* x,
+                             const float* weight, const float* mean, const float* rstd, int64_t rows,
+                             int64_t cols) = nullptr;
+
+  // ---- Softmax over the last dim with an optional additive mask (ops/cpu/softmax.cpp)
+  // logits, probs (rows, cols). mask (rows / rows_per_mask, cols) or nullptr: row r uses
+  // mask row r / rows_per_mask (attention: scores (B,H,T,T), mask (B,T), rows_per_mask = H*T).
+  void (*softmax_forward)(float* probs, const float* logits, const float* mask, int64_t rows, int64_t cols,
+                          int64_t rows_per_mask) = nullptr;
+  // dlogits = probs * (dprobs - sum(dprobs * probs))
+  void (*softmax_backward)(float* dlogits, const float* dprobs, const float* probs, int64_t rows,
+                           int64_t cols) = nullptr;
+  // out = clip((zeta - gamma) * softmax(logits + mask) + gamma, 0, 1); probs keeps the unclipped softmax.
+  void (*clipped_softmax_forward)(float* out, float* probs, const float* logits, const float* mask, int64_t rows,
+                                  int64_t cols, int64_t rows_per_mask, float gamma, float zeta) = nullptr;
+  // Gradient is zero where the clip is active, softmax Jacobian * (zeta - gamma) inside.
+  void (*clipped_softmax_backward)(float* dlogits, const float* dout, const float* probs, int64_t rows,
+                                   int64_t cols, float gamma, float zeta) = nullptr;
+
+  // ---- Dropout from a Philox stream (ops/cpu/dropout.cpp); the mask is regenerated in backward.
+  // Element i is kept iff philox_uniform(seed, offset, i) >= p; kept elements are scaled by 1/(1-p).
+  void (*dropout_forward)(float* out, const float* x, int64_t n, float p, uint64_t seed, uint64_t offset) = nullptr;
+  void (*dropout_backward)(float* dx, const float* dout, int64_t n, float p, uint64_t seed,
+                           uint64_t offset) = nullptr;
+  // Attention-head dropout: x, out (batch, heads, inner); one keep/drop per (sample, head),
+  // kept heads scaled by heads / kept; a sample with every head dropped is redrawn.
+  void (*head_dropout_forward)(float* out, const float* x, int64_t batch, int64_t heads, int64_t inner, float p,
+                               uint64_t seed, uint64_t offset) = nullptr;
+  void (*head_dropout_backward)(float* dx, const float* dout, int64_t batch, int64_t heads, int64_t inner,
+                                float p, uint64_t seed, uint64_t offset) = nullptr;
+
+  // ---- Embedding lookup (ops/cpu/embedding.cpp). ids (n) are in [0, vocab) (checked by the op).
+  // out (n, dim) = table (vocab, dim) rows at ids
+  void (*embedding_forward)(float* out, const int64_t* ids, const float* table, int64_t n, int64_t dim) = nullptr;
+  // dtable (vocab, dim) += scatter of dout (n, dim) at ids; the op zeroes dtable first
+  void (*embedding_backward)(float* dtable, const int64_t* ids, const float* dout, int64_t n,
+                             int64_t dim) = nullptr;
+
+  // ---- Cross-entropy over logits with ignore-index (ops/cpu/cross_entropy.cpp)
+  // logits (rows, classes); targets (rows). Writes loss (rows) = logsumexp - logit[target] and
+  // lse (rows) = logsumexp; rows whose target == ignore_index get loss 0.
+  void (*cross_entropy_forward)(float* loss, float* lse, const float* logits, const int64_t* targets,
+                                int64_t rows, int64_t classes, int64_t ignore_index) = nullptr;
+  // dlogits = dloss_per_row * (softmax(logits) - onehot(target)); zero rows for ignored targets.
+  void (*cross_entropy_backward)(float* dlogits, const float* logits, const float* lse, const int64_t* targets,
+                                 int64_t rows, int64_t classes, int64_t ignore_index,
+                                 float dloss_per_row) = nullptr;
+
+  // ---- AdamW (ops/cpu/adamw.cpp): one decoupled-weight-decay step, in place; step counts from 1.
+  void (*adamw_update)(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
+                       float beta2, float eps, float weight_decay, int64_t step) = nullptr;
+};
+
+// The table of `device`'s backend (throws if the backend was not built).
+const KernelTable& kernels_for(Device device);
+// For backends registering their kernels.
+KernelTable& mutable_kernel_table(DeviceType type);
+
+// Throws "<kernel> has no <device> kernel" when a table entry is missing;
+// returns the entry otherwise. Usage: BF_KERNEL(x.device(), gelu_forward)(y, x, n).
+#define BF_KERNEL(device, name) \
+  (::bertforge::require_kernel(::bertforge::kernels_for(device).name, #name, device))
+
+template <typename Fn>
+Fn require_kernel(Fn fn, const char* name, Device device) {
+  BF_CHECK(fn != nullptr, "kernel ", name, " is not implemented for ", device.str());
+  return fn;
+}
+}  // namespace bertforge
