@@ -1,9 +1,12 @@
-// CUDA memory for Tensors: cudaMalloc/cudaFree and host<->device copies.
+// CUDA memory for Tensors (cudaMalloc/cudaFree, host<->device copies) and
+// registration of the CUDA backend: device interface plus kernel table.
 // (The caching allocator of the CUDA issue replaces the plain cudaMalloc.)
 #include "cuda/device.h"
 
 #include "core/device.h"
 #include "cuda/cuda_check.h"
+#include "cuda/kernels.h"
+#include "ops/kernels.h"
 
 namespace bertforge::cuda {
 namespace {
@@ -48,6 +51,7 @@ int device_count() {
 void register_cuda_backend() {
   static CudaDevice device;
   register_device_interface(DeviceType::kCUDA, &device);
+  register_elementwise_kernels(mutable_kernel_table(DeviceType::kCUDA));
 }
 
 }  // namespace bertforge::cuda

@@ -6,7 +6,7 @@ namespace bertforge::cuda {
 // Number of usable CUDA devices; 0 when there is no GPU or no driver.
 int device_count();
 
-// Registers the CUDA DeviceInterface so Tensors can live on GPUs. Idempotent.
+// Registers the CUDA DeviceInterface and kernels so Tensors and ops can run on GPUs. Idempotent.
 void register_cuda_backend();
 
 }  // namespace bertforge::cuda
