@@ -89,7 +89,7 @@ struct KernelTable {
 
   // ---- Cross-entropy over logits with ignore-index (ops/cpu/cross_entropy.cpp)
   // logits (rows, classes); targets (rows). Writes loss (rows) = logsumexp - logit[target] and
-  // lse (rows) = logsumexp; rows whose target == ignore_index get loss 0.
+  // lse (rows) = logsumexp; rows whose target == ignore_index get loss 0 and lse 0.
   void (*cross_entropy_forward)(float* loss, float* lse, const float* logits, const int64_t* targets,
                                 int64_t rows, int64_t classes, int64_t ignore_index) = nullptr;
   // dlogits = dloss_per_row * (softmax(logits) - onehot(target)); zero rows for ignored targets.

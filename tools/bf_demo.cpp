@@ -64,7 +64,7 @@ struct Mlp {
   // x (n, 2) -> logits (n, kClasses)
   Tensor forward(const Tensor& x, bool training, uint64_t step) {
     Tensor h = gelu(layer_norm(linear(x, w1, b1), ln_w, ln_b, 1e-5f));
-    h = dropout(h, 0.1f, DropoutKey::from(/*seed=*/7, step, /*rank=*/0, /*tensor_id=*/0), training);
+    h = dropout(h, 0.1f, dropout_key(/*seed=*/7, step, /*rank=*/0, /*tensor_id=*/0), training);
     return linear(h, w2, b2);
   }
 };
