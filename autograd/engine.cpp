@@ -22,7 +22,7 @@ void accumulate_cpu(Tensor& acc, const Tensor& grad) {
   float* a = acc.data<float>();
   const float* g = grad.data<float>();
   const int64_t n = acc.numel();
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (parallel : n > 65536)
   for (int64_t i = 0; i < n; ++i) a[i] += g[i];
 }
 

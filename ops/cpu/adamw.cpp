@@ -13,7 +13,6 @@
 namespace bertforge::cpu {
 
 namespace {
-constexpr int64_t kParallelThreshold = 1 << 15;  // below this, threads cost more than they save
 }  // namespace
 
 // param, grad, m, v (n); step counts from 1.
@@ -25,7 +24,7 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
   const float bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
   const float decay = static_cast<float>(1.0 - static_cast<double>(lr) * weight_decay);
   const float m_weight = 1.0f - beta1, v_weight = 1.0f - beta2;
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i];
     const float m_i = beta1 * m[i] + m_weight * g;

@@ -10,6 +10,9 @@
 
 namespace bertforge::cpu {
 
+// Element count below which a kernel runs on one thread: threads cost more than they save.
+inline constexpr int64_t kParallelThreshold = 1 << 15;
+
 void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n);
 void scale(float* out, const float* x, float s, int64_t n);
 void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols);

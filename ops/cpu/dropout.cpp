@@ -16,7 +16,6 @@ namespace bertforge::cpu {
 
 namespace {
 
-constexpr int64_t kParallelThreshold = 1 << 15;  // below this, threads cost more than they save
 constexpr int64_t kChunk = 2048;                 // elements per task; a multiple of 4 (one Philox block)
 
 inline uint32_t float_to_bits(float f) {
@@ -38,7 +37,7 @@ inline float bits_to_float(uint32_t u) {
 // loops vectorisable (GCC will not if-convert float selects under -ftrapping-math).
 void dropout_apply(float* out, const float* x, int64_t n, float p, uint64_t seed, uint64_t offset) {
   if (p >= 1.0f) {  // nothing is kept (and 1 / (1 - p) would be inf)
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
     for (int64_t i = 0; i < n; ++i) out[i] = 0.0f;
     return;
   }

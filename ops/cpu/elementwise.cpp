@@ -5,29 +5,25 @@
 
 namespace bertforge::cpu {
 
-namespace {
-constexpr int64_t kParallelThreshold = 1 << 15;  // below this, threads cost more than they save
-}  // namespace
-
 void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n) {
   switch (op) {
     case BinaryOp::kAdd:
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
       for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
       break;
     case BinaryOp::kSub:
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
       for (int64_t i = 0; i < n; ++i) out[i] = a[i] - b[i];
       break;
     case BinaryOp::kMul:
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
       for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
       break;
   }
 }
 
 void scale(float* out, const float* x, float s, int64_t n) {
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) out[i] = s * x[i];
 }
 

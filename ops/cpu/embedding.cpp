@@ -10,7 +10,6 @@
 namespace bertforge::cpu {
 
 namespace {
-constexpr int64_t kParallelThreshold = 1 << 15;  // below this, threads cost more than they save
 constexpr int64_t kFloatsPerLine = 16;           // a 64-byte cache line of floats
 }  // namespace
 
