@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/bench/bench_util.h"
+
 namespace {
 
 constexpr int kWarmup = 3;
@@ -75,31 +77,19 @@ Rate bertforge_gflops(const Shape& s) {
                                            B.data(), ldb, b_size, 0.0f, C.data(), s.N, c_size, s.batch);
     }
   };
-  for (int i = 0; i < kWarmup; ++i) run();
-  std::vector<double> seconds;
-  for (int i = 0; i < kRepeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(seconds.begin(), seconds.end());
+  const bertforge::bench::Timing t = bertforge::bench::time_runs(run, kWarmup, kRepeats);
   const double gflop = 2.0 * s.batch * s.M * s.N * s.K / 1e9;
-  return {gflop / seconds[kRepeats / 2], gflop / seconds[0]};
+  return {gflop / t.median, gflop / t.best};
 }
 
 // Runs the PyTorch script on all shapes at once; returns GFLOP/s by shape key (empty if torch is not available).
 std::map<std::string, Rate> torch_gflops(int threads) {
+  std::vector<std::string> args = {std::to_string(threads), std::to_string(kWarmup), std::to_string(kRepeats)};
+  for (const Shape& s : kShapes) args.push_back(s.key());
   std::map<std::string, Rate> result;
-  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return result;
-  std::string command = "/usr/bin/python3 " BENCH_SOURCE_DIR "/bench_gemm_torch.py " + std::to_string(threads) +
-                        " " + std::to_string(kWarmup) + " " + std::to_string(kRepeats);
-  for (const Shape& s : kShapes) command += " " + s.key();
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char key[96];
-  Rate rate;
-  while (std::fscanf(pipe, "%95s %lf %lf", key, &rate.median, &rate.best) == 3) result[key] = rate;
-  pclose(pipe);
+  for (const auto& [key, values] : bertforge::bench::run_torch_peer("bench_gemm_torch.py", args)) {
+    if (values.size() == 2) result[key] = {values[0], values[1]};
+  }
   return result;
 }
 

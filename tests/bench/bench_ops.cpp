@@ -9,17 +9,15 @@
 // Output: one line per figure, "name, shape, bertforge GB/s, torch GB/s, ratio bertforge/torch".
 #include <omp.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "tests/bench/bench_util.h"
 
 namespace {
 
@@ -44,15 +42,7 @@ std::vector<float> filled(int64_t n, float lo, float hi, uint32_t salt) {
 }
 
 double median_seconds(const std::function<void()>& run) {
-  for (int i = 0; i < kWarmup; ++i) run();
-  std::vector<double> seconds;
-  for (int i = 0; i < kRepeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(seconds.begin(), seconds.begin() + kRepeats / 2, seconds.end());
-  return seconds[kRepeats / 2];
+  return bertforge::bench::time_runs(run, kWarmup, kRepeats).median;
 }
 
 struct Figure {
@@ -124,22 +114,17 @@ std::vector<Figure> run_bertforge() {
 
 // Runs the PyTorch script; returns GB/s by figure name (empty if torch is not available).
 std::map<std::string, double> run_torch(int threads, const std::vector<Figure>& figures) {
-  std::map<std::string, double> result;
-  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return result;
-  std::string command = "/usr/bin/python3 " BENCH_SOURCE_DIR "/bench_ops_torch.py " + std::to_string(threads) + " " +
-                        std::to_string(kWarmup) + " " + std::to_string(kRepeats) + " " + std::to_string(kLnRows) + " " +
-                        std::to_string(kLnCols) + " " + std::to_string(kBatch) + " " + std::to_string(kHeads) + " " +
-                        std::to_string(kSeq) + " " + std::to_string(kGeluRows) + " " + std::to_string(kGeluCols);
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char name[64];
-  double seconds = 0.0;
-  while (std::fscanf(pipe, "%63s %lf", name, &seconds) == 2) {
-    for (const Figure& f : figures) {
-      if (f.name == name) result[name] = f.bytes / seconds / 1e9;
-    }
+  std::vector<std::string> args;
+  for (int64_t v : {int64_t{threads}, int64_t{kWarmup}, int64_t{kRepeats}, kLnRows, kLnCols, kBatch, kHeads, kSeq,
+                    kGeluRows, kGeluCols}) {
+    args.push_back(std::to_string(v));
   }
-  pclose(pipe);
+  const auto seconds = bertforge::bench::run_torch_peer("bench_ops_torch.py", args);  // by figure name
+  std::map<std::string, double> result;
+  for (const Figure& f : figures) {
+    const auto it = seconds.find(f.name);
+    if (it != seconds.end() && it->second.size() == 1) result[f.name] = f.bytes / it->second[0] / 1e9;
+  }
   return result;
 }
 

@@ -9,21 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/test_support.h"
+
 namespace bertforge {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::TempDirTest;
 
-// Each test gets a fresh empty directory, removed afterwards.
-class FileIo : public ::testing::Test {
+// Each test gets a fresh empty directory dir_, removed afterwards.
+class FileIo : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "bertforge_file_io_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" + std::to_string(getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  FileIo() : TempDirTest("file_io") {}
 
   std::vector<std::string> list_dir() const {
     std::vector<std::string> names;
@@ -31,8 +28,6 @@ class FileIo : public ::testing::Test {
     std::sort(names.begin(), names.end());
     return names;
   }
-
-  std::string dir_;
 };
 
 std::string binary_pattern(size_t n) {

@@ -4,7 +4,6 @@
 #include "core/safetensors.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -13,11 +12,13 @@
 
 #include "core/file_io.h"
 #include "core/json.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::TempDirTest;
 
 std::string u64_le(uint64_t v) {
   std::string bytes(8, '\0');
@@ -30,19 +31,11 @@ std::string bytes_of(const Tensor& t) {
   return std::string(static_cast<const char*>(c.raw_data()), static_cast<size_t>(c.nbytes()));
 }
 
-// Each test gets a fresh directory (removed afterwards) and helpers to write
+// Each test gets a fresh directory dir_ (removed afterwards) and helpers to write
 // and read files in it.
-class Safetensors : public ::testing::Test {
+class Safetensors : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "bertforge_safetensors_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" + std::to_string(getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  Safetensors() : TempDirTest("safetensors") {}
 
   // A file of: header length, header text, data bytes.
   std::string craft(const std::string& header, const std::string& data) {
@@ -63,8 +56,6 @@ class Safetensors : public ::testing::Test {
   void expect_invalid(const std::string& header, const std::string& data, const std::string& fragment) {
     expect_error(craft(header, data), absl::StatusCode::kInvalidArgument, fragment);
   }
-
-  std::string dir_;
 };
 
 // ---- Round trips -----------------------------------------------------------------------------

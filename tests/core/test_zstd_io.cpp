@@ -4,7 +4,6 @@
 #include "core/zstd_io.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -12,11 +11,13 @@
 #include "core/check.h"
 #include "core/file_io.h"
 #include "core/philox.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::TempDirTest;
 
 // Compressible but not trivial: random words from a small vocabulary.
 std::string text_like(size_t n, uint64_t seed) {
@@ -40,16 +41,10 @@ void expect_data_loss(const absl::Status& status, absl::string_view fragment) {
       << "\"" << status.message() << "\" lacks \"" << fragment << "\"";
 }
 
-class ZstdIo : public ::testing::Test {
+// Each test gets a fresh directory dir_, removed afterwards.
+class ZstdIo : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "bertforge_zstd_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" + std::to_string(getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  ZstdIo() : TempDirTest("zstd") {}
 
   // Writes `data` through ZstdFileWriter in `piece`-byte writes.
   void write_zst(const std::string& file, const std::string& data, size_t piece) {
@@ -76,8 +71,6 @@ class ZstdIo : public ::testing::Test {
   void write_raw(const std::string& file, const std::string& bytes) {
     ASSERT_TRUE(write_file_atomic(file, bytes).ok());
   }
-
-  std::string dir_;
 };
 
 TEST_F(ZstdIo, InMemoryRoundTrip) {

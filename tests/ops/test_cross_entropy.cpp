@@ -21,10 +21,12 @@
 #include <vector>
 
 #include "autograd/engine.h"
-#include "autograd/gradcheck.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
+
+using namespace test_support;
 
 struct Reference {
   double loss = 0.0;
@@ -60,8 +62,7 @@ Reference ReferenceCrossEntropy(const std::vector<float>& logits, const std::vec
 void ExpectMatchesReference(const std::vector<float>& logit_values, const std::vector<int64_t>& target_values,
                             int64_t classes, int64_t ignore_index, const std::string& what) {
   const int64_t rows = static_cast<int64_t>(target_values.size());
-  Tensor logits = Tensor::from_vector(logit_values, {rows, classes});
-  logits.set_requires_grad(true);
+  Tensor logits = leaf(logit_values, {rows, classes});
   const Tensor loss = cross_entropy(logits, Tensor::from_vector(target_values, {rows}), ignore_index);
   ASSERT_EQ(loss.dim(), 0) << what;
   const Reference ref = ReferenceCrossEntropy(logit_values, target_values, classes, ignore_index);
@@ -91,14 +92,6 @@ void ExpectMatchesReference(const std::vector<float>& logit_values, const std::v
   EXPECT_EQ(failures, 0) << what;
 }
 
-std::vector<float> RandomLogits(int64_t n, float low, float high, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(low, high);
-  std::vector<float> values(n);
-  for (float& v : values) v = dist(rng);
-  return values;
-}
-
 std::vector<int64_t> RandomTargets(int64_t rows, int64_t classes, double ignore_fraction, int64_t ignore_index,
                                    uint32_t seed) {
   std::mt19937 rng(seed);
@@ -113,7 +106,7 @@ TEST(CrossEntropy, MatchesDoubleReference) {
   const int64_t rows = 64, classes = 50;
   const float ranges[] = {1.0f, 10.0f, 100.0f};  // logits uniform in [-range, range]
   for (float range : ranges) {
-    ExpectMatchesReference(RandomLogits(rows * classes, -range, range, 1), RandomTargets(rows, classes, 0.3, -100, 2),
+    ExpectMatchesReference(random_values(rows * classes, -range, range, 1), RandomTargets(rows, classes, 0.3, -100, 2),
                            classes, -100, "range " + std::to_string(range));
   }
 }
@@ -134,17 +127,16 @@ TEST(CrossEntropy, StableForLargeLogits) {
 
 TEST(CrossEntropy, BertSizedVocabulary) {
   const int64_t rows = 12, classes = 30522;
-  ExpectMatchesReference(RandomLogits(rows * classes, -20.0f, 20.0f, 3), RandomTargets(rows, classes, 0.5, -100, 4),
+  ExpectMatchesReference(random_values(rows * classes, -20.0f, 20.0f, 3), RandomTargets(rows, classes, 0.5, -100, 4),
                          classes, -100, "vocab 30522");
 }
 
 // A NaN logit (of either sign: x86 makes negative NaNs) must not vanish in the max or the exp.
 TEST(CrossEntropy, NanLogitGivesNanLossAndGradient) {
   for (float nan : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()}) {
-    std::vector<float> values = RandomLogits(2 * 5, -1.0f, 1.0f, 10);
+    std::vector<float> values = random_values(2 * 5, -1.0f, 1.0f, 10);
     values[5 + 3] = nan;  // row 1, not its target
-    Tensor logits = Tensor::from_vector(values, {2, 5});
-    logits.set_requires_grad(true);
+    Tensor logits = leaf(values, {2, 5});
     const Tensor loss = cross_entropy(logits, Tensor::from_vector(std::vector<int64_t>{0, 1}, {2}));
     EXPECT_TRUE(std::isnan(loss.item<float>()));
     autograd::backward(loss);
@@ -156,7 +148,7 @@ TEST(CrossEntropy, NanLogitGivesNanLossAndGradient) {
 
 TEST(CrossEntropy, IgnoredRowsAreExcludedFromTheMean) {
   const int64_t classes = 4;
-  const std::vector<float> logits = RandomLogits(3 * classes, -2.0f, 2.0f, 5);
+  const std::vector<float> logits = random_values(3 * classes, -2.0f, 2.0f, 5);
   // Row 1 is ignored: the loss is the mean of rows 0 and 2 only.
   const Tensor targets = Tensor::from_vector(std::vector<int64_t>{1, -100, 3}, {3});
   const Tensor with_ignored = cross_entropy(Tensor::from_vector(logits, {3, classes}), targets);
@@ -166,12 +158,11 @@ TEST(CrossEntropy, IgnoredRowsAreExcludedFromTheMean) {
       cross_entropy(Tensor::from_vector(kept_rows, {2, classes}), Tensor::from_vector(std::vector<int64_t>{1, 3}, {2}));
   EXPECT_FLOAT_EQ(with_ignored.item<float>(), without.item<float>());
   // A custom ignore index (here class 2 itself) and zero gradients on its rows.
-  ExpectMatchesReference(RandomLogits(40 * 9, -3.0f, 3.0f, 6), RandomTargets(40, 9, 0.5, 2, 7), 9, 2, "ignore 2");
+  ExpectMatchesReference(random_values(40 * 9, -3.0f, 3.0f, 6), RandomTargets(40, 9, 0.5, 2, 7), 9, 2, "ignore 2");
 }
 
 TEST(CrossEntropy, AllRowsIgnoredGivesZeroLossAndZeroGradient) {
-  Tensor logits = Tensor::from_vector(RandomLogits(3 * 5, -1.0f, 1.0f, 8), {3, 5});
-  logits.set_requires_grad(true);
+  Tensor logits = random_param({3, 5}, 8);
   const Tensor loss = cross_entropy(logits, Tensor::from_vector(std::vector<int64_t>{-100, -100, -100}, {3}));
   EXPECT_EQ(loss.item<float>(), 0.0f);
   autograd::backward(loss);
@@ -179,12 +170,9 @@ TEST(CrossEntropy, AllRowsIgnoredGivesZeroLossAndZeroGradient) {
 }
 
 TEST(CrossEntropy, Gradcheck) {
-  Tensor logits = Tensor::from_vector(RandomLogits(5 * 7, -2.0f, 2.0f, 9), {5, 7});
-  logits.set_requires_grad(true);
+  Tensor logits = random_param({5, 7}, -2.0f, 2.0f, 9);
   const Tensor targets = Tensor::from_vector(std::vector<int64_t>{3, -100, 0, 6, 3}, {5});
-  const absl::Status status = autograd::gradcheck(
-      [&targets](const std::vector<Tensor>& in) { return cross_entropy(in[0], targets); }, {logits});
-  EXPECT_TRUE(status.ok()) << status;
+  expect_gradcheck([&targets](const std::vector<Tensor>& in) { return cross_entropy(in[0], targets); }, {logits});
 }
 
 TEST(CrossEntropy, RejectsBadTargetsNamingThem) {

@@ -8,25 +8,19 @@
 #include <omp.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include "autograd/engine.h"
-#include "autograd/gradcheck.h"
 #include "core/philox.h"
 #include "ops/head_dropout_mask.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
-Tensor RandomTensor(const Shape& shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  std::vector<float> values(shape_numel(shape));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_vector(values, shape);
-}
+using namespace test_support;
 
 int64_t CountNonZero(const std::vector<float>& values) {
   int64_t count = 0;
@@ -34,12 +28,21 @@ int64_t CountNonZero(const std::vector<float>& values) {
   return count;
 }
 
+// The values fn() returns with OpenMP limited to `threads` threads (the previous limit restored afterwards).
+std::vector<float> ValuesWithThreads(int threads, const std::function<Tensor()>& fn) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  const std::vector<float> values = fn().to_float_vector();
+  omp_set_num_threads(saved);
+  return values;
+}
+
 const DropoutKey kKey = dropout_key(/*seed=*/42, /*step=*/3, /*rank=*/0, /*tensor_id=*/7);
 
 // ---- Dropout ----------------------------------------------------------------
 
 TEST(Dropout, SameKeyGivesSameMask) {
-  const Tensor x = RandomTensor({64, 33}, 1);
+  const Tensor x = random_tensor({64, 33}, -2.0f, 2.0f, 1);
   const std::vector<float> a = dropout(x, 0.4f, kKey, true).to_float_vector();
   const std::vector<float> b = dropout(x, 0.4f, dropout_key(42, 3, 0, 7), true).to_float_vector();
   EXPECT_EQ(a, b);
@@ -63,7 +66,7 @@ TEST(Dropout, DifferentKeysGiveDifferentMasks) {
 // philox_uniform(seed, offset, i) >= p, and scaled by exactly 1 / (1 - p) in float.
 TEST(Dropout, FollowsThePhiloxDefinition) {
   const float p = 0.3f;
-  const Tensor x = RandomTensor({5000}, 2);
+  const Tensor x = random_tensor({5000}, -2.0f, 2.0f, 2);
   const std::vector<float> in = x.to_float_vector(), out = dropout(x, p, kKey, true).to_float_vector();
   const float scale = 1.0f / (1.0f - p);
   for (size_t i = 0; i < in.size(); ++i) {
@@ -90,10 +93,9 @@ TEST(Dropout, KeepFractionIsOneMinusP) {
 
 TEST(Dropout, BackwardAppliesTheSameMask) {
   const float p = 0.25f;
-  Tensor x = RandomTensor({37, 41}, 3);
-  x.set_requires_grad(true);
+  Tensor x = random_param({37, 41}, -2.0f, 2.0f, 3);
   const Tensor out = dropout(x, p, kKey, true);
-  const Tensor dout = RandomTensor({37, 41}, 4);
+  const Tensor dout = random_tensor({37, 41}, -2.0f, 2.0f, 4);
   autograd::backward(out, dout);
   const std::vector<float> y = out.to_float_vector(), dy = dout.to_float_vector(), dx = x.grad().to_float_vector();
   const float scale = 1.0f / (1.0f - p);
@@ -107,22 +109,18 @@ TEST(Dropout, BackwardAppliesTheSameMask) {
 // The mask is a pure function of the key, so the op is a fixed linear map
 // that finite differences can check.
 TEST(Dropout, Gradcheck) {
-  Tensor x = RandomTensor({6, 7}, 5);
-  x.set_requires_grad(true);
-  const absl::Status status = autograd::gradcheck(
-      [](const std::vector<Tensor>& in) { return dropout(in[0], 0.4f, kKey, true); }, {x});
-  EXPECT_TRUE(status.ok()) << status;
+  Tensor x = random_param({6, 7}, -2.0f, 2.0f, 5);
+  expect_gradcheck([](const std::vector<Tensor>& in) { return dropout(in[0], 0.4f, kKey, true); }, {x});
 }
 
 TEST(Dropout, NonContiguousInputUsesRowMajorOrder) {
-  const Tensor x = RandomTensor({40, 30}, 6).transpose(0, 1);  // (30, 40), strided
+  const Tensor x = random_tensor({40, 30}, -2.0f, 2.0f, 6).transpose(0, 1);  // (30, 40), strided
   EXPECT_EQ(dropout(x, 0.5f, kKey, true).to_float_vector(),
             dropout(x.contiguous(), 0.5f, kKey, true).to_float_vector());
 }
 
 TEST(Dropout, IdentityAtEvalAndForPZero) {
-  Tensor x = RandomTensor({8, 9}, 7);
-  x.set_requires_grad(true);
+  Tensor x = random_param({8, 9}, -2.0f, 2.0f, 7);
   const Tensor eval = dropout(x, 0.5f, kKey, /*training=*/false);
   EXPECT_TRUE(eval.shares_storage_with(x));
   EXPECT_EQ(eval.to_float_vector(), x.to_float_vector());
@@ -132,8 +130,7 @@ TEST(Dropout, IdentityAtEvalAndForPZero) {
 }
 
 TEST(Dropout, POneGivesZerosAndZeroGradient) {
-  Tensor x = RandomTensor({100}, 8);
-  x.set_requires_grad(true);
+  Tensor x = random_param({100}, -2.0f, 2.0f, 8);
   const Tensor out = dropout(x, 1.0f, kKey, true);
   EXPECT_EQ(CountNonZero(out.to_float_vector()), 0);
   autograd::backward(out, Tensor::ones({100}));
@@ -151,13 +148,10 @@ TEST(Dropout, RejectsPOutsideZeroOne) {
 }
 
 TEST(Dropout, SameResultForAnyThreadCount) {
-  const Tensor x = RandomTensor({300001}, 9);  // above the kernel's parallel threshold, not a multiple of 4
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const std::vector<float> one = dropout(x, 0.2f, kKey, true).to_float_vector();
-  omp_set_num_threads(2);
-  const std::vector<float> two = dropout(x, 0.2f, kKey, true).to_float_vector();
-  omp_set_num_threads(saved);
+  // Above the kernel's parallel threshold, not a multiple of 4.
+  const Tensor x = random_tensor({300001}, -2.0f, 2.0f, 9);
+  auto run = [&x] { return dropout(x, 0.2f, kKey, true); };
+  const std::vector<float> one = ValuesWithThreads(1, run), two = ValuesWithThreads(2, run);
   EXPECT_EQ(one, two);
 }
 
@@ -194,14 +188,14 @@ SampleMasks CheckHeadBlocks(const Tensor& x, const Tensor& out) {
 }
 
 TEST(HeadDropout, BlocksAreAllKeptAndScaledOrAllZero) {
-  const Tensor x = RandomTensor({16, 12, 5, 4}, 10);  // (B, H, T, d): no zero entries
+  const Tensor x = random_tensor({16, 12, 5, 4}, -2.0f, 2.0f, 10);  // (B, H, T, d): no zero entries
   CheckHeadBlocks(x, head_dropout(x, 0.3f, kKey, true));
 }
 
 TEST(HeadDropout, FollowsTheSharedMaskFunction) {
   const int64_t batch = 50, heads = 12;
   const float p = 0.5f;
-  const Tensor x = RandomTensor({batch, heads, 3}, 11);
+  const Tensor x = random_tensor({batch, heads, 3}, -2.0f, 2.0f, 11);
   const SampleMasks masks = CheckHeadBlocks(x, head_dropout(x, p, kKey, true));
   for (int64_t b = 0; b < batch; ++b) {
     const HeadDropoutMask mask = head_dropout_mask(kKey.seed, kKey.offset, b, heads, p);
@@ -273,10 +267,9 @@ TEST(HeadDropout, FallbackKeepsEveryHeadWhenNoDrawKeepsOne) {
 TEST(HeadDropout, BackwardAppliesTheSameMask) {
   const int64_t batch = 6, heads = 8, inner = 6;
   const float p = 0.5f;
-  Tensor x = RandomTensor({batch, heads, 3, 2}, 12);
-  x.set_requires_grad(true);
+  Tensor x = random_param({batch, heads, 3, 2}, -2.0f, 2.0f, 12);
   const Tensor out = head_dropout(x, p, kKey, true);
-  const Tensor dout = RandomTensor({batch, heads, 3, 2}, 13);
+  const Tensor dout = random_tensor({batch, heads, 3, 2}, -2.0f, 2.0f, 13);
   autograd::backward(out, dout);
   const std::vector<float> dy = dout.to_float_vector(), dx = x.grad().to_float_vector();
   for (int64_t b = 0; b < batch; ++b) {
@@ -292,15 +285,12 @@ TEST(HeadDropout, BackwardAppliesTheSameMask) {
 }
 
 TEST(HeadDropout, Gradcheck) {
-  Tensor x = RandomTensor({3, 6, 2, 2}, 14);
-  x.set_requires_grad(true);
-  const absl::Status status = autograd::gradcheck(
-      [](const std::vector<Tensor>& in) { return head_dropout(in[0], 0.5f, kKey, true); }, {x});
-  EXPECT_TRUE(status.ok()) << status;
+  Tensor x = random_param({3, 6, 2, 2}, -2.0f, 2.0f, 14);
+  expect_gradcheck([](const std::vector<Tensor>& in) { return head_dropout(in[0], 0.5f, kKey, true); }, {x});
 }
 
 TEST(HeadDropout, IdentityAtEvalAndForPZero) {
-  const Tensor x = RandomTensor({2, 4, 3}, 15);
+  const Tensor x = random_tensor({2, 4, 3}, -2.0f, 2.0f, 15);
   EXPECT_TRUE(head_dropout(x, 0.5f, kKey, false).shares_storage_with(x));
   EXPECT_TRUE(head_dropout(x, 0.0f, kKey, true).shares_storage_with(x));
 }
@@ -313,13 +303,9 @@ TEST(HeadDropout, RejectsBadArguments) {
 }
 
 TEST(HeadDropout, SameResultForAnyThreadCount) {
-  const Tensor x = RandomTensor({8, 12, 64, 16}, 16);  // above the parallel threshold
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const std::vector<float> one = head_dropout(x, 0.3f, kKey, true).to_float_vector();
-  omp_set_num_threads(2);
-  const std::vector<float> two = head_dropout(x, 0.3f, kKey, true).to_float_vector();
-  omp_set_num_threads(saved);
+  const Tensor x = random_tensor({8, 12, 64, 16}, -2.0f, 2.0f, 16);  // above the parallel threshold
+  auto run = [&x] { return head_dropout(x, 0.3f, kKey, true); };
+  const std::vector<float> one = ValuesWithThreads(1, run), two = ValuesWithThreads(2, run);
   EXPECT_EQ(one, two);
 }
 

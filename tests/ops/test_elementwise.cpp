@@ -2,31 +2,16 @@
 // backward against the numeric gradient checker.
 #include <gtest/gtest.h>
 
-#include <random>
-
-#include "autograd/gradcheck.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
-Tensor random_param(const Shape& shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(shape_numel(shape));
-  for (float& x : v) x = u(rng);
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
-}
-
-void expect_gradcheck(const autograd::GradcheckFn& fn, const std::vector<Tensor>& inputs) {
-  absl::Status status = autograd::gradcheck(fn, inputs);
-  EXPECT_TRUE(status.ok()) << status;
-}
+using namespace test_support;
 
 TEST(Elementwise, BroadcastForward) {
   Tensor a = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});

@@ -12,22 +12,16 @@
 #include <vector>
 
 #include "autograd/engine.h"
-#include "autograd/gradcheck.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
-Tensor RandomTensor(const Shape& shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> values(shape_numel(shape));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_vector(values, shape);
-}
+using namespace test_support;
 
 TEST(Embedding, ForwardGathersRows) {
   const int64_t vocab = 7, dim = 5;
-  const Tensor table = RandomTensor({vocab, dim}, 1);
+  const Tensor table = random_tensor({vocab, dim}, 1);
   const std::vector<int64_t> ids = {3, 0, 6, 3, 1, 5};
   const Tensor out = embedding(Tensor::from_vector(ids, {2, 3}), table);
   ASSERT_EQ(out.shape(), (Shape{2, 3, dim}));
@@ -39,8 +33,7 @@ TEST(Embedding, ForwardGathersRows) {
 
 TEST(Embedding, BackwardScatterAddsRepeatedIds) {
   const int64_t vocab = 5, dim = 3;
-  Tensor table = RandomTensor({vocab, dim}, 2);
-  table.set_requires_grad(true);
+  Tensor table = random_param({vocab, dim}, 2);
   const Tensor ids = Tensor::from_vector(std::vector<int64_t>{1, 3, 1, 0, 1}, {5});
   const std::vector<float> d = {0.5f, 1.0f, -2.0f,   //
                                 3.0f, 0.25f, 4.0f,   //
@@ -58,8 +51,7 @@ TEST(Embedding, BackwardScatterAddsRepeatedIds) {
 }
 
 TEST(Embedding, GradientAccumulatesAcrossCalls) {
-  Tensor table = RandomTensor({4, 2}, 3);
-  table.set_requires_grad(true);
+  Tensor table = random_param({4, 2}, 3);
   const Tensor ids = Tensor::from_vector(std::vector<int64_t>{2}, {1});
   autograd::backward(embedding(ids, table), Tensor::ones({1, 2}));
   autograd::backward(embedding(ids, table), Tensor::ones({1, 2}));
@@ -67,12 +59,9 @@ TEST(Embedding, GradientAccumulatesAcrossCalls) {
 }
 
 TEST(Embedding, Gradcheck) {
-  Tensor table = RandomTensor({6, 4}, 4);
-  table.set_requires_grad(true);
+  Tensor table = random_param({6, 4}, 4);
   const Tensor ids = Tensor::from_vector(std::vector<int64_t>{5, 0, 5, 2, 2, 2}, {2, 3});
-  const absl::Status status = autograd::gradcheck(
-      [&ids](const std::vector<Tensor>& in) { return embedding(ids, in[0]); }, {table});
-  EXPECT_TRUE(status.ok()) << status;
+  expect_gradcheck([&ids](const std::vector<Tensor>& in) { return embedding(ids, in[0]); }, {table});
 }
 
 // BERT-sized rows and heavy repetition, above the parallel threshold: the column split
@@ -85,7 +74,7 @@ TEST(Embedding, LargeBackwardIsDeterministicAndCorrect) {
   std::vector<int64_t> id_values(n);
   for (int64_t& id : id_values) id = pick(rng);
   const Tensor ids = Tensor::from_vector(id_values, {n});
-  const Tensor dout = RandomTensor({n, dim}, 6);
+  const Tensor dout = random_tensor({n, dim}, 6);
   auto grad_with_threads = [&](int threads) {
     omp_set_num_threads(threads);
     Tensor table = Tensor::zeros({vocab, dim});
@@ -107,7 +96,7 @@ TEST(Embedding, LargeBackwardIsDeterministicAndCorrect) {
 }
 
 TEST(Embedding, RejectsOutOfRangeIdsNamingThem) {
-  const Tensor table = RandomTensor({5, 2}, 7);
+  const Tensor table = random_tensor({5, 2}, 7);
   for (int64_t bad : {int64_t{9}, int64_t{5}, int64_t{-1}}) {
     const Tensor ids = Tensor::from_vector(std::vector<int64_t>{0, 4, bad, 1}, {4});
     try {
@@ -121,7 +110,7 @@ TEST(Embedding, RejectsOutOfRangeIdsNamingThem) {
 }
 
 TEST(Embedding, RejectsBadDtypesAndShapes) {
-  const Tensor table = RandomTensor({5, 2}, 8);
+  const Tensor table = random_tensor({5, 2}, 8);
   EXPECT_THROW(embedding(Tensor::zeros({3}), table), Error);  // f32 ids
   EXPECT_THROW(embedding(Tensor::zeros({3}, DType::kI64), Tensor::zeros({5})), Error);
   EXPECT_THROW(embedding(Tensor::zeros({3}, DType::kI64), Tensor::zeros({5, 2}, DType::kI64)), Error);

@@ -9,33 +9,20 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "autograd/engine.h"
 #include "autograd/gradcheck.h"
-#include "core/file_io.h"
-#include "core/json.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/layernorm.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
-std::vector<float> random_values(int64_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-Tensor leaf(const std::vector<float>& v, const Shape& shape) {
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
-}
+using namespace test_support;
 
 // Reference LayerNorm of x (rows, cols) in double: outputs and per-row statistics, and the gradients
 // for a given dout.
@@ -75,48 +62,6 @@ Reference layernorm_ref(const std::vector<float>& x, const std::vector<float>& w
     }
   }
   return ref;
-}
-
-// |got - want| <= tolerance for every element; names the first few misses.
-void expect_near_all(const std::vector<float>& got, const std::vector<double>& want, double tolerance,
-                     const char* what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int misses = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!(std::fabs(got[i] - want[i]) <= tolerance) && ++misses <= 5) {
-      ADD_FAILURE() << what << "[" << i << "]: got " << got[i] << ", want " << want[i] << " (tolerance " << tolerance
-                    << ")";
-    }
-  }
-  EXPECT_EQ(misses, 0) << what;
-}
-
-// Case `name` of tests/ops/fixtures/softmax_layernorm_gelu.json, PyTorch's outputs and gradients written by
-// tests/ops/make_softmax_fixture.py; floats(c, key) reads one of its flat float32 arrays.
-Json torch_case(const std::string& name) {
-  const std::string path = std::string(BERTFORGE_SOURCE_DIR) + "/tests/ops/fixtures/softmax_layernorm_gelu.json";
-  const absl::StatusOr<std::string> text = read_file(path);
-  BF_CHECK(text.ok(), text.status().ToString());
-  const absl::StatusOr<Json> json = Json::parse(*text);
-  BF_CHECK(json.ok(), path, ": ", json.status().ToString());
-  const Json* cases = json->get("cases");
-  const Json* c = cases != nullptr ? cases->get(name) : nullptr;
-  BF_CHECK(c != nullptr, path, " has no case ", name);
-  return *c;
-}
-
-std::vector<float> floats(const Json& c, const char* key) {
-  const Json* array = c.get(key);
-  BF_CHECK(array != nullptr && array->is_array(), "fixture case has no array ", key);
-  std::vector<float> v;
-  for (const Json& x : array->as_array()) v.push_back(static_cast<float>(x.as_number()));
-  return v;
-}
-
-Shape shape_of(const Json& c, const char* key) {
-  Shape shape;
-  for (float d : floats(c, key)) shape.push_back(static_cast<int64_t>(d));
-  return shape;
 }
 
 double max_abs(const std::vector<double>& v) {
@@ -171,11 +116,10 @@ TEST(LayerNorm, MatchesPyTorchFixture) {
   Tensor x = leaf(floats(c, "x"), shape), w = leaf(floats(c, "weight"), {cols}), b = leaf(floats(c, "bias"), {cols});
   const Tensor y = layer_norm(x, w, b, static_cast<float>(c.get("eps")->as_number()));
   autograd::backward(y, Tensor::from_vector(floats(c, "dout"), shape));
-  auto as_double = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
-  expect_near_all(y.to_float_vector(), as_double(floats(c, "out")), 5e-6, "out vs torch");
-  expect_near_all(x.grad().to_float_vector(), as_double(floats(c, "dx")), 5e-6, "dx vs torch");
-  expect_near_all(w.grad().to_float_vector(), as_double(floats(c, "dweight")), 5e-6, "dweight vs torch");
-  expect_near_all(b.grad().to_float_vector(), as_double(floats(c, "dbias")), 5e-6, "dbias vs torch");
+  expect_near_all(y.to_float_vector(), doubles(c, "out"), 5e-6, "out vs torch");
+  expect_near_all(x.grad().to_float_vector(), doubles(c, "dx"), 5e-6, "dx vs torch");
+  expect_near_all(w.grad().to_float_vector(), doubles(c, "dweight"), 5e-6, "dweight vs torch");
+  expect_near_all(b.grad().to_float_vector(), doubles(c, "dbias"), 5e-6, "dbias vs torch");
 }
 
 // The saved statistics, straight from the kernel: mean and rstd = 1 / sqrt(biased var + eps).
@@ -195,11 +139,11 @@ TEST(LayerNorm, ConstantRow) {
   const int64_t cols = 7;
   const std::vector<float> b = random_values(cols, -1.0f, 1.0f, 3);
   Tensor x = leaf(std::vector<float>(2 * cols, 0.75f), {2, cols});
-  Tensor w = leaf(random_values(cols, 0.5f, 1.5f, 2), {cols}), bt = leaf(b, {cols});
+  Tensor w = random_param({cols}, 0.5f, 1.5f, 2), bt = leaf(b, {cols});
   const Tensor y = layer_norm(x, w, bt, 1e-12f);
   const std::vector<float> out = y.to_float_vector();
   for (int64_t i = 0; i < 2 * cols; ++i) EXPECT_EQ(out[i], b[i % cols]) << i;
-  autograd::backward(y, Tensor::from_vector(random_values(2 * cols, -1.0f, 1.0f, 4), {2, cols}));
+  autograd::backward(y, random_tensor({2, cols}, -1.0f, 1.0f, 4));
   for (float g : x.grad().to_float_vector()) EXPECT_TRUE(std::isfinite(g));
   for (float g : w.grad().to_float_vector()) EXPECT_EQ(g, 0.0f);  // dweight = sum dout * xhat, xhat = 0
 }
@@ -209,25 +153,24 @@ TEST(LayerNorm, Gradcheck) {
   options.eps = 2e-3;
   for (const Shape& shape : {Shape{3, 7}, Shape{2, 3, 5, 9}}) {
     const int64_t cols = shape.back();
-    Tensor x = leaf(random_values(shape_numel(shape), -2.0f, 2.0f, 5), shape);
-    Tensor w = leaf(random_values(cols, 0.5f, 1.5f, 6), {cols}), b = leaf(random_values(cols, -1.0f, 1.0f, 7), {cols});
-    const absl::Status status = autograd::gradcheck(
-        [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], in[2], 1e-12f); }, {x, w, b}, options);
-    EXPECT_TRUE(status.ok()) << shape_to_string(shape) << ": " << status;
+    Tensor x = random_param(shape, -2.0f, 2.0f, 5);
+    Tensor w = random_param({cols}, 0.5f, 1.5f, 6), b = random_param({cols}, -1.0f, 1.0f, 7);
+    expect_gradcheck([](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], in[2], 1e-12f); }, {x, w, b},
+                     shape_to_string(shape), options);
   }
 }
 
 // A transposed view (non-contiguous) gives bit-identical outputs and gradients to its contiguous copy.
 TEST(LayerNorm, NonContiguousInput) {
-  const Tensor base = Tensor::from_vector(random_values(9 * 4, -2.0f, 2.0f, 8), {9, 4});
+  const Tensor base = random_tensor({9, 4}, -2.0f, 2.0f, 8);
   Tensor view = base.transpose(0, 1);  // (4, 9): rows of the LayerNorm are strided
   ASSERT_FALSE(view.is_contiguous());
   view.set_requires_grad(true);
   Tensor copy = view.contiguous().detach();
   copy.set_requires_grad(true);
-  const Tensor w = Tensor::from_vector(random_values(9, 0.5f, 1.5f, 9), {9});
-  const Tensor b = Tensor::from_vector(random_values(9, -1.0f, 1.0f, 10), {9});
-  const Tensor dout = Tensor::from_vector(random_values(36, -1.0f, 1.0f, 11), {4, 9});
+  const Tensor w = random_tensor({9}, 0.5f, 1.5f, 9);
+  const Tensor b = random_tensor({9}, -1.0f, 1.0f, 10);
+  const Tensor dout = random_tensor({4, 9}, -1.0f, 1.0f, 11);
   const Tensor y_view = layer_norm(view, w, b, 1e-12f), y_copy = layer_norm(copy, w, b, 1e-12f);
   EXPECT_EQ(y_view.to_float_vector(), y_copy.to_float_vector());
   autograd::backward(y_view, dout);

@@ -9,36 +9,23 @@
 // 5e-7 (6e-7 for the clipped softmax, whose outputs are stretched by zeta - gamma = 1.2).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <random>
+#include <string>
 #include <vector>
 
 #include "autograd/engine.h"
-#include "autograd/gradcheck.h"
-#include "core/file_io.h"
-#include "core/json.h"
 #include "ops/softmax.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
+using namespace test_support;
+
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-std::vector<float> random_values(int64_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-Tensor leaf(const std::vector<float>& v, const Shape& shape) {
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
-}
 
 // The mask broadcast to x's shape (mask.expand does the NumPy broadcast), as a flat vector.
 std::vector<float> broadcast_mask(const Tensor& mask, const Shape& shape) {
@@ -83,51 +70,6 @@ Reference reference(const std::vector<float>& x, const std::vector<float>& mask,
   return ref;
 }
 
-void expect_near_all(const std::vector<float>& got, const std::vector<double>& want, double tolerance,
-                     const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int misses = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!(std::fabs(got[i] - want[i]) <= tolerance) && ++misses <= 5) {
-      ADD_FAILURE() << what << "[" << i << "]: got " << got[i] << ", want " << want[i];
-    }
-  }
-  EXPECT_EQ(misses, 0) << what;
-}
-
-void expect_gradcheck(const autograd::GradcheckFn& fn, const std::vector<Tensor>& inputs, const std::string& what) {
-  const absl::Status status = autograd::gradcheck(fn, inputs);
-  EXPECT_TRUE(status.ok()) << what << ": " << status;
-}
-
-// Case `name` of tests/ops/fixtures/softmax_layernorm_gelu.json, PyTorch's outputs and gradients written by
-// tests/ops/make_softmax_fixture.py; floats(c, key) reads one of its flat float32 arrays.
-Json torch_case(const std::string& name) {
-  const std::string path = std::string(BERTFORGE_SOURCE_DIR) + "/tests/ops/fixtures/softmax_layernorm_gelu.json";
-  const absl::StatusOr<std::string> text = read_file(path);
-  BF_CHECK(text.ok(), text.status().ToString());
-  const absl::StatusOr<Json> json = Json::parse(*text);
-  BF_CHECK(json.ok(), path, ": ", json.status().ToString());
-  const Json* cases = json->get("cases");
-  const Json* c = cases != nullptr ? cases->get(name) : nullptr;
-  BF_CHECK(c != nullptr, path, " has no case ", name);
-  return *c;
-}
-
-std::vector<float> floats(const Json& c, const char* key) {
-  const Json* array = c.get(key);
-  BF_CHECK(array != nullptr && array->is_array(), "fixture case has no array ", key);
-  std::vector<float> v;
-  for (const Json& x : array->as_array()) v.push_back(static_cast<float>(x.as_number()));
-  return v;
-}
-
-Shape shape_of(const Json& c, const char* key) {
-  Shape shape;
-  for (float d : floats(c, key)) shape.push_back(static_cast<int64_t>(d));
-  return shape;
-}
-
 // Runs `op` on a fixture case's x (and mask, when it has one) and compares output and gradient with PyTorch's.
 void expect_matches_torch(const std::string& name, double tolerance,
                           const std::function<Tensor(const Tensor& x, const Tensor& mask)>& op) {
@@ -138,9 +80,8 @@ void expect_matches_torch(const std::string& name, double tolerance,
   Tensor x = leaf(floats(c, "x"), shape);
   const Tensor y = op(x, mask);
   autograd::backward(y, Tensor::from_vector(floats(c, "dout"), shape));
-  const std::vector<float> out = floats(c, "out"), dx = floats(c, "dx");
-  expect_near_all(y.to_float_vector(), std::vector<double>(out.begin(), out.end()), tolerance, name + " out");
-  expect_near_all(x.grad().to_float_vector(), std::vector<double>(dx.begin(), dx.end()), tolerance, name + " dx");
+  expect_near_all(y.to_float_vector(), doubles(c, "out"), tolerance, name + " out");
+  expect_near_all(x.grad().to_float_vector(), doubles(c, "dx"), tolerance, name + " dx");
 }
 
 // A mask of `shape` with mostly 0, some -1e4 and -inf (never a whole row of them), and small values.
@@ -242,19 +183,19 @@ TEST(Softmax, FullyMaskedRowIsZero) {
 
 TEST(Softmax, Gradcheck) {
   for (const Shape& shape : {Shape{3, 7}, Shape{2, 3, 5, 9}}) {
-    Tensor x = leaf(random_values(shape_numel(shape), -2.0f, 2.0f, 30), shape);
+    Tensor x = random_param(shape, -2.0f, 2.0f, 30);
     expect_gradcheck([](const std::vector<Tensor>& in) { return softmax(in[0]); }, {x}, shape_to_string(shape));
   }
-  Tensor x = leaf(random_values(2 * 3 * 5 * 9, -2.0f, 2.0f, 31), {2, 3, 5, 9});
+  Tensor x = random_param({2, 3, 5, 9}, -2.0f, 2.0f, 31);
   const Tensor mask = make_mask({2, 1, 1, 9}, 32);
   expect_gradcheck([&mask](const std::vector<Tensor>& in) { return softmax(in[0], mask); }, {x}, "masked");
 }
 
 // A transposed view (non-contiguous) gives bit-identical outputs and gradients to its contiguous copy.
 TEST(Softmax, NonContiguousInput) {
-  const Tensor base = Tensor::from_vector(random_values(2 * 3 * 9 * 5, -3.0f, 3.0f, 40), {2, 3, 9, 5});
+  const Tensor base = random_tensor({2, 3, 9, 5}, -3.0f, 3.0f, 40);
   const Tensor mask = make_mask({2, 1, 1, 9}, 41);
-  const Tensor dout = Tensor::from_vector(random_values(270, -1.0f, 1.0f, 42), {2, 3, 5, 9});
+  const Tensor dout = random_tensor({2, 3, 5, 9}, -1.0f, 1.0f, 42);
   for (bool clipped : {false, true}) {
     Tensor view = base.transpose(2, 3);  // (2, 3, 5, 9); the softmax dim has stride 5
     ASSERT_FALSE(view.is_contiguous());
@@ -288,7 +229,7 @@ TEST(ClippedSoftmax, RejectsZetaNotAboveGamma) {
 TEST(ClippedSoftmax, GammaZeroZetaOneIsSoftmax) {
   const Shape shape{2, 3, 5, 9};
   const std::vector<float> x = random_values(270, -6.0f, 6.0f, 50);
-  const Tensor dout = Tensor::from_vector(random_values(270, -1.0f, 1.0f, 51), shape);
+  const Tensor dout = random_tensor(shape, -1.0f, 1.0f, 51);
   for (const Tensor& mask : {Tensor(), make_mask({2, 1, 1, 9}, 52)}) {
     Tensor a = leaf(x, shape), b = leaf(x, shape);
     const Tensor ya = softmax(a, mask), yb = clipped_softmax(b, mask, 0.0f, 1.0f);
