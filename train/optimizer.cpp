@@ -1,0 +1,119 @@
+// AdamW with weight-decay groups, gradient clipping and the LR schedule.
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "autograd/grad_mode.h"
+#include "core/safetensors.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
+
+namespace bertforge {
+
+float LrSchedule::lr_at(int64_t step) const {
+  BF_CHECK(step >= 1, "LrSchedule: steps count from 1, got ", step);
+  if (step <= warmup_steps) return peak_lr * static_cast<float>(step) / static_cast<float>(warmup_steps);
+  if (step >= total_steps) return 0.0f;
+  const int64_t decay_steps = total_steps - warmup_steps;
+  return peak_lr * static_cast<float>(total_steps - step) / static_cast<float>(decay_steps);
+}
+
+bool uses_weight_decay(const std::string& parameter_name) {
+  return !absl::EndsWith(parameter_name, ".bias") && !absl::StrContains(parameter_name, "LayerNorm.");
+}
+
+float clip_grad_norm(const std::vector<std::pair<std::string, Tensor>>& parameters, float max_norm) {
+  autograd::NoGradGuard no_grad;
+  double sum_of_squares = 0.0;
+  for (const auto& [name, parameter] : parameters) {
+    const Tensor g = parameter.grad();
+    if (g.defined()) sum_of_squares += sum(mul(g, g)).item<float>();
+  }
+  const float norm = static_cast<float>(std::sqrt(sum_of_squares));
+  if (max_norm > 0.0f && norm > max_norm) {
+    const float factor = max_norm / norm;
+    for (const auto& [name, parameter] : parameters) {
+      Tensor p = parameter;
+      if (p.grad().defined()) p.set_grad(scale(p.grad(), factor));
+    }
+  }
+  return norm;
+}
+
+AdamWOptimizer::AdamWOptimizer(std::vector<std::pair<std::string, Tensor>> parameters, OptimizerConfig config)
+    : parameters_(std::move(parameters)), config_(config) {
+  for (const auto& [name, parameter] : parameters_) {
+    BF_CHECK(parameter.requires_grad(), "AdamWOptimizer: parameter ", name, " does not require grad");
+    m_.push_back(Tensor::zeros_like(parameter));
+    v_.push_back(Tensor::zeros_like(parameter));
+  }
+}
+
+float AdamWOptimizer::step(float lr) {
+  const float norm = clip_grad_norm(parameters_, config_.max_grad_norm);
+  ++steps_taken_;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    auto& [name, parameter] = parameters_[i];
+    const Tensor grad = parameter.grad();
+    if (!grad.defined()) continue;
+    AdamWConfig adamw = config_.adamw;
+    adamw.lr = lr;
+    if (!uses_weight_decay(name)) adamw.weight_decay = 0.0f;
+    adamw_step(parameter, grad, m_[i], v_[i], adamw, steps_taken_);
+  }
+  zero_grad();
+  return norm;
+}
+
+void AdamWOptimizer::zero_grad() {
+  for (auto& [name, parameter] : parameters_) parameter.set_grad(Tensor());
+}
+
+absl::Status AdamWOptimizer::save(const std::string& path) const {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    tensors.emplace_back("m." + parameters_[i].first, m_[i]);
+    tensors.emplace_back("v." + parameters_[i].first, v_[i]);
+  }
+  return write_safetensors(path, tensors, {{"format", "bertforge-adamw"}, {"step", absl::StrCat(steps_taken_)}});
+}
+
+absl::Status AdamWOptimizer::load(const std::string& path) {
+  BF_ASSIGN_OR_RETURN(SafetensorsFile file, read_safetensors(path));
+  auto format = file.metadata.find("format");
+  auto step = file.metadata.find("step");
+  int64_t steps_taken = 0;
+  if (format == file.metadata.end() || format->second != "bertforge-adamw" || step == file.metadata.end() ||
+      !absl::SimpleAtoi(step->second, &steps_taken) || steps_taken < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a bertforge optimizer state (needs metadata format=bertforge-adamw and a step)"));
+  }
+  if (file.tensors.size() != 2 * parameters_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": holds ", file.tensors.size(), " moment tensors, the model needs ",
+                                                   2 * parameters_.size()));
+  }
+  // Check everything before changing anything: a failed load leaves the optimizer as it was.
+  std::vector<const Tensor*> moments;
+  for (const auto& [name, parameter] : parameters_) {
+    for (const char* prefix : {"m.", "v."}) {
+      const Tensor* t = file.find(prefix + name);
+      if (t == nullptr) return absl::InvalidArgumentError(absl::StrCat(path, ": missing ", prefix, name));
+      if (t->shape() != parameter.shape() || t->dtype() != DType::kF32) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": ", prefix, name, " is ", t->str(), ", expected f32 ",
+                                                       parameter.shape_str()));
+      }
+      moments.push_back(t);
+    }
+  }
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    m_[i] = moments[2 * i]->to(parameters_[i].second.device());
+    v_[i] = moments[2 * i + 1]->to(parameters_[i].second.device());
+  }
+  steps_taken_ = steps_taken;
+  return absl::OkStatus();
+}
+
+}  // namespace bertforge
