@@ -1,0 +1,109 @@
+// Step checkpoints: round trip, `latest`, pruning, and rejection of damaged or mismatched ones.
+#include "train/checkpoint.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "core/file_io.h"
+#include "core/safetensors.h"
+#include "tests/support/test_support.h"
+
+namespace bertforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+NamedTensors make_params(float first_value) {
+  Tensor w = Tensor::full({2, 3}, first_value);
+  Tensor b = Tensor::full({3}, first_value + 1);
+  w.set_requires_grad(true);
+  b.set_requires_grad(true);
+  return {{"layer.weight", w}, {"layer.bias", b}};
+}
+
+class Checkpoint : public test_support::TempDirTest {
+ protected:
+  Checkpoint() : TempDirTest("checkpoint") {}
+
+  Json state(int64_t step) {
+    Json s = Json::object();
+    s.set("step", step);
+    s.set("note", "hello");
+    return s;
+  }
+};
+
+TEST_F(Checkpoint, RoundTripRestoresWeightsOptimizerAndState) {
+  NamedTensors params = make_params(1.5f);
+  AdamWOptimizer optimizer(params, OptimizerConfig{});
+  params[0].second.set_grad(Tensor::ones({2, 3}));
+  params[1].second.set_grad(Tensor::ones({3}));
+  optimizer.step(0.1f);
+  ASSERT_TRUE(save_checkpoint(dir_, 1, params, optimizer, state(1)).ok());
+
+  absl::StatusOr<std::string> latest = latest_checkpoint(dir_);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(fs::path(*latest).filename(), "step-00000001");
+
+  NamedTensors fresh = make_params(0.0f);
+  AdamWOptimizer fresh_optimizer(fresh, OptimizerConfig{});
+  absl::StatusOr<Json> restored = load_checkpoint(*latest, fresh, fresh_optimizer);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->get("note")->as_string(), "hello");
+  EXPECT_EQ(fresh_optimizer.steps_taken(), 1);
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_EQ(fresh[i].second.to_float_vector(), params[i].second.to_float_vector()) << params[i].first;
+  }
+  // The weights file is a plain safetensors file in the "pt" format transformers expects.
+  absl::StatusOr<SafetensorsFile> model = read_safetensors(*latest + "/model.safetensors");
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(model->metadata.at("format"), "pt");
+}
+
+TEST_F(Checkpoint, KeepsOnlyTheNewestAndRemovesLeftoverTemporaries) {
+  NamedTensors params = make_params(1.0f);
+  AdamWOptimizer optimizer(params, OptimizerConfig{});
+  fs::create_directories(dir_ + "/checkpoints/step-00000009.tmp-1");  // a crashed save
+  for (int64_t step : {10, 20, 30}) ASSERT_TRUE(save_checkpoint(dir_, step, params, optimizer, state(step)).ok());
+  EXPECT_FALSE(fs::exists(dir_ + "/checkpoints/step-00000010"));
+  EXPECT_FALSE(fs::exists(dir_ + "/checkpoints/step-00000009.tmp-1"));
+  EXPECT_TRUE(fs::exists(dir_ + "/checkpoints/step-00000020"));
+  EXPECT_EQ(fs::path(*latest_checkpoint(dir_)).filename(), "step-00000030");
+}
+
+TEST_F(Checkpoint, ErrorsAreClearAndLeaveTheModelUntouched) {
+  EXPECT_EQ(latest_checkpoint(dir_).status().code(), absl::StatusCode::kNotFound);
+  NamedTensors params = make_params(2.0f);
+  AdamWOptimizer optimizer(params, OptimizerConfig{});
+  ASSERT_TRUE(save_checkpoint(dir_, 5, params, optimizer, state(5)).ok());
+  const std::string checkpoint = *latest_checkpoint(dir_);
+
+  // A model with a different shape.
+  Tensor wide = Tensor::zeros({2, 4});
+  wide.set_requires_grad(true);
+  NamedTensors other = {{"layer.weight", wide}, {"layer.bias", make_params(0.0f)[1].second}};
+  AdamWOptimizer other_optimizer(other, OptimizerConfig{});
+  absl::StatusOr<Json> loaded = load_checkpoint(checkpoint, other, other_optimizer);
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("layer.weight"), absl::string_view::npos) << loaded.status();
+  EXPECT_EQ(wide.to_float_vector(), std::vector<float>(8, 0.0f));
+
+  // A truncated weights file.
+  const std::string model_path = checkpoint + "/model.safetensors";
+  std::string bytes = *read_file(model_path);
+  ASSERT_TRUE(write_file_atomic(model_path, bytes.substr(0, bytes.size() - 4)).ok());
+  NamedTensors fresh = make_params(0.0f);
+  AdamWOptimizer fresh_optimizer(fresh, OptimizerConfig{});
+  loaded = load_checkpoint(checkpoint, fresh, fresh_optimizer);
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("model.safetensors"), absl::string_view::npos) << loaded.status();
+  EXPECT_EQ(fresh_optimizer.steps_taken(), 0);
+
+  // `latest` naming something that is not there.
+  ASSERT_TRUE(write_file_atomic(dir_ + "/checkpoints/latest", "step-99999999\n").ok());
+  EXPECT_EQ(latest_checkpoint(dir_).status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace bertforge
