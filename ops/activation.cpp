@@ -35,4 +35,19 @@ Tensor tanh(const Tensor& x) {
   });
 }
 
+Tensor sigmoid(const Tensor& x) {
+  check_dtype("sigmoid", "x", x);
+  const Tensor xc = x.contiguous();
+  Tensor out = Tensor::empty(x.shape(), DType::kF32, x.device());
+  BF_KERNEL(x.device(), sigmoid_forward)(out.data<float>(), xc.data<float>(), x.numel());
+  // sigmoid' = out (1 - out) needs only the output.
+  return autograd::record("sigmoid", out, {x}, [out = out.detach()](const Tensor& dout) {
+    const Tensor doutc = dout.contiguous();
+    Tensor dx = Tensor::empty(out.shape(), DType::kF32, out.device());
+    BF_KERNEL(out.device(), sigmoid_backward)(dx.data<float>(), out.data<float>(), doutc.data<float>(),
+                                              out.numel());
+    return std::vector<Tensor>{dx};
+  });
+}
+
 }  // namespace bertforge

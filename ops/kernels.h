@@ -43,6 +43,8 @@ struct KernelTable {
   void (*gelu_backward)(float* dx, const float* x, const float* dout, int64_t n) = nullptr;  // dx = dout * gelu'(x)
   void (*tanh_forward)(float* out, const float* x, int64_t n) = nullptr;
   void (*tanh_backward)(float* dx, const float* out, const float* dout, int64_t n) = nullptr;  // uses tanh output
+  void (*sigmoid_forward)(float* out, const float* x, int64_t n) = nullptr;  // 1 / (1 + exp(-x))
+  void (*sigmoid_backward)(float* dx, const float* out, const float* dout, int64_t n) = nullptr;  // out (1 - out)
 
   // ---- LayerNorm over the last dim (ops/cpu/layernorm.cpp)
   // x, out (rows, cols); weight, bias (cols); mean, rstd (rows) saved for backward.

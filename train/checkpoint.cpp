@@ -117,21 +117,25 @@ absl::Status load_model_weights(const std::string& safetensors_path, const Named
   return absl::OkStatus();
 }
 
+absl::StatusOr<Json> read_trainer_state(const std::string& checkpoint_dir) {
+  const std::string path = (fs::path(checkpoint_dir) / kStateFile).string();
+  BF_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  absl::StatusOr<Json> state = Json::parse(text);
+  if (!state.ok()) return absl::DataLossError(absl::StrCat(path, ": ", state.status().message()));
+  return state;
+}
+
 absl::StatusOr<Json> load_checkpoint(const std::string& checkpoint_dir, const NamedTensors& model_parameters,
                                      AdamWOptimizer& optimizer) {
   const fs::path dir(checkpoint_dir);
-  BF_ASSIGN_OR_RETURN(std::string state_text, read_file((dir / kStateFile).string()));
-  absl::StatusOr<Json> state = Json::parse(state_text);
-  if (!state.ok()) {
-    return absl::DataLossError(absl::StrCat((dir / kStateFile).string(), ": ", state.status().message()));
-  }
+  BF_ASSIGN_OR_RETURN(Json state, read_trainer_state(checkpoint_dir));
   // The optimizer load checks its file completely before changing anything; the
   // weights are copied last, so a failure leaves the model untouched.
   AdamWOptimizer checked = optimizer;
   BF_RETURN_IF_ERROR(checked.load((dir / kOptimizerFile).string()));
   BF_RETURN_IF_ERROR(load_model_weights((dir / kModelFile).string(), model_parameters));
   optimizer = std::move(checked);
-  return *state;
+  return state;
 }
 
 }  // namespace bertforge

@@ -46,6 +46,9 @@ absl::StatusOr<std::string> latest_checkpoint(const std::string& run_dir);
 absl::StatusOr<Json> load_checkpoint(const std::string& checkpoint_dir, const NamedTensors& model_parameters,
                                      AdamWOptimizer& optimizer);
 
+// The trainer state alone, e.g. to check that a checkpoint suits a run before loading it.
+absl::StatusOr<Json> read_trainer_state(const std::string& checkpoint_dir);
+
 // Weights alone (e.g. for evaluation): the same checks as load_checkpoint.
 absl::Status load_model_weights(const std::string& safetensors_path, const NamedTensors& model_parameters);
 

@@ -15,6 +15,8 @@ void register_cpu_kernels(KernelTable& table) {
   table.gelu_backward = &gelu_backward;
   table.tanh_forward = &tanh_forward;
   table.tanh_backward = &tanh_backward;
+  table.sigmoid_forward = &sigmoid_forward;
+  table.sigmoid_backward = &sigmoid_backward;
   table.layernorm_forward = &layernorm_forward;
   table.layernorm_backward = &layernorm_backward;
   table.softmax_forward = &softmax_forward;

@@ -21,6 +21,8 @@ void gelu_forward(float* out, const float* x, int64_t n);
 void gelu_backward(float* dx, const float* x, const float* dout, int64_t n);
 void tanh_forward(float* out, const float* x, int64_t n);
 void tanh_backward(float* dx, const float* out, const float* dout, int64_t n);
+void sigmoid_forward(float* out, const float* x, int64_t n);
+void sigmoid_backward(float* dx, const float* out, const float* dout, int64_t n);
 void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* weight, const float* bias, int64_t rows, int64_t cols, float eps);
 void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x, const float* weight, const float* mean, const float* rstd, int64_t rows, int64_t cols);
 void softmax_forward(float* probs, const float* logits, const float* mask, int64_t rows, int64_t cols, int64_t rows_per_mask);

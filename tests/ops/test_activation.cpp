@@ -1,35 +1,27 @@
-// GELU and tanh ops: forward and backward against double-precision closed forms (std::erf, std::tanh) and
-// against PyTorch (tests/ops/fixtures/softmax_layernorm_gelu.json), backward against the numeric gradient
-// checker, special values, and non-contiguous inputs against contiguous ones.
+// GELU, tanh and sigmoid ops: forward and backward against double-precision closed forms (std::erf,
+// std::tanh, std::exp), GELU also against PyTorch (tests/ops/fixtures/softmax_layernorm_gelu.json), backward
+// against the numeric gradient checker, special values, and non-contiguous inputs against contiguous ones.
 //
 // Tolerances: forward and analytic backward within 1e-6 * max(1, |reference|): the kernels' polynomial
 // erf/exp/tanh are accurate to ~1e-7 absolute, and a float result of magnitude up to 12 carries 5e-7
 // of rounding by itself (torch's own gelu is within 4e-7).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include "autograd/engine.h"
-#include "autograd/gradcheck.h"
-#include "core/file_io.h"
-#include "core/json.h"
 #include "ops/activation.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
+using namespace test_support;
 
-std::vector<float> random_values(int64_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Every value of [-12, 12] on a 1/1024 grid, then random values: more than the kernels' parallel threshold.
 std::vector<float> test_inputs() {
@@ -59,45 +51,6 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
   EXPECT_EQ(misses, 0) << what;
 }
 
-Tensor leaf(const std::vector<float>& v, const Shape& shape) {
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
-}
-
-void expect_gradcheck(const autograd::GradcheckFn& fn, const std::vector<Tensor>& inputs) {
-  const absl::Status status = autograd::gradcheck(fn, inputs);
-  EXPECT_TRUE(status.ok()) << status;
-}
-
-// Case `name` of tests/ops/fixtures/softmax_layernorm_gelu.json, PyTorch's outputs and gradients written by
-// tests/ops/make_softmax_fixture.py; floats(c, key) reads one of its flat float32 arrays.
-Json torch_case(const std::string& name) {
-  const std::string path = std::string(BERTFORGE_SOURCE_DIR) + "/tests/ops/fixtures/softmax_layernorm_gelu.json";
-  const absl::StatusOr<std::string> text = read_file(path);
-  BF_CHECK(text.ok(), text.status().ToString());
-  const absl::StatusOr<Json> json = Json::parse(*text);
-  BF_CHECK(json.ok(), path, ": ", json.status().ToString());
-  const Json* cases = json->get("cases");
-  const Json* c = cases != nullptr ? cases->get(name) : nullptr;
-  BF_CHECK(c != nullptr, path, " has no case ", name);
-  return *c;
-}
-
-std::vector<float> floats(const Json& c, const char* key) {
-  const Json* array = c.get(key);
-  BF_CHECK(array != nullptr && array->is_array(), "fixture case has no array ", key);
-  std::vector<float> v;
-  for (const Json& x : array->as_array()) v.push_back(static_cast<float>(x.as_number()));
-  return v;
-}
-
-Shape shape_of(const Json& c, const char* key) {
-  Shape shape;
-  for (float d : floats(c, key)) shape.push_back(static_cast<int64_t>(d));
-  return shape;
-}
-
 TEST(Gelu, ForwardMatchesErfReference) {
   const std::vector<float> x = test_inputs();
   const int64_t n = static_cast<int64_t>(x.size());
@@ -125,9 +78,8 @@ TEST(Gelu, MatchesPyTorchFixture) {
   Tensor xt = leaf(x, shape);
   const Tensor y = gelu(xt);
   autograd::backward(y, Tensor::from_vector(floats(c, "dout"), shape));
-  const std::vector<float> out = floats(c, "out"), dx = floats(c, "dx");
-  expect_close(y.to_float_vector(), std::vector<double>(out.begin(), out.end()), x, "gelu vs torch");
-  expect_close(xt.grad().to_float_vector(), std::vector<double>(dx.begin(), dx.end()), x, "gelu' vs torch");
+  expect_close(y.to_float_vector(), doubles(c, "out"), x, "gelu vs torch");
+  expect_close(xt.grad().to_float_vector(), doubles(c, "dx"), x, "gelu' vs torch");
 }
 
 TEST(Gelu, SpecialValues) {
@@ -142,7 +94,7 @@ TEST(Gelu, SpecialValues) {
 
 TEST(Gelu, Gradcheck) {
   for (const Shape& shape : {Shape{3, 7}, Shape{2, 3, 5, 9}}) {
-    Tensor x = leaf(random_values(shape_numel(shape), -3.0f, 3.0f, 3), shape);
+    Tensor x = random_param(shape, -3.0f, 3.0f, 3);
     expect_gradcheck([](const std::vector<Tensor>& in) { return gelu(in[0]); }, {x});
   }
 }
@@ -184,8 +136,61 @@ TEST(Tanh, SpecialValues) {
 
 TEST(Tanh, Gradcheck) {
   for (const Shape& shape : {Shape{3, 7}, Shape{2, 3, 5, 9}}) {
-    Tensor x = leaf(random_values(shape_numel(shape), -2.5f, 2.5f, 5), shape);
+    Tensor x = random_param(shape, -2.5f, 2.5f, 5);
     expect_gradcheck([](const std::vector<Tensor>& in) { return bertforge::tanh(in[0]); }, {x});
+  }
+}
+
+double sigmoid_ref(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+TEST(Sigmoid, ForwardMatchesReference) {
+  const std::vector<float> x = test_inputs();
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<double> want(n);
+  for (int64_t i = 0; i < n; ++i) want[i] = sigmoid_ref(x[i]);
+  expect_close(sigmoid(Tensor::from_vector(x, {n})).to_float_vector(), want, x, "sigmoid");
+}
+
+// The negative tail keeps its relative precision (e / (1 + e), no 1 - r cancellation): within 4 ulp.
+TEST(Sigmoid, NegativeTailIsRelativelyAccurate) {
+  std::vector<float> x;
+  for (int i = 0; i <= 860; ++i) x.push_back(-0.1f * static_cast<float>(i));  // down to -86
+  const std::vector<float> y = sigmoid(Tensor::from_vector(x, {static_cast<int64_t>(x.size())})).to_float_vector();
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = sigmoid_ref(x[i]);
+    EXPECT_LE(std::fabs(y[i] - want), 4 * 6e-8 * want) << "sigmoid(" << x[i] << ")";
+  }
+}
+
+TEST(Sigmoid, BackwardUsesOutput) {
+  const std::vector<float> x = test_inputs();
+  const int64_t n = static_cast<int64_t>(x.size());
+  const std::vector<float> dout = random_values(n, -2.0f, 2.0f, 23);
+  Tensor xt = leaf(x, {n});
+  autograd::backward(sigmoid(xt), Tensor::from_vector(dout, {n}));
+  std::vector<double> want(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double s = sigmoid_ref(x[i]);
+    want[i] = dout[i] * s * (1.0 - s);
+  }
+  expect_close(xt.grad().to_float_vector(), want, x, "sigmoid'");
+}
+
+TEST(Sigmoid, SpecialValues) {
+  const std::vector<float> y =
+      sigmoid(Tensor::from_vector<float>({0.0f, kInf, -kInf, 100.0f, -100.0f, NAN}, {6})).to_float_vector();
+  EXPECT_EQ(y[0], 0.5f);
+  EXPECT_EQ(y[1], 1.0f);
+  EXPECT_EQ(y[2], 0.0f);
+  EXPECT_EQ(y[3], 1.0f);
+  EXPECT_EQ(y[4], 0.0f);  // e^-100 is below float's range
+  EXPECT_TRUE(std::isnan(y[5]));
+}
+
+TEST(Sigmoid, Gradcheck) {
+  for (const Shape& shape : {Shape{3, 7}, Shape{2, 3, 5, 9}}) {
+    Tensor x = random_param(shape, -4.0f, 4.0f, 29);
+    expect_gradcheck([](const std::vector<Tensor>& in) { return sigmoid(in[0]); }, {x});
   }
 }
 
@@ -193,14 +198,14 @@ TEST(Tanh, Gradcheck) {
 // and the numeric check passes on the view itself.
 TEST(Activations, NonContiguousInput) {
   using Fn = Tensor (*)(const Tensor&);
-  for (Fn op : {static_cast<Fn>(&gelu), static_cast<Fn>(&bertforge::tanh)}) {
-    const Tensor base = Tensor::from_vector(random_values(7 * 5, -3.0f, 3.0f, 17), {7, 5});
+  for (Fn op : {static_cast<Fn>(&gelu), static_cast<Fn>(&bertforge::tanh), static_cast<Fn>(&sigmoid)}) {
+    const Tensor base = random_tensor({7, 5}, -3.0f, 3.0f, 17);
     Tensor view = base.transpose(0, 1);  // (5, 7), strides (1, 5)
     ASSERT_FALSE(view.is_contiguous());
     view.set_requires_grad(true);
     Tensor copy = view.contiguous().detach();
     copy.set_requires_grad(true);
-    const Tensor dout = Tensor::from_vector(random_values(35, -1.0f, 1.0f, 19), {5, 7});
+    const Tensor dout = random_tensor({5, 7}, -1.0f, 1.0f, 19);
     const Tensor y_view = op(view), y_copy = op(copy);
     EXPECT_EQ(y_view.to_float_vector(), y_copy.to_float_vector());
     autograd::backward(y_view, dout);

@@ -1,0 +1,101 @@
+// BertForMaskedLM: BERT with its masked-language-modelling head, parameter for parameter as Hugging Face's
+// `BertForMaskedLM` (post-LN, LayerNorm eps from the config, exact erf GELU), so checkpoints load both ways.
+//
+//   bert.embeddings.{word_embeddings, position_embeddings, token_type_embeddings}.weight, .LayerNorm.{weight,bias}
+//   bert.encoder.layer.<i>.*                                   BertLayer (models/bert_layer.h)
+//   cls.predictions.bias                                       the decoder bias (V)
+//   cls.predictions.transform.{dense, LayerNorm}.{weight,bias}
+//   decoder weight: tied to bert.embeddings.word_embeddings.weight (no tensor of its own)
+//
+// Forward, for ids (B,T):
+//   e      = dropout(LayerNorm(word[ids] + token_type[token_type_ids] + position[0..T)))
+//   h      = layer_{L-1}(... layer_0(e))                   attention masked by attention_mask
+//   logits = LayerNorm(gelu(dense(h))) word^T + bias       (B,T,V)
+//   loss   = mean over positions with label != -100 of cross_entropy(logits, label)
+//
+// The padding mask is additive: (1 - attention_mask) * lowest float (-3.4e38), as Hugging Face's
+// (1 - mask) * torch.finfo(float32).min, so masked keys get probability exactly 0.
+//
+// Initialisation (init_seed): as Hugging Face's _init_weights, Linear and Embedding weights normal(0,
+// initializer_range), biases 0, LayerNorm weight 1, the [PAD] row (pad_token_id) of the word embeddings 0;
+// the gated variant's gate bias logit(gate_pi_init). Each parameter has its own Philox stream (module.h).
+//
+// Checkpoints: save_safetensors / load_safetensors (models/module.h) with these names. Hugging Face files may
+// also hold the tied duplicates cls.predictions.decoder.{weight,bias} and the buffer bert.embeddings.position_ids:
+// loading ignores them. A pretraining checkpoint's pooler and NSP head (bert.pooler.*, cls.seq_relationship.*)
+// are reported as unexpected by a non-strict load.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/tensor.h"
+#include "models/bert_config.h"
+#include "models/bert_layer.h"
+#include "models/forward_context.h"
+#include "models/layers.h"
+#include "models/module.h"
+
+namespace bertforge {
+
+// `bert.embeddings`: ids (B,T) -> (B,T,C).
+class BertEmbeddings : public Module {
+ public:
+  explicit BertEmbeddings(const BertConfig& config);
+  // ids, token_type_ids int64 (B,T) (token_type_ids undefined: all 0) -> (B,T,C).
+  Tensor forward(const Tensor& input_ids, const Tensor& token_type_ids, const ForwardContext& ctx) const;
+
+  Embedding word_embeddings, position_embeddings, token_type_embeddings;
+  LayerNorm layer_norm;  // "LayerNorm"
+
+ private:
+  float hidden_dropout_prob_;
+};
+
+// What forward returns.
+struct BertOutput {
+  Tensor logits;  // (B,T,V)
+  Tensor loss;    // 0-d: the mean MLM cross-entropy; undefined when no labels were given
+};
+
+class BertForMaskedLM : public Module {
+ public:
+  // Builds and initialises the model; the config must be valid (BertConfig::validate).
+  explicit BertForMaskedLM(const BertConfig& config, uint64_t init_seed = 0);
+
+  const BertConfig& config() const { return config_; }
+
+  // input_ids int64 (B,T), T <= max_position_embeddings;
+  // token_type_ids int64 (B,T), or undefined for all 0;
+  // attention_mask (B,T) of 0 (padding) and 1, any dtype, or undefined for all 1;
+  // labels int64 (B,T), -100 where no prediction is scored, or undefined for no loss.
+  // Dropout is active in training mode, with masks keyed by `dropout` (models/forward_context.h).
+  BertOutput forward(const Tensor& input_ids, const Tensor& token_type_ids = Tensor(),
+                     const Tensor& attention_mask = Tensor(), const Tensor& labels = Tensor(),
+                     const DropoutContext& dropout = DropoutContext()) const;
+
+  // The encoder's output (B,T,C), the input of the MLM head; arguments as for forward.
+  Tensor encode(const Tensor& input_ids, const Tensor& token_type_ids, const Tensor& attention_mask,
+                const DropoutContext& dropout = DropoutContext()) const;
+
+  // Observes the probe points of every layer (models/forward_context.h) in later forward passes; an empty
+  // function turns probing off.
+  void set_probe(ProbeFn probe) { probe_ = std::move(probe); }
+
+  BertEmbeddings embeddings;                       // bert.embeddings
+  std::vector<std::unique_ptr<BertLayer>> layers;  // bert.encoder.layer.<i>
+  Tensor decoder_bias;                             // cls.predictions.bias (V)
+  Linear transform_dense;                          // cls.predictions.transform.dense
+  LayerNorm transform_layer_norm;                  // cls.predictions.transform.LayerNorm
+
+ private:
+  BertConfig config_;
+  ProbeFn probe_;
+};
+
+// attention_mask (B,T) of 0 and 1 (any dtype) -> the additive mask (B,1,1,T): 0 where 1, lowest float where 0.
+// Any other value is an error.
+Tensor additive_attention_mask(const Tensor& attention_mask);
+
+}  // namespace bertforge

@@ -1,0 +1,43 @@
+// BertLayer: one post-LN transformer encoder layer of BERT, Hugging Face's `bert.encoder.layer.<i>`.
+//
+// For x (B,T,C):
+//   a   = LayerNorm(dropout(attention.output.dense(attention.self(x))) + x)     attention.output.LayerNorm
+//   f   = output.dense(gelu(intermediate.dense(a)))                             the FFN output   (probe)
+//   r   = dropout(f) + a                                                       FFN output + residual (probe)
+//   out = output.LayerNorm(r)                                                  the layer output (probe)
+// Hugging Face's wrappers (BertAttention, BertSelfOutput, BertIntermediate, BertOutput) hold nothing but these
+// modules, so they are flattened into dotted names here: "attention.output.dense", "intermediate.dense", ...
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "models/bert_attention.h"
+#include "models/bert_config.h"
+#include "models/forward_context.h"
+#include "models/layers.h"
+#include "models/module.h"
+
+namespace bertforge {
+
+class BertLayer : public Module {
+ public:
+  // `layer` (0-based) names this layer's dropout sites and probe points.
+  BertLayer(const BertConfig& config, int64_t layer);
+
+  // x (B,T,C); mask additive f32 (B,1,1,T) or undefined -> (B,T,C).
+  Tensor forward(const Tensor& x, const Tensor& mask, const ForwardContext& ctx) const;
+
+  BertSelfAttention attention_self;       // attention.self
+  Linear attention_output_dense;          // attention.output.dense       C -> C
+  LayerNorm attention_output_layer_norm;  // attention.output.LayerNorm
+  Linear intermediate_dense;              // intermediate.dense           C -> intermediate_size
+  Linear output_dense;                    // output.dense                 intermediate_size -> C
+  LayerNorm output_layer_norm;            // output.LayerNorm
+
+ private:
+  float hidden_dropout_prob_;
+  int64_t layer_;
+};
+
+}  // namespace bertforge

@@ -1,0 +1,31 @@
+// Evaluation of an MLM model on validation data: perplexity, the exponential of
+// the mean cross-entropy over every masked token of the validation set (DESIGN.md).
+//
+// The validation loader should not shuffle; evaluation always starts from its
+// first batch, so every evaluation of a run scores the same masked tokens.
+#pragma once
+
+#include <cstdint>
+
+#include "models/bert.h"
+#include "train/data_loader.h"
+
+namespace bertforge {
+
+struct PerplexityResult {
+  double mean_loss = 0;        // mean cross-entropy (nats) over the scored tokens
+  double perplexity = 0;       // exp(mean_loss)
+  int64_t scored_tokens = 0;   // masked positions that were scored
+  int64_t batches = 0;
+};
+
+// Runs the model in eval mode (no dropout, no graph) over up to `max_batches`
+// batches of `loader` (all of one epoch when max_batches <= 0), then restores
+// the model's training mode and rewinds the loader.
+PerplexityResult evaluate_perplexity(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches = 0);
+
+// Perplexity of the unigram model fitted on the scored tokens themselves: the
+// baseline a model that ignores context cannot beat. Same batches as above.
+double unigram_perplexity(DataLoader& loader, int64_t vocab_size, int64_t max_batches = 0);
+
+}  // namespace bertforge

@@ -1,0 +1,196 @@
+// The pretraining loop: one optimizer step = grad_accumulation micro-batches.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "autograd/engine.h"
+#include "models/bert.h"
+#include "train/checkpoint.h"
+#include "train/data_loader.h"
+#include "train/evaluation.h"
+#include "train/metrics_log.h"
+#include "train/optimizer.h"
+
+namespace bertforge {
+namespace {
+
+absl::Status invalid(absl::string_view what) { return absl::InvalidArgumentError(absl::StrCat("bert_train: ", what)); }
+
+// What must not change between a checkpoint and the run that resumes from it.
+Json run_identity(const TrainerConfig& config) {
+  Json identity = Json::object();
+  identity.set("model", config.model.to_json());
+  identity.set("seq_len", config.seq_len);
+  identity.set("batch_size", config.batch_size);
+  identity.set("grad_accumulation", config.grad_accumulation);
+  identity.set("seed", absl::StrCat(config.seed));
+  return identity;
+}
+
+absl::StatusOr<DataLoader> open_loader(const std::string& path, const TrainerConfig& config, bool shuffle) {
+  BF_ASSIGN_OR_RETURN(std::vector<std::string> shards, find_shards(path));
+  DataLoaderOptions options;
+  options.max_seq_len = config.seq_len;
+  options.batch_size = config.batch_size;
+  options.seed = config.seed;
+  options.shuffle = shuffle;
+  return DataLoader::open(shards, config.vocab, options);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+absl::Status TrainerConfig::validate() const {
+  BF_RETURN_IF_ERROR(model.validate());
+  BF_RETURN_IF_ERROR(vocab.validate());
+  if (vocab.size != model.vocab_size) {
+    return invalid(absl::StrCat("the data's vocabulary has ", vocab.size, " tokens but the model's vocab_size is ",
+                                model.vocab_size));
+  }
+  if (seq_len < 3 || seq_len > model.max_position_embeddings) {
+    return invalid(absl::StrCat("--seq_len must be in [3, ", model.max_position_embeddings, "], got ", seq_len));
+  }
+  if (batch_size < 1 || grad_accumulation < 1 || steps < 1) {
+    return invalid("--batch_size, --grad_accumulation and --steps must be at least 1");
+  }
+  if (warmup_steps < 0 || warmup_steps > steps) return invalid("--warmup_steps must be in [0, --steps]");
+  if (!(lr > 0) || weight_decay < 0 || max_grad_norm < 0 || !(adam_eps > 0)) {
+    return invalid("--lr and --adam_eps must be positive, --weight_decay and --max_grad_norm non-negative");
+  }
+  if (log_interval < 1 || eval_interval < 0 || eval_batches < 0 || checkpoint_interval < 0 || stop_after < 0) {
+    return invalid("intervals must be non-negative (--log_interval at least 1)");
+  }
+  if (train_data.empty() || run_dir.empty()) return invalid("--data and --out are required");
+  return absl::OkStatus();
+}
+
+absl::Status train_bert(const TrainerConfig& config) {
+  BF_RETURN_IF_ERROR(config.validate());
+  BF_ASSIGN_OR_RETURN(DataLoader train_loader, open_loader(config.train_data, config, /*shuffle=*/true));
+  std::optional<DataLoader> validation_loader;
+  if (!config.validation_data.empty()) {
+    BF_ASSIGN_OR_RETURN(validation_loader, open_loader(config.validation_data, config, /*shuffle=*/false));
+  }
+  std::error_code error;
+  std::filesystem::create_directories(config.run_dir, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot create ", config.run_dir, ": ", error.message()));
+
+  BertForMaskedLM model(config.model, config.seed);
+  model.train();
+  const NamedTensors parameters = model.named_parameters();
+  OptimizerConfig optimizer_config;
+  optimizer_config.adamw.weight_decay = config.weight_decay;
+  optimizer_config.adamw.eps = config.adam_eps;
+  optimizer_config.max_grad_norm = config.max_grad_norm;
+  AdamWOptimizer optimizer(parameters, optimizer_config);
+  const LrSchedule schedule{config.lr, config.warmup_steps, config.steps};
+
+  // Resume from the latest checkpoint, if asked and present.
+  int64_t step = 0;
+  absl::StatusOr<std::string> latest = latest_checkpoint(config.run_dir);
+  if (config.resume && latest.ok()) {
+    BF_ASSIGN_OR_RETURN(const Json saved_state, read_trainer_state(*latest));
+    const Json* identity = saved_state.get("run");
+    if (identity == nullptr || identity->dump() != run_identity(config).dump()) {
+      return invalid(absl::StrCat(*latest, " was written by a run with another model, batch or seed; use a new --out "
+                                  "or --no_resume"));
+    }
+    BF_ASSIGN_OR_RETURN(const Json state, load_checkpoint(*latest, parameters, optimizer));
+    const Json* position = state.get("loader");
+    const Json* saved_step = state.get("step");
+    if (position == nullptr || saved_step == nullptr || !saved_step->is_int64()) {
+      return absl::DataLossError(absl::StrCat(*latest, "/trainer_state.json lacks step or loader position"));
+    }
+    BF_ASSIGN_OR_RETURN(LoaderPosition loader_position, LoaderPosition::from_json(*position));
+    BF_RETURN_IF_ERROR(train_loader.restore(loader_position));
+    step = saved_step->as_int64();
+    std::printf("resuming from %s (step %lld)\n", latest->c_str(), static_cast<long long>(step));
+  } else if (!latest.ok() && latest.status().code() != absl::StatusCode::kNotFound) {
+    return latest.status();
+  }
+  BF_RETURN_IF_ERROR(config.model.save(config.run_dir + "/config.json"));
+  MetricsLog metrics;
+  BF_RETURN_IF_ERROR(metrics.open(config.run_dir + "/metrics.jsonl", step > 0 ? step : -1));
+
+  auto evaluate = [&](int64_t at_step) -> absl::Status {
+    if (!validation_loader) return absl::OkStatus();
+    const PerplexityResult result = evaluate_perplexity(model, *validation_loader, config.eval_batches);
+    std::printf("eval  step %lld  validation loss %.4f  perplexity %.2f  (%lld masked tokens)\n",
+                static_cast<long long>(at_step), result.mean_loss, result.perplexity,
+                static_cast<long long>(result.scored_tokens));
+    Json record = Json::object();
+    record.set("step", at_step);
+    record.set("val_loss", result.mean_loss);
+    record.set("val_perplexity", result.perplexity);
+    return metrics.write(record);
+  };
+  auto checkpoint = [&](int64_t at_step) -> absl::Status {
+    Json state = Json::object();
+    state.set("step", at_step);
+    state.set("loader", train_loader.position().to_json());
+    state.set("run", run_identity(config));
+    return save_checkpoint(config.run_dir, at_step, model.state_dict(), optimizer, state);
+  };
+
+  std::printf("bert_train: %lld layers, hidden %lld, %s attention, %lld sequences of %lld tokens per step, %lld steps\n",
+              static_cast<long long>(config.model.num_hidden_layers), static_cast<long long>(config.model.hidden_size),
+              attention_variant_name(config.model.attention), static_cast<long long>(config.batch_size * config.grad_accumulation),
+              static_cast<long long>(config.seq_len), static_cast<long long>(config.steps));
+  const int64_t first_step = step;
+  const auto run_start = std::chrono::steady_clock::now();
+  while (step < config.steps) {
+    if (config.stop_after > 0 && step - first_step >= config.stop_after) return absl::OkStatus();
+    ++step;
+    const auto step_start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t tokens = 0;
+    for (int64_t micro = 0; micro < config.grad_accumulation; ++micro) {
+      const MlmBatch batch = train_loader.next();
+      const DropoutContext dropout{config.seed, static_cast<uint64_t>(step), /*rank=*/0, static_cast<uint64_t>(micro)};
+      const BertOutput out =
+          model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels, dropout);
+      autograd::backward(out.loss, Tensor::full({}, 1.0f / static_cast<float>(config.grad_accumulation)));
+      loss_sum += out.loss.item<float>();
+      tokens += batch.input_ids.numel();
+    }
+    const float lr = schedule.lr_at(step);
+    const float grad_norm = optimizer.step(lr);
+    const double loss = loss_sum / static_cast<double>(config.grad_accumulation);
+    const double step_seconds = seconds_since(step_start);
+    const double mean_step_seconds = seconds_since(run_start) / static_cast<double>(step - first_step);
+
+    Json record = Json::object();
+    record.set("step", step);
+    record.set("loss", loss);
+    record.set("lr", lr);
+    record.set("grad_norm", grad_norm);
+    record.set("tokens_per_s", static_cast<double>(tokens) / step_seconds);
+    BF_RETURN_IF_ERROR(metrics.write(record));
+    if (step % config.log_interval == 0 || step == first_step + 1 || step == config.steps) {
+      std::printf("%s\n", progress_line(step, config.steps, loss, lr, grad_norm,
+                                        static_cast<double>(tokens) / step_seconds, mean_step_seconds)
+                              .c_str());
+      std::fflush(stdout);
+    }
+    if (config.eval_interval > 0 && step % config.eval_interval == 0 && step != config.steps) {
+      BF_RETURN_IF_ERROR(evaluate(step));
+    }
+    if (config.checkpoint_interval > 0 && step % config.checkpoint_interval == 0 && step != config.steps) {
+      BF_RETURN_IF_ERROR(checkpoint(step));
+    }
+  }
+  BF_RETURN_IF_ERROR(evaluate(step));
+  BF_RETURN_IF_ERROR(checkpoint(step));
+  std::printf("done: checkpoint %s/checkpoints/latest, metrics %s/metrics.jsonl\n", config.run_dir.c_str(),
+              config.run_dir.c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace bertforge
