@@ -8,6 +8,7 @@ packages=(
   libabsl-dev libzstd-dev libgtest-dev libgmock-dev     # libraries
   libopenblas-dev                                       # the BLAS the GEMM benchmark compares against
   python3 python3-numpy python3-torch                   # PyTorch: benchmark peer and fixture generator
+  bible-kjv                                             # the built-in training corpus (public domain)
 )
 
 missing=()

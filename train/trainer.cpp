@@ -18,7 +18,7 @@
 namespace bertforge {
 namespace {
 
-absl::Status invalid(absl::string_view what) { return absl::InvalidArgumentError(absl::StrCat("bert_train: ", what)); }
+absl::Status invalid(absl::string_view what) { return absl::InvalidArgumentError(std::string(what)); }
 
 // What must not change between a checkpoint and the run that resumes from it.
 Json run_identity(const TrainerConfig& config) {

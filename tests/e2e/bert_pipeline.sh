@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# End to end: bert_prep and bert_train as a user runs them, on a small excerpt of
+# the built-in corpus, plus the clear failures a user gets for bad input.
+# Usage: bert_pipeline.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1
+source=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# expect_error "what" "message fragment" command...: the command must exit non-zero and say the fragment.
+expect_error() {
+  local what=$1 fragment=$2
+  shift 2
+  local out
+  if out=$("$@" 2>&1); then fail "$what: exited 0"; fi
+  grep -qF -- "$fragment" <<<"$out" || fail "$what: no '$fragment' in: $out"
+  echo "ok: $what"
+}
+
+"$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" --vocab_size 600 \
+  --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "bert_prep"; }
+[ -s "$work/data/vocab.txt" ] && ls "$work/data/train/"*.zst > /dev/null && ls "$work/data/validation/"*.zst > /dev/null ||
+  fail "bert_prep wrote no vocab or shards"
+echo "ok: bert_prep"
+
+"$build/bert_train" --data "$work/data" --out "$work/run" --preset tiny --seq_len 64 --batch_size 8 --steps 30 \
+  --warmup_steps 3 --lr 2e-3 --log_interval 10 --eval_interval 15 --eval_batches 4 --checkpoint_interval 15 \
+  > "$work/train.log" 2>&1 || { cat "$work/train.log"; fail "bert_train"; }
+grep -q "perplexity" "$work/train.log" || fail "no evaluation in: $(cat "$work/train.log")"
+[ "$(grep -c '"loss"' "$work/run/metrics.jsonl")" -eq 30 ] || fail "metrics.jsonl does not hold 30 steps"
+[ -s "$work/run/checkpoints/step-00000030/model.safetensors" ] || fail "no final checkpoint"
+# The loss falls: the mean of the last 5 steps is below the mean of the first 5.
+python3 - "$work/run/metrics.jsonl" <<'PY' || fail "loss did not fall"
+import json, sys
+losses = [r["loss"] for r in map(json.loads, open(sys.argv[1])) if "loss" in r]
+first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+print(f"loss {first:.3f} -> {last:.3f}")
+sys.exit(0 if last < first - 0.3 else 1)
+PY
+echo "ok: bert_train"
+
+expect_error "missing input" "missing.txt" "$build/bert_prep" --input "$work/missing.txt" --out "$work/x"
+expect_error "bad --documents" "--documents" "$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" \
+  --out "$work/x" --documents pages
+expect_error "unknown flag" "steps_" "$build/bert_train" --steps_ 3
+expect_error "no data" "--data" "$build/bert_train" --out "$work/y"
+expect_error "unknown preset" "huge" "$build/bert_train" --data "$work/data" --out "$work/y" --preset huge
+head -c 100 "$work/data/train/shard-00000.zst" > "$work/truncated.zst"
+mkdir -p "$work/bad/train" && cp "$work/data/vocab.txt" "$work/bad/" && mv "$work/truncated.zst" "$work/bad/train/"
+expect_error "truncated shard" "truncated.zst: truncated" "$build/bert_train" --data "$work/bad" --out "$work/z" --steps 2 --warmup_steps 0
+echo "all ok"

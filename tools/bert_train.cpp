@@ -1,0 +1,124 @@
+// bert_train: masked-language-model pretraining of BERT (train/trainer.h).
+//
+//   bert_train --data DIR --out RUN [--preset tiny|mini|base | --config config.json]
+//              [--attention softmax|clipped_softmax|gated] [--steps N] [--batch_size B] ...
+//
+// DIR is what bert_prep writes: DIR/vocab.txt, DIR/train/*.zst, DIR/validation/*.zst.
+// A run killed mid-way continues from RUN/checkpoints/latest when started again.
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "models/bert_config.h"
+#include "train/tokenizer.h"
+#include "train/trainer.h"
+
+ABSL_FLAG(std::string, data, "", "data directory written by bert_prep (vocab.txt, train/, validation/)");
+ABSL_FLAG(std::string, vocab, "", "vocab.txt (default: DATA/vocab.txt)");
+ABSL_FLAG(std::string, out, "", "run directory: checkpoints/, metrics.jsonl, config.json");
+ABSL_FLAG(std::string, preset, "tiny", "model size: tiny (2x128), mini (4x256) or base (12x768)");
+ABSL_FLAG(std::string, config, "", "a BertConfig JSON file (Hugging Face field names); overrides --preset");
+ABSL_FLAG(std::string, attention, "", "softmax, clipped_softmax or gated (default: the preset's or config's)");
+ABSL_FLAG(std::optional<float>, clip_gamma, std::nullopt, "clipped softmax gamma (e.g. -0.025)");
+ABSL_FLAG(std::optional<float>, clip_alpha, std::nullopt, "clipped softmax alpha: gamma = -alpha / T");
+ABSL_FLAG(std::optional<float>, clip_zeta, std::nullopt, "clipped softmax zeta (e.g. 1.0)");
+ABSL_FLAG(std::optional<float>, gate_pi_init, std::nullopt, "gated attention: initial gate openness in (0, 1)");
+ABSL_FLAG(std::optional<float>, head_dropout, std::nullopt, "attention-head dropout probability");
+ABSL_FLAG(int64_t, seq_len, 128, "tokens per sequence, [CLS] and [SEP] included");
+ABSL_FLAG(int64_t, batch_size, 32, "sequences per micro-batch");
+ABSL_FLAG(int64_t, grad_accumulation, 1, "micro-batches per optimizer step");
+ABSL_FLAG(int64_t, steps, 1000, "optimizer steps");
+ABSL_FLAG(int64_t, warmup_steps, 100, "linear warm-up steps, then linear decay to 0");
+ABSL_FLAG(float, lr, 1e-4f, "peak learning rate");
+ABSL_FLAG(float, weight_decay, 0.01f, "AdamW decoupled weight decay (not on biases and LayerNorm)");
+ABSL_FLAG(float, max_grad_norm, 1.0f, "global gradient-norm clip (0: off)");
+ABSL_FLAG(uint64_t, seed, 0, "seed of initialisation, shuffling, masking and dropout");
+ABSL_FLAG(int64_t, log_interval, 10, "progress line every N steps");
+ABSL_FLAG(int64_t, eval_interval, 200, "validation every N steps (0: only at the end)");
+ABSL_FLAG(int64_t, eval_batches, 50, "validation batches per evaluation (0: all)");
+ABSL_FLAG(int64_t, checkpoint_interval, 500, "checkpoint every N steps (0: only at the end)");
+ABSL_FLAG(bool, resume, true, "continue from OUT/checkpoints/latest if present (--noresume: start over)");
+
+namespace bertforge {
+namespace {
+
+absl::StatusOr<BertConfig> model_config(int32_t vocab_size) {
+  BertConfig config;
+  if (!absl::GetFlag(FLAGS_config).empty()) {
+    BF_ASSIGN_OR_RETURN(config, BertConfig::load(absl::GetFlag(FLAGS_config)));
+  } else {
+    BF_ASSIGN_OR_RETURN(config, BertConfig::preset(absl::GetFlag(FLAGS_preset)));
+    config.vocab_size = vocab_size;
+  }
+  if (!absl::GetFlag(FLAGS_attention).empty()) {
+    BF_ASSIGN_OR_RETURN(config.attention, attention_variant_from_name(absl::GetFlag(FLAGS_attention)));
+  }
+  if (auto v = absl::GetFlag(FLAGS_clip_gamma)) config.clip_gamma = *v;
+  if (auto v = absl::GetFlag(FLAGS_clip_alpha)) config.clip_alpha = *v;
+  if (auto v = absl::GetFlag(FLAGS_clip_zeta)) config.clip_zeta = *v;
+  if (auto v = absl::GetFlag(FLAGS_gate_pi_init)) config.gate_pi_init = *v;
+  if (auto v = absl::GetFlag(FLAGS_head_dropout)) config.head_dropout_prob = *v;
+  BF_RETURN_IF_ERROR(config.validate());
+  return config;
+}
+
+absl::Status run() {
+  const std::string data = absl::GetFlag(FLAGS_data);
+  if (data.empty() || absl::GetFlag(FLAGS_out).empty()) {
+    return absl::InvalidArgumentError("--data and --out are required (see --help)");
+  }
+  const std::string vocab_path = absl::GetFlag(FLAGS_vocab).empty() ? data + "/vocab.txt" : absl::GetFlag(FLAGS_vocab);
+  BF_ASSIGN_OR_RETURN(const WordPieceTokenizer tokenizer, WordPieceTokenizer::load(vocab_path));
+  TrainerConfig config;
+  BF_ASSIGN_OR_RETURN(config.model, model_config(tokenizer.vocab_size()));
+  config.vocab = MlmVocab{tokenizer.vocab_size(), tokenizer.pad_id(), tokenizer.unk_id(), tokenizer.cls_id(),
+                          tokenizer.sep_id(), tokenizer.mask_id()};
+  config.train_data = data + "/train";
+  if (std::filesystem::is_directory(data + "/validation")) config.validation_data = data + "/validation";
+  config.run_dir = absl::GetFlag(FLAGS_out);
+  config.seq_len = absl::GetFlag(FLAGS_seq_len);
+  config.batch_size = absl::GetFlag(FLAGS_batch_size);
+  config.grad_accumulation = absl::GetFlag(FLAGS_grad_accumulation);
+  config.steps = absl::GetFlag(FLAGS_steps);
+  config.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
+  config.lr = absl::GetFlag(FLAGS_lr);
+  config.weight_decay = absl::GetFlag(FLAGS_weight_decay);
+  config.max_grad_norm = absl::GetFlag(FLAGS_max_grad_norm);
+  config.seed = absl::GetFlag(FLAGS_seed);
+  config.log_interval = absl::GetFlag(FLAGS_log_interval);
+  config.eval_interval = absl::GetFlag(FLAGS_eval_interval);
+  config.eval_batches = absl::GetFlag(FLAGS_eval_batches);
+  config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  config.resume = absl::GetFlag(FLAGS_resume);
+  return train_bert(config);
+}
+
+}  // namespace
+}  // namespace bertforge
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("pretrains BERT with masked-language modelling; see --help");
+  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "bert_train: unexpected argument %s (flags only; see --help)\n", positional[1]);
+    return 2;
+  }
+  try {
+    const absl::Status status = bertforge::run();
+    if (!status.ok()) {
+      std::fprintf(stderr, "bert_train: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+  } catch (const bertforge::Error& e) {
+    std::fprintf(stderr, "bert_train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,155 @@
+// bert_prep's pipeline: documents -> WordPiece ids -> train/validation shards.
+#include "train/corpus_prep.h"
+
+#include <filesystem>
+#include <fstream>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/check.h"
+#include "core/philox.h"
+#include "train/token_shard.h"
+#include "train/tokenizer.h"
+#include "train/vocab_builder.h"
+
+namespace bertforge {
+namespace {
+
+inline constexpr uint64_t kValidationStreamTag = 0x56414C4944415445ull;  // "VALIDATE"
+
+// Calls fn(document_text) for every document of `path`.
+template <typename Fn>
+absl::Status for_each_document(const std::string& path, DocumentSplit split, Fn&& fn) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open input ", path, ": ", std::strerror(errno)));
+  std::string line, document;
+  auto flush = [&] {
+    if (!document.empty()) fn(document);
+    document.clear();
+  };
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const bool blank = line.find_first_not_of(" \t") == std::string::npos;
+    if (split == DocumentSplit::kLine) {
+      if (!blank) fn(line);
+    } else if (blank) {
+      flush();
+    } else {
+      if (!document.empty()) document += '\n';
+      document += line;
+    }
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path, ": ", std::strerror(errno)));
+  flush();
+  return absl::OkStatus();
+}
+
+// Writes one split's documents into numbered shards of about `shard_tokens` tokens.
+class ShardSequence {
+ public:
+  ShardSequence(std::string dir, uint32_t vocab_size, int64_t shard_tokens)
+      : dir_(std::move(dir)), vocab_size_(vocab_size), shard_tokens_(shard_tokens) {}
+
+  absl::Status add(const std::vector<int32_t>& ids) {
+    if (!open_) {
+      BF_RETURN_IF_ERROR(writer_.open(absl::StrFormat("%s/shard-%05d.zst", dir_, shards_), vocab_size_));
+      open_ = true;
+    }
+    BF_RETURN_IF_ERROR(writer_.add_document(ids));
+    if (static_cast<int64_t>(writer_.token_count()) >= shard_tokens_) return finish_shard();
+    return absl::OkStatus();
+  }
+  absl::Status close() { return open_ ? finish_shard() : absl::OkStatus(); }
+  int64_t shards() const { return shards_; }
+
+ private:
+  absl::Status finish_shard() {
+    open_ = false;
+    ++shards_;
+    return writer_.close();
+  }
+  std::string dir_;
+  uint32_t vocab_size_;
+  int64_t shard_tokens_;
+  ShardWriter writer_;
+  bool open_ = false;
+  int64_t shards_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<CorpusPrepReport> prepare_corpus(const CorpusPrepConfig& config,
+                                                const std::function<void(const std::string&)>& progress) {
+  auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  if (config.inputs.empty()) return absl::InvalidArgumentError("bert_prep: no input files");
+  if (config.out_dir.empty()) return absl::InvalidArgumentError("bert_prep: no output directory");
+  if (!(config.validation_fraction >= 0 && config.validation_fraction < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bert_prep: the validation fraction must be in [0, 1), got ", config.validation_fraction));
+  }
+  if (config.shard_tokens < 1) return absl::InvalidArgumentError("bert_prep: shard size must be at least 1 token");
+  for (const std::string& input : config.inputs) {
+    if (!std::filesystem::is_regular_file(input)) {
+      return absl::NotFoundError(absl::StrCat("bert_prep: input ", input, " is not a readable file"));
+    }
+  }
+  std::error_code error;
+  for (const char* sub : {"train", "validation"}) {
+    std::filesystem::create_directories(std::filesystem::path(config.out_dir) / sub, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot create ", config.out_dir, "/", sub, ": ", error.message()));
+  }
+
+  // The vocabulary: given, or learnt from the inputs; either way copied next to the shards.
+  const std::string vocab_out = config.out_dir + "/vocab.txt";
+  if (config.vocab_path.empty()) {
+    say(absl::StrCat("learning a ", config.learned_vocab_size, "-token WordPiece vocabulary"));
+    WordCounter counter;
+    for (const std::string& input : config.inputs) BF_RETURN_IF_ERROR(counter.add_file(input));
+    VocabBuilderOptions options;
+    options.vocab_size = config.learned_vocab_size;
+    BF_ASSIGN_OR_RETURN(const std::vector<std::string> tokens, build_wordpiece_vocab(counter, options));
+    BF_RETURN_IF_ERROR(write_vocab(tokens, vocab_out));
+  } else {
+    std::filesystem::copy_file(config.vocab_path, vocab_out, std::filesystem::copy_options::overwrite_existing, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot copy ", config.vocab_path, ": ", error.message()));
+  }
+  BF_ASSIGN_OR_RETURN(const WordPieceTokenizer tokenizer, WordPieceTokenizer::load(vocab_out));
+
+  CorpusPrepReport report;
+  report.vocab_size = tokenizer.vocab_size();
+  ShardSequence train(config.out_dir + "/train", tokenizer.vocab_size(), config.shard_tokens);
+  ShardSequence validation(config.out_dir + "/validation", tokenizer.vocab_size(), config.shard_tokens);
+  int64_t document_index = 0;
+  absl::Status write_status;
+  for (const std::string& input : config.inputs) {
+    say(absl::StrCat("tokenizing ", input));
+    BF_RETURN_IF_ERROR(for_each_document(input, config.split, [&](const std::string& text) {
+      if (!write_status.ok()) return;
+      const std::vector<int32_t> ids = tokenizer.encode(text);
+      const uint64_t i = static_cast<uint64_t>(document_index++);
+      if (ids.empty()) return;
+      for (int32_t id : ids) report.unknown_tokens += id == tokenizer.unk_id();
+      const bool held_out = philox_uniform(config.seed, kValidationStreamTag, i) < config.validation_fraction;
+      (held_out ? report.validation_documents : report.train_documents) += 1;
+      (held_out ? report.validation_tokens : report.train_tokens) += static_cast<int64_t>(ids.size());
+      write_status = (held_out ? validation : train).add(ids);
+      if (document_index % 100000 == 0) {
+        say(absl::StrCat(document_index, " documents, ", report.train_tokens + report.validation_tokens, " tokens"));
+      }
+    }));
+    BF_RETURN_IF_ERROR(write_status);
+  }
+  BF_RETURN_IF_ERROR(train.close());
+  BF_RETURN_IF_ERROR(validation.close());
+  if (report.train_documents == 0) {
+    return absl::InvalidArgumentError("bert_prep: the inputs hold no training document (empty files?)");
+  }
+  report.shards = train.shards() + validation.shards();
+  return report;
+}
+
+}  // namespace bertforge
