@@ -16,3 +16,4 @@ data=runs/data
     --validation_fraction 0.02
 build/bert_train --data "$data/kjv" --out runs/tiny-kjv --preset tiny --seq_len 128 --batch_size 32 \
   --steps 300 --warmup_steps 30 --lr 5e-4 --eval_interval 100 --eval_batches 20 --checkpoint_interval 100 "$@"
+python3 tools/plot_metrics.py runs/tiny-kjv/metrics.jsonl -o runs/tiny-kjv/loss.svg

@@ -41,6 +41,11 @@ sys.exit(0 if last < first - 0.3 else 1)
 PY
 echo "ok: bert_train"
 
+python3 "$source/tools/plot_metrics.py" "$work/run/metrics.jsonl" -o "$work/loss.svg" > /dev/null ||
+  fail "plot_metrics"
+grep -q "<polyline" "$work/loss.svg" || fail "the loss plot has no curve"
+echo "ok: plot_metrics"
+
 expect_error "missing input" "missing.txt" "$build/bert_prep" --input "$work/missing.txt" --out "$work/x"
 expect_error "bad --documents" "--documents" "$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" \
   --out "$work/x" --documents pages
