@@ -1,4 +1,4 @@
-// Validation perplexity and its unigram baseline.
+// Validation perplexity, outlier metrics, and the unigram baseline of perplexity.
 #include "train/evaluation.h"
 
 #include <cmath>
@@ -31,9 +31,10 @@ int64_t count_scored(const Tensor& labels) {
   return n;
 }
 
-}  // namespace
-
-PerplexityResult evaluate_perplexity(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches) {
+// One evaluation pass; `outliers`, when not null, observes every batch (including
+// those without masked tokens, whose activations are just as informative).
+PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches,
+                               OutlierAccumulator* outliers) {
   autograd::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -41,14 +42,40 @@ PerplexityResult evaluate_perplexity(BertForMaskedLM& model, DataLoader& loader,
   PerplexityResult result;
   result.batches = for_each_eval_batch(loader, max_batches, [&](const MlmBatch& batch) {
     const int64_t scored = count_scored(batch.labels);
+    if (outliers != nullptr) {
+      outliers->set_attention_mask(batch.attention_mask);
+    } else if (scored == 0) {
+      return;
+    }
+    const Tensor labels = scored > 0 ? batch.labels : Tensor();
+    const BertOutput out = model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask, labels);
     if (scored == 0) return;
-    const BertOutput out = model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels);
     loss_sum += static_cast<double>(out.loss.item<float>()) * static_cast<double>(scored);
     result.scored_tokens += scored;
   });
   model.train(was_training);
   result.mean_loss = result.scored_tokens > 0 ? loss_sum / static_cast<double>(result.scored_tokens) : 0.0;
   result.perplexity = std::exp(result.mean_loss);
+  return result;
+}
+
+}  // namespace
+
+PerplexityResult evaluate_perplexity(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches) {
+  return evaluate_pass(model, loader, max_batches, /*outliers=*/nullptr);
+}
+
+EvalResult evaluate(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches) {
+  OutlierAccumulator outliers(model.config().num_hidden_layers);
+  // Clears the probe on every way out, so the model never calls a destroyed accumulator.
+  struct ProbeScope {
+    BertForMaskedLM& model;
+    ~ProbeScope() { model.set_probe({}); }
+  } scope{model};
+  model.set_probe(outliers.probe());
+  EvalResult result;
+  result.perplexity = evaluate_pass(model, loader, max_batches, &outliers);
+  result.outliers = outliers.result();
   return result;
 }
 

@@ -1,5 +1,6 @@
 // Evaluation of an MLM model on validation data: perplexity, the exponential of
-// the mean cross-entropy over every masked token of the validation set (DESIGN.md).
+// the mean cross-entropy over every masked token of the validation set, and the
+// outlier metrics of train/outlier_metrics.h (DESIGN.md).
 //
 // The validation loader should not shuffle; evaluation always starts from its
 // first batch, so every evaluation of a run scores the same masked tokens.
@@ -9,6 +10,7 @@
 
 #include "models/bert.h"
 #include "train/data_loader.h"
+#include "train/outlier_metrics.h"
 
 namespace bertforge {
 
@@ -23,6 +25,15 @@ struct PerplexityResult {
 // batches of `loader` (all of one epoch when max_batches <= 0), then restores
 // the model's training mode and rewinds the loader.
 PerplexityResult evaluate_perplexity(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches = 0);
+
+struct EvalResult {
+  PerplexityResult perplexity;
+  OutlierMetrics outliers;  // over every sample of the evaluated batches, padding excluded
+};
+
+// Perplexity and outlier metrics over the same batches as evaluate_perplexity.
+// The model's probe feeds the metrics during the pass, then is cleared.
+EvalResult evaluate(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches = 0);
 
 // Perplexity of the unigram model fitted on the scored tokens themselves: the
 // baseline a model that ignores context cannot beat. Same batches as above.

@@ -119,16 +119,37 @@ absl::Status train_bert(const TrainerConfig& config) {
   MetricsLog metrics;
   BF_RETURN_IF_ERROR(metrics.open(config.run_dir + "/metrics.jsonl", step > 0 ? step : -1));
 
-  auto evaluate = [&](int64_t at_step) -> absl::Status {
+  auto run_evaluation = [&](int64_t at_step) -> absl::Status {
     if (!validation_loader) return absl::OkStatus();
-    const PerplexityResult result = evaluate_perplexity(model, *validation_loader, config.eval_batches);
+    const EvalResult eval = evaluate(model, *validation_loader, config.eval_batches);
+    const PerplexityResult& result = eval.perplexity;
+    const OutlierMetrics& outliers = eval.outliers;
     std::printf("eval  step %lld  validation loss %.4f  perplexity %.2f  (%lld masked tokens)\n",
                 static_cast<long long>(at_step), result.mean_loss, result.perplexity,
                 static_cast<long long>(result.scored_tokens));
+    std::printf("      kurtosis avg %.2f max %.2f  inf-norm max FFN out %.2f, FFN i+o %.2f, LN(FFN i+o) %.2f\n",
+                outliers.avg_kurtosis, outliers.max_kurtosis, outliers.max_ffn_output_inf_norm,
+                outliers.max_ffn_output_plus_residual_inf_norm, outliers.max_layer_output_inf_norm);
     Json record = Json::object();
     record.set("step", at_step);
     record.set("val_loss", result.mean_loss);
     record.set("val_perplexity", result.perplexity);
+    record.set("val_avg_kurtosis", outliers.avg_kurtosis);
+    record.set("val_max_kurtosis", outliers.max_kurtosis);
+    record.set("val_max_ffn_output_inf_norm", outliers.max_ffn_output_inf_norm);
+    record.set("val_max_ffn_output_plus_residual_inf_norm", outliers.max_ffn_output_plus_residual_inf_norm);
+    record.set("val_max_layer_output_inf_norm", outliers.max_layer_output_inf_norm);
+    if (config.model.attention == AttentionVariant::kClippedSoftmax) {
+      record.set("val_dead_row_fraction", outliers.mean_dead_row_fraction);
+      // A probability survives the clip only above -gamma / (zeta - gamma); below it the output is exactly 0
+      // and its gradient is zero, so a row with every entry clipped passes no gradient to Q and K.
+      if (outliers.max_dead_row_fraction > 0.5) {
+        std::printf("warning: step %lld: %.0f%% of the attention rows of a layer are clipped to 0 everywhere: every "
+                    "probability is below the clip threshold -gamma/(zeta-gamma), so Q and K get no gradient "
+                    "(try a smaller |gamma| or alpha)\n",
+                    static_cast<long long>(at_step), 100.0 * outliers.max_dead_row_fraction);
+      }
+    }
     return metrics.write(record);
   };
   auto checkpoint = [&](int64_t at_step) -> absl::Status {
@@ -180,13 +201,13 @@ absl::Status train_bert(const TrainerConfig& config) {
       std::fflush(stdout);
     }
     if (config.eval_interval > 0 && step % config.eval_interval == 0 && step != config.steps) {
-      BF_RETURN_IF_ERROR(evaluate(step));
+      BF_RETURN_IF_ERROR(run_evaluation(step));
     }
     if (config.checkpoint_interval > 0 && step % config.checkpoint_interval == 0 && step != config.steps) {
       BF_RETURN_IF_ERROR(checkpoint(step));
     }
   }
-  BF_RETURN_IF_ERROR(evaluate(step));
+  BF_RETURN_IF_ERROR(run_evaluation(step));
   BF_RETURN_IF_ERROR(checkpoint(step));
   std::printf("done: checkpoint %s/checkpoints/latest, metrics %s/metrics.jsonl\n", config.run_dir.c_str(),
               config.run_dir.c_str());

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end: bert_prep and bert_train as a user runs them, on a small excerpt of
+# End to end: bert_prep, bert_train and bert_eval as a user runs them, on a small excerpt of
 # the built-in corpus, plus the clear failures a user gets for bad input.
 # Usage: bert_pipeline.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
@@ -46,9 +46,25 @@ python3 "$source/tools/plot_metrics.py" "$work/run/metrics.jsonl" -o "$work/loss
 grep -q "<polyline" "$work/loss.svg" || fail "the loss plot has no curve"
 echo "ok: plot_metrics"
 
+"$build/bert_eval" --checkpoint "$work/run/checkpoints/step-00000030" --data "$work/data" --seq_len 64 \
+  --batch_size 8 --batches 4 > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "bert_eval"; }
+grep -q "perplexity" "$work/eval.log" && grep -q "kurtosis" "$work/eval.log" && grep -q "inf-norm" "$work/eval.log" ||
+  fail "bert_eval table lacks perplexity, kurtosis or inf-norm: $(cat "$work/eval.log")"
+"$build/bert_eval" --checkpoint "$work/run" --data "$work/data" --seq_len 64 --batch_size 8 --batches 4 --json \
+  > "$work/eval.json" 2>&1 || { cat "$work/eval.json"; fail "bert_eval --json"; }
+python3 - "$work/eval.json" <<'PY' || fail "bert_eval --json: $(cat "$work/eval.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["perplexity"] > 1 and r["avg_kurtosis"] > 1 and r["max_ffn_output_inf_norm"] > 0, r
+assert len(r["layers"]) == 2, r["layers"]
+PY
+echo "ok: bert_eval"
+
 expect_error "missing input" "missing.txt" "$build/bert_prep" --input "$work/missing.txt" --out "$work/x"
 expect_error "bad --documents" "--documents" "$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" \
   --out "$work/x" --documents pages
+expect_error "missing checkpoint" "$work/run/checkpoints/step-99" "$build/bert_eval" \
+  --checkpoint "$work/run/checkpoints/step-99" --data "$work/data"
 expect_error "unknown flag" "steps_" "$build/bert_train" --steps_ 3
 expect_error "no data" "--data" "$build/bert_train" --out "$work/y"
 expect_error "unknown preset" "huge" "$build/bert_train" --data "$work/data" --out "$work/y" --preset huge

@@ -1,0 +1,257 @@
+// Outlier metrics: kurtosis against closed forms, inf-norm maxima, padding exclusion, the clipped-attention
+// fractions on hand-made probabilities, and evaluate() / the trainer's log on a tiny model.
+#include "train/outlier_metrics.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_split.h"
+#include "core/file_io.h"
+#include "core/json.h"
+#include "models/bert.h"
+#include "tests/support/test_support.h"
+#include "train/data_loader.h"
+#include "train/evaluation.h"
+#include "train/token_shard.h"
+#include "train/trainer.h"
+
+namespace bertforge {
+namespace {
+
+// Kurtosis of a sample with one value 1 among n-1 zeros (a Bernoulli(p = 1/n) sample):
+// (1 - 3p + 3p^2) / (p (1 - p)); 43/7 for n = 8.
+constexpr double kSpikeKurtosis8 = 43.0 / 7.0;
+
+// Feeds the same (B,T,C) tensor to every activation probe point of `layer`.
+void observe_activations(OutlierAccumulator& acc, int64_t layer, const Tensor& x) {
+  acc.observe(probe_name(layer, kProbeFfnOutput), x);
+  acc.observe(probe_name(layer, kProbeFfnOutputPlusResidual), x);
+  acc.observe(probe_name(layer, kProbeLayerOutput), x);
+}
+
+TEST(OutlierMetrics, KurtosisOfClosedForms) {
+  // Sample 0: +-1 (kurtosis exactly 1); sample 1: one spike among 8 values (43/7). T = 2, C = 4.
+  const Tensor x = Tensor::from_vector<float>({1, -1, 1, -1, -1, 1, -1, 1,  //
+                                              0, 0, 0, 0, 0, 0, 0, 10},
+                                             {2, 2, 4});
+  OutlierAccumulator acc(1);
+  acc.set_attention_mask(Tensor());
+  observe_activations(acc, 0, x);
+  const OutlierMetrics m = acc.result();
+  ASSERT_EQ(m.layers.size(), 1u);
+  EXPECT_NEAR(m.layers[0].ffn_output_kurtosis, (1.0 + kSpikeKurtosis8) / 2, 1e-12);
+  EXPECT_NEAR(m.layers[0].layer_output_kurtosis, (1.0 + kSpikeKurtosis8) / 2, 1e-12);
+  EXPECT_NEAR(m.avg_kurtosis, (1.0 + kSpikeKurtosis8) / 2, 1e-12);
+  EXPECT_EQ(m.samples, 2);
+}
+
+TEST(OutlierMetrics, AverageAndMaxOverTrackedTensorsAndLayers) {
+  const Tensor ones = Tensor::from_vector<float>({1, -1, 1, -1}, {1, 1, 4});           // kurtosis 1
+  const Tensor spike = Tensor::from_vector<float>({0, 0, 0, 0, 0, 0, 0, -3}, {1, 2, 4});  // 43/7, |x| max 3
+  OutlierAccumulator acc(2);
+  acc.observe(probe_name(0, kProbeFfnOutput), ones);
+  acc.observe(probe_name(0, kProbeLayerOutput), ones);
+  acc.observe(probe_name(1, kProbeFfnOutput), spike);
+  acc.observe(probe_name(1, kProbeLayerOutput), ones);
+  acc.observe("embeddings.output", spike);  // not a layer probe: ignored
+  const OutlierMetrics m = acc.result();
+  EXPECT_NEAR(m.avg_kurtosis, (3.0 + kSpikeKurtosis8) / 4, 1e-12);
+  EXPECT_NEAR(m.max_kurtosis, kSpikeKurtosis8, 1e-12);
+  EXPECT_DOUBLE_EQ(m.max_ffn_output_inf_norm, 3.0);
+  EXPECT_DOUBLE_EQ(m.max_layer_output_inf_norm, 1.0);
+}
+
+TEST(OutlierMetrics, InfNormsAreMaximaOverBatchesAndLayers) {
+  OutlierAccumulator acc(2);
+  // Batch 1: sample inf-norms 2 and 5 (layer 0), 7 (layer 1, sample 0).
+  observe_activations(acc, 0, Tensor::from_vector<float>({1, -2, 0.5f, 5}, {2, 1, 2}));
+  observe_activations(acc, 1, Tensor::from_vector<float>({-7, 1, 0, 1}, {2, 1, 2}));
+  // Batch 2: smaller values do not lower the maxima; sample inf-norm 3.
+  observe_activations(acc, 0, Tensor::from_vector<float>({3, 0}, {1, 1, 2}));
+  const OutlierMetrics m = acc.result();
+  EXPECT_DOUBLE_EQ(m.layers[0].ffn_output_inf_norm, 5.0);
+  EXPECT_DOUBLE_EQ(m.layers[1].ffn_output_inf_norm, 7.0);
+  EXPECT_DOUBLE_EQ(m.max_ffn_output_inf_norm, 7.0);
+  EXPECT_DOUBLE_EQ(m.max_ffn_output_plus_residual_inf_norm, 7.0);
+  EXPECT_DOUBLE_EQ(m.max_layer_output_inf_norm, 7.0);
+  EXPECT_DOUBLE_EQ(m.layers[0].ffn_output_mean_sample_inf_norm, (2.0 + 5.0 + 3.0) / 3);
+  EXPECT_DOUBLE_EQ(m.layers[1].layer_output_mean_sample_inf_norm, (7.0 + 1.0) / 2);
+}
+
+TEST(OutlierMetrics, PaddedPositionsDoNotCount) {
+  // Unpadded: one sample of T = 2 valid tokens, and a second sample of one token.
+  OutlierAccumulator plain(1);
+  observe_activations(plain, 0, Tensor::from_vector<float>({0, 0, 0, 0, 0, 0, 0, 10}, {1, 2, 4}));
+  observe_activations(plain, 0, Tensor::from_vector<float>({1, -1, 1, -1}, {1, 1, 4}));
+
+  // Padded to T = 3 with huge values at the padded positions, and a third, all-padding sample.
+  const float huge = 1e6f;
+  OutlierAccumulator padded(1);
+  padded.set_attention_mask(Tensor::from_vector<float>({1, 1, 0,  //
+                                                        0, 1, 0,  //
+                                                        0, 0, 0},
+                                                       {3, 3}));
+  observe_activations(padded, 0, Tensor::from_vector<float>({0, 0, 0, 0, 0, 0, 0, 10, huge, -huge, huge, 3,  //
+                                                             huge, 2, 2, 2, 1, -1, 1, -1, huge, huge, 1, 1,  //
+                                                             huge, huge, huge, huge, 1, 2, 3, 4, 5, 6, 7, 8},
+                                                            {3, 3, 4}));
+  const OutlierMetrics a = plain.result(), b = padded.result();
+  EXPECT_EQ(b.samples, 2);
+  EXPECT_DOUBLE_EQ(b.layers[0].ffn_output_kurtosis, a.layers[0].ffn_output_kurtosis);
+  EXPECT_DOUBLE_EQ(b.layers[0].layer_output_kurtosis, a.layers[0].layer_output_kurtosis);
+  EXPECT_DOUBLE_EQ(b.max_ffn_output_inf_norm, 10.0);
+  EXPECT_DOUBLE_EQ(b.layers[0].ffn_output_mean_sample_inf_norm, a.layers[0].ffn_output_mean_sample_inf_norm);
+}
+
+TEST(OutlierMetrics, ClippedAttentionFractions) {
+  // B = 1, H = 2, T = 3, token 2 is padding. Valid entries per valid row: keys 0 and 1.
+  //   head 0, row 0: [0, 0 | 0.9]  dead (the padded key does not count)
+  //   head 0, row 1: [1, 0 | 0  ]  one 1, one 0
+  //   head 1, row 0: [0.4, 0.6 | 0] no clipping
+  //   head 1, row 1: [0, 0 | 1  ]  dead
+  //   row 2 of each head is a padded query: ignored whatever it holds.
+  const Tensor probs = Tensor::from_vector<float>({0, 0, 0.9f, 1, 0, 0, 0, 0, 0,  //
+                                                   0.4f, 0.6f, 0, 0, 0, 1, 1, 1, 1},
+                                                  {1, 2, 3, 3});
+  OutlierAccumulator acc(1);
+  acc.set_attention_mask(Tensor::from_vector<float>({1, 1, 0}, {1, 3}));
+  acc.observe(probe_name(0, kProbeAttentionProbs), probs);
+  const OutlierMetrics m = acc.result();
+  // 8 valid entries: zeros 2 + 1 + 0 + 2 = 5, ones 1; 4 valid rows, 2 dead.
+  EXPECT_DOUBLE_EQ(m.layers[0].attention_zero_fraction, 5.0 / 8);
+  EXPECT_DOUBLE_EQ(m.layers[0].attention_one_fraction, 1.0 / 8);
+  EXPECT_DOUBLE_EQ(m.layers[0].attention_dead_row_fraction, 0.5);
+  EXPECT_DOUBLE_EQ(m.mean_dead_row_fraction, 0.5);
+  EXPECT_DOUBLE_EQ(m.max_dead_row_fraction, 0.5);
+}
+
+TEST(OutlierMetrics, JsonHoldsSummaryAndLayers) {
+  OutlierAccumulator acc(2);
+  observe_activations(acc, 1, Tensor::from_vector<float>({1, -1, 1, -1}, {1, 1, 4}));
+  const Json j = acc.result().to_json();
+  ASSERT_NE(j.get("avg_kurtosis"), nullptr);
+  ASSERT_NE(j.get("max_ffn_output_inf_norm"), nullptr);
+  ASSERT_NE(j.get("layers"), nullptr);
+  ASSERT_EQ(j.get("layers")->as_array().size(), 2u);
+  EXPECT_DOUBLE_EQ(j.get("layers")->as_array()[1].get("layer_output_kurtosis")->as_number(), 1.0);
+}
+
+// ---- evaluate() and the trainer on a tiny model ----
+
+const MlmVocab kVocab{/*size=*/45, /*pad=*/0, /*unk=*/1, /*cls=*/2, /*sep=*/3, /*mask=*/4};
+
+class TinyModel : public test_support::TempDirTest {
+ protected:
+  TinyModel() : TempDirTest("outlier_metrics") {}
+
+  void SetUp() override {
+    TempDirTest::SetUp();
+    ShardWriter writer;
+    ASSERT_TRUE(writer.open(path("valid.zst"), kVocab.size).ok());
+    for (uint32_t d = 0; d < 30; ++d) {
+      std::vector<uint32_t> ids;
+      for (uint32_t i = 0; i < 10 + (d * 7) % 40; ++i) ids.push_back(5 + (d + 3 * i) % 40);
+      ASSERT_TRUE(writer.add_document(ids).ok());
+    }
+    ASSERT_TRUE(writer.close().ok());
+  }
+
+  static BertConfig model_config() {
+    BertConfig c = BertConfig::tiny();
+    c.vocab_size = kVocab.size;
+    c.hidden_size = 32;
+    c.num_attention_heads = 2;
+    c.intermediate_size = 64;
+    c.max_position_embeddings = 32;
+    return c;
+  }
+
+  DataLoader loader() {
+    DataLoaderOptions options;
+    options.max_seq_len = 32;
+    options.batch_size = 4;
+    options.shuffle = false;
+    return *DataLoader::open({path("valid.zst")}, kVocab, options);
+  }
+};
+
+TEST_F(TinyModel, EvaluateGivesPerplexityAndOutlierMetrics) {
+  BertForMaskedLM model(model_config(), /*init_seed=*/5);
+  DataLoader validation = loader();
+  const PerplexityResult perplexity = evaluate_perplexity(model, validation, 3);
+  const EvalResult eval = evaluate(model, validation, 3);
+  EXPECT_DOUBLE_EQ(eval.perplexity.perplexity, perplexity.perplexity);
+  EXPECT_EQ(eval.perplexity.batches, 3);
+  const OutlierMetrics& m = eval.outliers;
+  ASSERT_EQ(m.layers.size(), 2u);
+  EXPECT_GT(m.samples, 0);
+  EXPECT_LE(m.samples, 12);
+  for (const LayerOutlierMetrics& l : m.layers) {
+    EXPECT_GT(l.ffn_output_kurtosis, 1.0);  // kurtosis is at least 1 for any distribution
+    EXPECT_GT(l.layer_output_kurtosis, 1.0);
+    EXPECT_GT(l.ffn_output_inf_norm, 0.0);
+    EXPECT_GE(l.ffn_output_inf_norm, l.ffn_output_mean_sample_inf_norm);
+    EXPECT_EQ(l.attention_dead_row_fraction, 0.0);  // plain softmax never gives an all-zero row
+  }
+  EXPECT_GE(m.max_kurtosis, m.avg_kurtosis);
+  EXPECT_TRUE(std::isfinite(m.max_layer_output_inf_norm));
+  // The probe is cleared: a later forward pass must not call the destroyed accumulator.
+  const MlmBatch batch = validation.next();
+  model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask);
+}
+
+TEST_F(TinyModel, StrongClippingKillsEveryAttentionRow) {
+  // gamma = -0.5, zeta = 1: a probability survives only above 0.5 / 1.5 = 1/3, while a freshly initialised
+  // model attends almost uniformly over up to 32 tokens.
+  BertConfig c = model_config();
+  c.attention = AttentionVariant::kClippedSoftmax;
+  c.clip_gamma = -0.5f;
+  BertForMaskedLM model(c, /*init_seed=*/5);
+  DataLoader validation = loader();
+  const OutlierMetrics m = evaluate(model, validation, 2).outliers;
+  EXPECT_GT(m.mean_dead_row_fraction, 0.9);
+  EXPECT_GT(m.layers[0].attention_zero_fraction, 0.9);
+}
+
+TEST_F(TinyModel, TrainerLogsOutlierMetricsAndWarnsAboutDeadRows) {
+  TrainerConfig t;
+  t.model = model_config();
+  t.model.attention = AttentionVariant::kClippedSoftmax;
+  t.model.clip_gamma = -0.5f;
+  t.vocab = kVocab;
+  t.train_data = path("valid.zst");
+  t.validation_data = path("valid.zst");
+  t.run_dir = path("run");
+  t.seq_len = 32;
+  t.batch_size = 4;
+  t.steps = 2;
+  t.warmup_steps = 0;
+  t.eval_interval = 0;
+  t.eval_batches = 2;
+  t.checkpoint_interval = 0;
+  testing::internal::CaptureStdout();
+  ASSERT_TRUE(train_bert(t).ok());
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("warning"), std::string::npos) << out;
+  EXPECT_NE(out.find("Q and K get no gradient"), std::string::npos) << out;
+
+  const absl::StatusOr<std::string> log = read_file(path("run/metrics.jsonl"));
+  ASSERT_TRUE(log.ok());
+  bool found = false;
+  for (absl::string_view line : absl::StrSplit(*log, '\n', absl::SkipEmpty())) {
+    const Json record = *Json::parse(line);
+    if (record.get("val_perplexity") == nullptr) continue;
+    found = true;
+    for (const char* key : {"val_avg_kurtosis", "val_max_kurtosis", "val_max_ffn_output_inf_norm",
+                            "val_max_ffn_output_plus_residual_inf_norm", "val_max_layer_output_inf_norm",
+                            "val_dead_row_fraction"}) {
+      EXPECT_NE(record.get(key), nullptr) << key;
+    }
+    EXPECT_GT(record.get("val_dead_row_fraction")->as_number(), 0.5);
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace bertforge

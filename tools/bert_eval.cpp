@@ -1,0 +1,173 @@
+// bert_eval: validation perplexity and outlier metrics of a trained BERT (train/evaluation.h).
+//
+//   bert_eval --checkpoint RUN/checkpoints/step-N | RUN | model.safetensors --data DIR
+//             [--config config.json] [--batches N] [--batch_size B] [--seq_len T] [--json]
+//
+// DIR is what bert_prep writes (DIR/vocab.txt, DIR/validation/*.zst). A run directory RUN means its latest
+// checkpoint. The config defaults to a config.json beside the model file, else RUN/config.json, the one
+// bert_train writes beside RUN/checkpoints/.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "models/bert.h"
+#include "models/bert_config.h"
+#include "train/checkpoint.h"
+#include "train/data_loader.h"
+#include "train/evaluation.h"
+#include "train/tokenizer.h"
+
+ABSL_FLAG(std::string, checkpoint, "", "a checkpoint directory, a run directory (its latest checkpoint) or a "
+                                       "model.safetensors file");
+ABSL_FLAG(std::string, config, "", "the model's config.json (default: beside the model file, else RUN/config.json)");
+ABSL_FLAG(std::string, data, "", "data directory written by bert_prep (vocab.txt, validation/)");
+ABSL_FLAG(int64_t, batches, 0, "validation batches to evaluate (0: all)");
+ABSL_FLAG(int64_t, batch_size, 32, "sequences per batch");
+ABSL_FLAG(int64_t, seq_len, 128, "tokens per sequence, [CLS] and [SEP] included");
+ABSL_FLAG(uint64_t, seed, 0, "seed of the validation masking");
+ABSL_FLAG(bool, json, false, "print one JSON object (with per-layer values) instead of a table");
+
+namespace bertforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The model file of --checkpoint, and where its config is looked for when --config is not given: beside the
+// model file (the Hugging Face layout), then RUN/config.json for RUN/checkpoints/step-N/model.safetensors.
+struct CheckpointPaths {
+  std::string weights;
+  std::vector<std::string> configs;
+};
+
+absl::StatusOr<CheckpointPaths> checkpoint_paths(const std::string& checkpoint) {
+  if (checkpoint.empty()) return absl::InvalidArgumentError("--checkpoint is required (see --help)");
+  if (!fs::exists(checkpoint)) return absl::NotFoundError(absl::StrCat("no such checkpoint: ", checkpoint));
+  fs::path dir = checkpoint;
+  CheckpointPaths paths;
+  if (fs::is_directory(dir)) {
+    if (fs::is_directory(dir / "checkpoints")) {  // a run directory
+      BF_ASSIGN_OR_RETURN(const std::string latest, latest_checkpoint(dir.string()));
+      dir = latest;
+    }
+    paths.weights = (dir / "model.safetensors").string();
+    if (!fs::exists(paths.weights)) {
+      return absl::NotFoundError(absl::StrCat(checkpoint, " holds no model.safetensors"));
+    }
+  } else {
+    paths.weights = dir.string();
+    dir = dir.parent_path();
+  }
+  dir = fs::absolute(dir);
+  paths.configs = {(dir / "config.json").string(), (dir.parent_path().parent_path() / "config.json").string()};
+  return paths;
+}
+
+absl::StatusOr<std::string> config_path(const CheckpointPaths& paths) {
+  if (!absl::GetFlag(FLAGS_config).empty()) return absl::GetFlag(FLAGS_config);
+  for (const std::string& candidate : paths.configs) {
+    if (fs::exists(candidate)) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat("no config.json beside ", paths.weights, " nor at ", paths.configs[1],
+                                          "; give --config"));
+}
+
+void print_table(const EvalResult& eval, bool clipped_softmax) {
+  const PerplexityResult& p = eval.perplexity;
+  const OutlierMetrics& o = eval.outliers;
+  std::printf("%-32s %12.4f\n", "validation loss", p.mean_loss);
+  std::printf("%-32s %12.4f\n", "perplexity", p.perplexity);
+  std::printf("%-32s %12.4f\n", "avg kurtosis", o.avg_kurtosis);
+  std::printf("%-32s %12.4f\n", "max kurtosis", o.max_kurtosis);
+  std::printf("%-32s %12.4f\n", "max FFN output inf-norm", o.max_ffn_output_inf_norm);
+  std::printf("%-32s %12.4f\n", "max FFN input+output inf-norm", o.max_ffn_output_plus_residual_inf_norm);
+  std::printf("%-32s %12.4f\n", "max LN(FFN i+o) inf-norm", o.max_layer_output_inf_norm);
+  if (clipped_softmax) {
+    for (size_t i = 0; i < o.layers.size(); ++i) {
+      const LayerOutlierMetrics& l = o.layers[i];
+      std::printf("layer %zu attention: %.4f exactly 0, %.4f exactly 1, %.4f dead rows\n", i,
+                  l.attention_zero_fraction, l.attention_one_fraction, l.attention_dead_row_fraction);
+    }
+  }
+  std::printf("(%lld masked tokens, %lld samples, %lld batches)\n", static_cast<long long>(p.scored_tokens),
+              static_cast<long long>(o.samples), static_cast<long long>(p.batches));
+}
+
+absl::Status run() {
+  const std::string data = absl::GetFlag(FLAGS_data);
+  if (data.empty()) return absl::InvalidArgumentError("--data is required (see --help)");
+  BF_ASSIGN_OR_RETURN(const CheckpointPaths paths, checkpoint_paths(absl::GetFlag(FLAGS_checkpoint)));
+  BF_ASSIGN_OR_RETURN(const std::string config_file, config_path(paths));
+  BF_ASSIGN_OR_RETURN(const BertConfig config, BertConfig::load(config_file));
+  BF_RETURN_IF_ERROR(config.validate());
+  BF_ASSIGN_OR_RETURN(const WordPieceTokenizer tokenizer, WordPieceTokenizer::load(data + "/vocab.txt"));
+  if (tokenizer.vocab_size() != config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(data, "/vocab.txt has ", tokenizer.vocab_size(),
+                                                   " tokens but the model's vocab_size is ", config.vocab_size));
+  }
+  const int64_t seq_len = absl::GetFlag(FLAGS_seq_len);
+  if (seq_len < 3 || seq_len > config.max_position_embeddings) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seq_len must be in [3, ", config.max_position_embeddings, "], got ", seq_len));
+  }
+  if (absl::GetFlag(FLAGS_batch_size) < 1 || absl::GetFlag(FLAGS_batches) < 0) {
+    return absl::InvalidArgumentError("--batch_size must be at least 1 and --batches non-negative");
+  }
+
+  BertForMaskedLM model(config);
+  BF_RETURN_IF_ERROR(load_model_weights(paths.weights, model.named_parameters()));
+
+  BF_ASSIGN_OR_RETURN(const std::vector<std::string> shards, find_shards(data + "/validation"));
+  DataLoaderOptions options;
+  options.max_seq_len = seq_len;
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.shuffle = false;
+  const MlmVocab vocab{tokenizer.vocab_size(), tokenizer.pad_id(), tokenizer.unk_id(), tokenizer.cls_id(),
+                       tokenizer.sep_id(), tokenizer.mask_id()};
+  BF_ASSIGN_OR_RETURN(DataLoader loader, DataLoader::open(shards, vocab, options));
+
+  const EvalResult eval = evaluate(model, loader, absl::GetFlag(FLAGS_batches));
+  if (absl::GetFlag(FLAGS_json)) {
+    Json out = eval.outliers.to_json();
+    out.set("checkpoint", paths.weights);
+    out.set("attention", attention_variant_name(config.attention));
+    out.set("val_loss", eval.perplexity.mean_loss);
+    out.set("perplexity", eval.perplexity.perplexity);
+    out.set("scored_tokens", eval.perplexity.scored_tokens);
+    out.set("batches", eval.perplexity.batches);
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    print_table(eval, config.attention == AttentionVariant::kClippedSoftmax);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace bertforge
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("perplexity and outlier metrics of a BERT checkpoint; see --help");
+  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "bert_eval: unexpected argument %s (flags only; see --help)\n", positional[1]);
+    return 2;
+  }
+  try {
+    const absl::Status status = bertforge::run();
+    if (!status.ok()) {
+      std::fprintf(stderr, "bert_eval: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+  } catch (const bertforge::Error& e) {
+    std::fprintf(stderr, "bert_eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
