@@ -1,27 +1,21 @@
 // Device registry, the CPU allocator, and Storage.
 #include "core/storage.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "core/host_allocator.h"
 
 namespace bertforge {
 namespace {
 
-// Host memory: aligned_alloc needs a size that is a multiple of the alignment.
+// Host memory, from the caching allocator (core/host_allocator.h).
 class CpuDevice final : public DeviceInterface {
  public:
-  void* allocate(size_t nbytes, int) override {
-    size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    if (rounded == 0) rounded = kCpuAlignment;
-    void* p = std::aligned_alloc(kCpuAlignment, rounded);
-    if (p == nullptr) BF_FAIL("out of host memory allocating ", nbytes, " bytes");
-    return p;
-  }
-  void deallocate(void* ptr, int) override { std::free(ptr); }
+  void* allocate(size_t nbytes, int) override { return host_allocator().allocate(nbytes); }
+  void deallocate(void* ptr, int) override { host_allocator().deallocate(ptr); }
   void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
   void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
   void copy_within(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }

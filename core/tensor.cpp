@@ -139,6 +139,19 @@ void for_each_offset(const Shape& shape, const Shape& strides, int64_t base, Fn&
   }
 }
 
+// Copies of at least this many elements run on all OpenMP threads.
+constexpr int64_t kParallelCopyElements = int64_t{1} << 15;
+
+// The element offset of row `row` (a row-major index over every dimension but the last) of (shape, strides).
+int64_t row_offset(const Shape& shape, const Shape& strides, int64_t base, int64_t row) {
+  int64_t offset = base;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d) {
+    offset += row % shape[d] * strides[d];
+    row /= shape[d];
+  }
+  return offset;
+}
+
 }  // namespace
 
 std::vector<float> Tensor::to_float_vector() const {
@@ -366,19 +379,26 @@ void Tensor::copy_(const Tensor& src) {
     std::memmove(raw_data(), src.raw_data(), nbytes());
     return;
   }
-  // General case: read src in row-major order, write dst in row-major order.
+  // General case: both tensors walked row by row (a row: the last dimension), rows in parallel when large.
   visit_dtype(dtype(), [&](auto dst_tag) {
     using D = decltype(dst_tag);
     visit_dtype(src.dtype(), [&](auto src_tag) {
       using S = decltype(src_tag);
       const S* src_base = static_cast<const S*>(src.storage()->data());
-      std::vector<int64_t> src_offsets;
-      src_offsets.reserve(numel());
-      for_each_offset(src.shape(), src.strides(), src.offset(), [&](int64_t o) { src_offsets.push_back(o); });
       D* dst_base = static_cast<D*>(storage()->data());
-      size_t k = 0;
-      for_each_offset(shape(), strides(), offset(),
-                      [&](int64_t o) { dst_base[o] = convert_element<D>(src_base[src_offsets[k++]]); });
+      const int64_t inner = dim() == 0 ? 1 : shape().back();
+      const int64_t src_step = dim() == 0 ? 0 : src.strides().back(), dst_step = dim() == 0 ? 0 : strides().back();
+      const int64_t rows = inner == 0 ? 0 : numel() / inner;
+#pragma omp parallel for schedule(static) if (numel() >= kParallelCopyElements)
+      for (int64_t r = 0; r < rows; ++r) {
+        const S* from = src_base + row_offset(src.shape(), src.strides(), src.offset(), r);
+        D* to = dst_base + row_offset(shape(), strides(), offset(), r);
+        if (src_step == 1 && dst_step == 1) {
+          for (int64_t i = 0; i < inner; ++i) to[i] = convert_element<D>(from[i]);
+        } else {
+          for (int64_t i = 0; i < inner; ++i) to[i * dst_step] = convert_element<D>(from[i * src_step]);
+        }
+      }
     });
   });
 }
@@ -392,6 +412,13 @@ void Tensor::fill_(float value) {
   visit_dtype(dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T v = convert_element<T>(value);
+    if (is_contiguous()) {
+      T* first = static_cast<T*>(raw_data());
+      const int64_t n = numel();
+#pragma omp parallel for simd schedule(static) if (n >= kParallelCopyElements)
+      for (int64_t i = 0; i < n; ++i) first[i] = v;
+      return;
+    }
     T* base = static_cast<T*>(storage()->data());
     for_each_offset(shape(), strides(), offset(), [&](int64_t o) { base[o] = v; });
   });

@@ -77,22 +77,25 @@ Tensor BertEmbeddings::forward(const Tensor& input_ids, const Tensor& token_type
 
 // ---- BertForMaskedLM -----------------------------------------------------------------------------------------
 
-BertForMaskedLM::BertForMaskedLM(const BertConfig& config, uint64_t init_seed)
+BertForMaskedLM::BertForMaskedLM(const BertConfig& config, uint64_t init_seed, BertHead head)
     : embeddings(validated(config)),
       transform_dense(config.hidden_size, config.hidden_size, config.initializer_range),
       transform_layer_norm(config.hidden_size, config.layer_norm_eps),
-      config_(config) {
+      config_(config),
+      head_(head) {
   register_module("bert.embeddings", embeddings);
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     layers.push_back(std::make_unique<BertLayer>(config, i));
     register_module(absl::StrCat("bert.encoder.layer.", i), *layers.back());
   }
-  decoder_bias = register_parameter("cls.predictions.bias", {config.vocab_size}, ParamInit::zeros());
-  register_module("cls.predictions.transform.dense", transform_dense);
-  register_module("cls.predictions.transform.LayerNorm", transform_layer_norm);
-  ignore_on_load("cls.predictions.decoder.weight");  // tied to the word embeddings
-  ignore_on_load("cls.predictions.decoder.bias");    // tied to cls.predictions.bias
-  ignore_on_load("bert.embeddings.position_ids");    // a buffer: always 0..max_position_embeddings-1
+  if (has_mlm_head()) {
+    decoder_bias = register_parameter("cls.predictions.bias", {config.vocab_size}, ParamInit::zeros());
+    register_module("cls.predictions.transform.dense", transform_dense);
+    register_module("cls.predictions.transform.LayerNorm", transform_layer_norm);
+    ignore_on_load("cls.predictions.decoder.weight");  // tied to the word embeddings
+    ignore_on_load("cls.predictions.decoder.bias");    // tied to cls.predictions.bias
+  }
+  ignore_on_load("bert.embeddings.position_ids");  // a buffer: always 0..max_position_embeddings-1
   init_parameters(init_seed);
 }
 
@@ -117,6 +120,7 @@ Tensor BertForMaskedLM::encode(const Tensor& input_ids, const Tensor& token_type
 BertOutput BertForMaskedLM::forward(const Tensor& input_ids, const Tensor& token_type_ids,
                                     const Tensor& attention_mask, const Tensor& labels,
                                     const DropoutContext& dropout) const {
+  BF_CHECK(has_mlm_head(), "BertForMaskedLM: forward needs the MLM head; this encoder-only model has only encode()");
   const Tensor h = encode(input_ids, token_type_ids, attention_mask, dropout);
   const Tensor transformed = transform_layer_norm.forward(gelu(transform_dense.forward(h)));
   BertOutput out;

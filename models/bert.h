@@ -24,6 +24,10 @@
 // also hold the tied duplicates cls.predictions.decoder.{weight,bias} and the buffer bert.embeddings.position_ids:
 // loading ignores them. A pretraining checkpoint's pooler and NSP head (bert.pooler.*, cls.seq_relationship.*)
 // are reported as unexpected by a non-strict load.
+//
+// Encoder only: built with BertHead::kNone, the model has no MLM head (no cls.* parameters), as Hugging Face's
+// BertModel (e.g. sentence-transformers' all-MiniLM-L6-v2): encode() works, forward() is an error.
+// models/hf_checkpoint.h loads either kind of Hugging Face file, choosing the head from its tensor names.
 #pragma once
 
 #include <cstdint>
@@ -59,18 +63,23 @@ struct BertOutput {
   Tensor loss;    // 0-d: the mean MLM cross-entropy; undefined when no labels were given
 };
 
+// Whether a BertForMaskedLM has its MLM head (cls.predictions.*) or is the encoder alone.
+enum class BertHead { kMaskedLM, kNone };
+
 class BertForMaskedLM : public Module {
  public:
   // Builds and initialises the model; the config must be valid (BertConfig::validate).
-  explicit BertForMaskedLM(const BertConfig& config, uint64_t init_seed = 0);
+  explicit BertForMaskedLM(const BertConfig& config, uint64_t init_seed = 0, BertHead head = BertHead::kMaskedLM);
 
   const BertConfig& config() const { return config_; }
+  bool has_mlm_head() const { return head_ == BertHead::kMaskedLM; }
 
   // input_ids int64 (B,T), T <= max_position_embeddings;
   // token_type_ids int64 (B,T), or undefined for all 0;
   // attention_mask (B,T) of 0 (padding) and 1, any dtype, or undefined for all 1;
   // labels int64 (B,T), -100 where no prediction is scored, or undefined for no loss.
   // Dropout is active in training mode, with masks keyed by `dropout` (models/forward_context.h).
+  // Needs the MLM head (has_mlm_head()).
   BertOutput forward(const Tensor& input_ids, const Tensor& token_type_ids = Tensor(),
                      const Tensor& attention_mask = Tensor(), const Tensor& labels = Tensor(),
                      const DropoutContext& dropout = DropoutContext()) const;
@@ -85,12 +94,15 @@ class BertForMaskedLM : public Module {
 
   BertEmbeddings embeddings;                       // bert.embeddings
   std::vector<std::unique_ptr<BertLayer>> layers;  // bert.encoder.layer.<i>
+  // The MLM head. Without one (BertHead::kNone) decoder_bias is undefined and the transform modules are
+  // not registered: they are neither parameters nor in checkpoints.
   Tensor decoder_bias;                             // cls.predictions.bias (V)
   Linear transform_dense;                          // cls.predictions.transform.dense
   LayerNorm transform_layer_norm;                  // cls.predictions.transform.LayerNorm
 
  private:
   BertConfig config_;
+  BertHead head_;
   ProbeFn probe_;
 };
 

@@ -6,8 +6,14 @@
 // DIR is what bert_prep writes (DIR/vocab.txt, DIR/validation/*.zst). A run directory RUN means its latest
 // checkpoint. The config defaults to a config.json beside the model file, else RUN/config.json, the one
 // bert_train writes beside RUN/checkpoints/.
+//
+// Any Hugging Face BERT layout loads (models/hf_checkpoint.h). An encoder-only checkpoint (a BertModel such as
+// all-MiniLM-L6-v2; make DIR with bert_prep --vocab <its vocab.txt>) has no MLM head, so no perplexity: the
+// table says so, --json gives "perplexity" and "val_loss" as null, and the outlier metrics are reported as
+// for any model.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,9 +22,11 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/check.h"
 #include "models/bert.h"
 #include "models/bert_config.h"
+#include "models/hf_checkpoint.h"
 #include "train/checkpoint.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
@@ -78,11 +86,18 @@ absl::StatusOr<std::string> config_path(const CheckpointPaths& paths) {
                                           "; give --config"));
 }
 
+constexpr const char* kNoHead = "n/a: encoder-only checkpoint, perplexity needs an MLM head";
+
 void print_table(const EvalResult& eval, bool clipped_softmax) {
   const PerplexityResult& p = eval.perplexity;
   const OutlierMetrics& o = eval.outliers;
-  std::printf("%-32s %12.4f\n", "validation loss", p.mean_loss);
-  std::printf("%-32s %12.4f\n", "perplexity", p.perplexity);
+  if (eval.has_perplexity) {
+    std::printf("%-32s %12.4f\n", "validation loss", p.mean_loss);
+    std::printf("%-32s %12.4f\n", "perplexity", p.perplexity);
+  } else {
+    std::printf("%-32s %s\n", "validation loss", kNoHead);
+    std::printf("%-32s %s\n", "perplexity", kNoHead);
+  }
   std::printf("%-32s %12.4f\n", "avg kurtosis", o.avg_kurtosis);
   std::printf("%-32s %12.4f\n", "max kurtosis", o.max_kurtosis);
   std::printf("%-32s %12.4f\n", "max FFN output inf-norm", o.max_ffn_output_inf_norm);
@@ -95,8 +110,13 @@ void print_table(const EvalResult& eval, bool clipped_softmax) {
                   l.attention_zero_fraction, l.attention_one_fraction, l.attention_dead_row_fraction);
     }
   }
-  std::printf("(%lld masked tokens, %lld samples, %lld batches)\n", static_cast<long long>(p.scored_tokens),
-              static_cast<long long>(o.samples), static_cast<long long>(p.batches));
+  if (eval.has_perplexity) {
+    std::printf("(%lld masked tokens, %lld samples, %lld batches)\n", static_cast<long long>(p.scored_tokens),
+                static_cast<long long>(o.samples), static_cast<long long>(p.batches));
+  } else {
+    std::printf("(%lld samples, %lld batches)\n", static_cast<long long>(o.samples),
+                static_cast<long long>(p.batches));
+  }
 }
 
 absl::Status run() {
@@ -120,8 +140,8 @@ absl::Status run() {
     return absl::InvalidArgumentError("--batch_size must be at least 1 and --batches non-negative");
   }
 
-  BertForMaskedLM model(config);
-  BF_RETURN_IF_ERROR(load_model_weights(paths.weights, model.named_parameters()));
+  HfLoadReport load_report;
+  BF_ASSIGN_OR_RETURN(const std::unique_ptr<BertForMaskedLM> model, load_hf_bert(paths.weights, config, &load_report));
 
   BF_ASSIGN_OR_RETURN(const std::vector<std::string> shards, find_shards(data + "/validation"));
   DataLoaderOptions options;
@@ -133,17 +153,22 @@ absl::Status run() {
                        tokenizer.sep_id(), tokenizer.mask_id()};
   BF_ASSIGN_OR_RETURN(DataLoader loader, DataLoader::open(shards, vocab, options));
 
-  const EvalResult eval = evaluate(model, loader, absl::GetFlag(FLAGS_batches));
+  const EvalResult eval = evaluate(*model, loader, absl::GetFlag(FLAGS_batches));
   if (absl::GetFlag(FLAGS_json)) {
     Json out = eval.outliers.to_json();
     out.set("checkpoint", paths.weights);
     out.set("attention", attention_variant_name(config.attention));
-    out.set("val_loss", eval.perplexity.mean_loss);
-    out.set("perplexity", eval.perplexity.perplexity);
+    out.set("layout", load_report.layout.describe());
+    out.set("mlm_head", eval.has_perplexity);
+    out.set("val_loss", eval.has_perplexity ? Json(eval.perplexity.mean_loss) : Json());
+    out.set("perplexity", eval.has_perplexity ? Json(eval.perplexity.perplexity) : Json());
     out.set("scored_tokens", eval.perplexity.scored_tokens);
     out.set("batches", eval.perplexity.batches);
     std::printf("%s\n", out.dump(2).c_str());
   } else {
+    const std::string unused =
+        load_report.ignored.empty() ? "" : absl::StrCat("; not used: ", absl::StrJoin(load_report.ignored, ", "));
+    std::printf("%s: %s%s\n", paths.weights.c_str(), load_report.layout.describe().c_str(), unused.c_str());
     print_table(eval, config.attention == AttentionVariant::kClippedSoftmax);
   }
   return absl::OkStatus();

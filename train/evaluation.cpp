@@ -32,9 +32,12 @@ int64_t count_scored(const Tensor& labels) {
 }
 
 // One evaluation pass; `outliers`, when not null, observes every batch (including
-// those without masked tokens, whose activations are just as informative).
+// those without masked tokens, whose activations are just as informative). An
+// encoder-only model runs encode() alone, for the outliers; nothing is scored.
 PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches,
                                OutlierAccumulator* outliers) {
+  BF_CHECK(model.has_mlm_head() || outliers != nullptr,
+           "evaluation: perplexity needs an MLM head; this model is an encoder only");
   autograd::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -45,6 +48,10 @@ PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64
     if (outliers != nullptr) {
       outliers->set_attention_mask(batch.attention_mask);
     } else if (scored == 0) {
+      return;
+    }
+    if (!model.has_mlm_head()) {
+      model.encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
       return;
     }
     const Tensor labels = scored > 0 ? batch.labels : Tensor();
@@ -74,6 +81,7 @@ EvalResult evaluate(BertForMaskedLM& model, DataLoader& loader, int64_t max_batc
   } scope{model};
   model.set_probe(outliers.probe());
   EvalResult result;
+  result.has_perplexity = model.has_mlm_head();
   result.perplexity = evaluate_pass(model, loader, max_batches, &outliers);
   result.outliers = outliers.result();
   return result;

@@ -4,6 +4,10 @@
 //
 // The validation loader should not shuffle; evaluation always starts from its
 // first batch, so every evaluation of a run scores the same masked tokens.
+//
+// An encoder-only model (no MLM head, e.g. an imported Hugging Face BertModel,
+// models/hf_checkpoint.h) has no perplexity: evaluate() then runs encode() on
+// the same batches, so the outlier metrics come from the same probes.
 #pragma once
 
 #include <cstdint>
@@ -23,16 +27,19 @@ struct PerplexityResult {
 
 // Runs the model in eval mode (no dropout, no graph) over up to `max_batches`
 // batches of `loader` (all of one epoch when max_batches <= 0), then restores
-// the model's training mode and rewinds the loader.
+// the model's training mode and rewinds the loader. The model needs its MLM head.
 PerplexityResult evaluate_perplexity(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches = 0);
 
 struct EvalResult {
+  // False for an encoder-only model: perplexity then holds only the batch count.
+  bool has_perplexity = true;
   PerplexityResult perplexity;
   OutlierMetrics outliers;  // over every sample of the evaluated batches, padding excluded
 };
 
-// Perplexity and outlier metrics over the same batches as evaluate_perplexity.
-// The model's probe feeds the metrics during the pass, then is cleared.
+// Perplexity and outlier metrics over the same batches as evaluate_perplexity
+// (outlier metrics alone for an encoder-only model). The model's probe feeds the
+// metrics during the pass, then is cleared.
 EvalResult evaluate(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches = 0);
 
 // Perplexity of the unigram model fitted on the scored tokens themselves: the

@@ -1,0 +1,131 @@
+// tests/bench/bench_train.cpp — BERT MLM training throughput (tokens/s) for the tiny, mini and base presets at
+// sequence length 128, next to PyTorch training the same model on the same batch shape in the same run.
+//
+// A training step is what bert_train does per optimizer step: forward with dropout 0.1 and the MLM loss,
+// backward, global gradient-norm clipping at 1.0 and an AdamW update. The batch is synthetic: random token ids
+// (vocabulary 30522, BERT's), no padding, 15% of the positions labelled. Each figure: WARMUP untimed steps, then
+// the median of REPEATS timed steps. PyTorch (tests/bench/bench_train_torch.py, /usr/bin/python3) builds the same
+// architecture the way Hugging Face's BertForMaskedLM computes it in eager mode (the same parameter count is
+// checked), with torch.optim.AdamW and clip_grad_norm_, and the same thread count.
+//
+// Usage: bench_train [preset ...]   (default: tiny mini base)
+// Output: one line per preset, "preset, batch, bertforge tokens/s, torch tokens/s, ratio bertforge/torch".
+#include <omp.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "core/philox.h"
+#include "models/bert.h"
+#include "tests/bench/bench_util.h"
+#include "train/optimizer.h"
+
+namespace {
+
+using bertforge::BertConfig;
+using bertforge::BertForMaskedLM;
+using bertforge::Tensor;
+
+constexpr int kWarmup = 2;
+constexpr int kRepeats = 5;
+constexpr int64_t kSeqLen = 128;
+constexpr float kLabelledFraction = 0.15f;
+
+struct Preset {
+  std::string name;
+  int64_t batch;  // sequences per step
+};
+
+// Deterministic synthetic MLM batch: ids uniform in [1000, V), 15% of the positions labelled with their id.
+struct Batch {
+  Tensor input_ids, labels;  // int64 (B, T)
+};
+
+Batch make_batch(int64_t batch, int64_t vocab) {
+  std::vector<int64_t> ids(batch * kSeqLen), labels(batch * kSeqLen, -100);
+  for (int64_t i = 0; i < batch * kSeqLen; ++i) {
+    ids[i] = 1000 + static_cast<int64_t>(bertforge::philox_uniform(7, 0, 2 * i) * static_cast<float>(vocab - 1000));
+    if (ids[i] >= vocab) ids[i] = vocab - 1;
+    if (bertforge::philox_uniform(7, 0, 2 * i + 1) < kLabelledFraction) labels[i] = ids[i];
+  }
+  return {Tensor::from_vector(ids, {batch, kSeqLen}), Tensor::from_vector(labels, {batch, kSeqLen})};
+}
+
+// Seconds per training step (median), and the parameter count.
+struct Measured {
+  double seconds = 0.0;
+  int64_t parameters = 0;
+};
+
+Measured run_bertforge(const BertConfig& config, int64_t batch_size) {
+  BertForMaskedLM model(config, /*init_seed=*/1);
+  model.train();
+  bertforge::OptimizerConfig optimizer_config;
+  bertforge::AdamWOptimizer optimizer(model.named_parameters(), optimizer_config);
+  const Batch batch = make_batch(batch_size, config.vocab_size);
+  uint64_t step = 0;
+  const bertforge::bench::Timing timing = bertforge::bench::time_runs(
+      [&] {
+        const bertforge::DropoutContext dropout{/*seed=*/1, ++step, /*rank=*/0, /*micro_step=*/0};
+        const bertforge::BertOutput out = model.forward(batch.input_ids, Tensor(), Tensor(), batch.labels, dropout);
+        bertforge::autograd::backward(out.loss);
+        optimizer.step(1e-4f);
+      },
+      kWarmup, kRepeats);
+  int64_t parameters = 0;
+  for (const auto& [name, tensor] : model.named_parameters()) parameters += tensor.numel();
+  return {timing.median, parameters};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<Preset> presets = {{"tiny", 32}, {"mini", 32}, {"base", 8}};
+  if (argc > 1) {
+    std::vector<Preset> chosen;
+    for (int i = 1; i < argc; ++i) {
+      bool found = false;
+      for (const Preset& p : presets) {
+        if (p.name == argv[i]) chosen.push_back(p), found = true;
+      }
+      if (!found) {
+        std::fprintf(stderr, "bench_train: unknown preset '%s' (tiny, mini, base)\n", argv[i]);
+        return 2;
+      }
+    }
+    presets = chosen;
+  }
+  const int threads = omp_get_max_threads();
+  std::printf("bench_train: %d threads, T = %lld, vocab 30522, dropout 0.1, AdamW + clipping; median of %d steps "
+              "after %d warm-up\n",
+              threads, static_cast<long long>(kSeqLen), kRepeats, kWarmup);
+  for (const Preset& preset : presets) {
+    const BertConfig config = BertConfig::preset(preset.name).value();
+    const Measured ours = run_bertforge(config, preset.batch);
+    const double tokens = static_cast<double>(preset.batch * kSeqLen);
+    std::printf("%-5s B=%-3lld bertforge %8.0f tokens/s (%.3f s/step)", preset.name.c_str(),
+                static_cast<long long>(preset.batch), tokens / ours.seconds, ours.seconds);
+    std::fflush(stdout);
+    const auto torch = bertforge::bench::run_torch_peer(
+        "bench_train_torch.py",
+        {std::to_string(threads), std::to_string(kWarmup), std::to_string(kRepeats), preset.name,
+         std::to_string(preset.batch), std::to_string(kSeqLen)});
+    const auto seconds = torch.find("step_seconds"), parameters = torch.find("parameters");
+    if (seconds == torch.end() || parameters == torch.end()) {
+      std::printf("  torch: not available\n");
+      continue;
+    }
+    if (static_cast<int64_t>(parameters->second[0]) != ours.parameters) {
+      std::printf("  torch: parameter count %.0f != ours %lld\n", parameters->second[0],
+                  static_cast<long long>(ours.parameters));
+      return 1;
+    }
+    std::printf("  torch %8.0f tokens/s (%.3f s/step)  ratio %.2f\n", tokens / seconds->second[0],
+                seconds->second[0], seconds->second[0] / ours.seconds);
+  }
+  return 0;
+}

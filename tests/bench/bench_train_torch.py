@@ -1,0 +1,125 @@
+"""tests/bench/bench_train_torch.py — the PyTorch side of bench_train: one BERT MLM training step, timed.
+
+Called by bench_train (C++) as
+    bench_train_torch.py THREADS WARMUP REPEATS PRESET BATCH SEQ
+and prints "parameters N" and "step_seconds S" (the median of REPEATS steps after WARMUP untimed ones).
+
+The model is BertForMaskedLM as Hugging Face computes it in eager mode (transformers 4.x, modeling_bert.py,
+attn_implementation="eager"): embeddings (word + token type) + position, LayerNorm, dropout; post-LN layers with
+scores = QK^T / sqrt(d) + additive mask, softmax, dropout on the probabilities, dropout + residual + LayerNorm
+after each block, erf GELU; the MLM head dense -> GELU -> LayerNorm -> decoder tied to the word embeddings + bias,
+logits at every position, cross-entropy with ignore index -100. A step: forward in train mode (dropout 0.1),
+backward, clip_grad_norm_(1.0), torch.optim.AdamW (weight decay 0.01), zero_grad(set_to_none=True). The batch
+is synthetic as on the C++ side: ids uniform in [1000, V), 15% of the positions labelled, no padding.
+"""
+import math
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+PRESETS = {  # layers, hidden, heads, FFN: models/bert_config.h
+    "tiny": (2, 128, 2, 512),
+    "mini": (4, 256, 4, 1024),
+    "base": (12, 768, 12, 3072),
+}
+VOCAB, MAX_POSITIONS, TYPES, DROPOUT, EPS = 30522, 512, 2, 0.1, 1e-12
+
+
+class Layer(torch.nn.Module):
+    def __init__(self, hidden, heads, ffn):
+        super().__init__()
+        self.heads = heads
+        self.query, self.key, self.value = (torch.nn.Linear(hidden, hidden) for _ in range(3))
+        self.attention_output = torch.nn.Linear(hidden, hidden)
+        self.attention_norm = torch.nn.LayerNorm(hidden, eps=EPS)
+        self.intermediate = torch.nn.Linear(hidden, ffn)
+        self.output = torch.nn.Linear(ffn, hidden)
+        self.output_norm = torch.nn.LayerNorm(hidden, eps=EPS)
+
+    def forward(self, x, extended_mask):
+        B, T, C = x.shape
+        d = C // self.heads
+
+        def split(t):  # (B, T, C) -> (B, H, T, d)
+            return t.view(B, T, self.heads, d).permute(0, 2, 1, 3)
+
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d) + extended_mask
+        probs = F.dropout(F.softmax(scores, dim=-1), DROPOUT, self.training)
+        context = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(B, T, C)
+        a = self.attention_norm(F.dropout(self.attention_output(context), DROPOUT, self.training) + x)
+        h = F.gelu(self.intermediate(a))
+        return self.output_norm(F.dropout(self.output(h), DROPOUT, self.training) + a)
+
+
+class BertForMaskedLM(torch.nn.Module):
+    def __init__(self, layers, hidden, heads, ffn):
+        super().__init__()
+        self.word = torch.nn.Embedding(VOCAB, hidden, padding_idx=0)
+        self.position = torch.nn.Embedding(MAX_POSITIONS, hidden)
+        self.token_type = torch.nn.Embedding(TYPES, hidden)
+        self.embedding_norm = torch.nn.LayerNorm(hidden, eps=EPS)
+        self.layers = torch.nn.ModuleList(Layer(hidden, heads, ffn) for _ in range(layers))
+        self.transform = torch.nn.Linear(hidden, hidden)
+        self.transform_norm = torch.nn.LayerNorm(hidden, eps=EPS)
+        self.decoder_bias = torch.nn.Parameter(torch.zeros(VOCAB))
+        for module in self.modules():  # Hugging Face's _init_weights
+            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+                module.weight.data.normal_(0.0, 0.02)
+            if isinstance(module, torch.nn.Linear):
+                module.bias.data.zero_()
+
+    def forward(self, ids, token_types, attention_mask, labels):
+        B, T = ids.shape
+        positions = torch.arange(T).unsqueeze(0)
+        x = self.word(ids) + self.token_type(token_types) + self.position(positions)
+        x = F.dropout(self.embedding_norm(x), DROPOUT, self.training)
+        extended_mask = (1.0 - attention_mask[:, None, None, :]) * torch.finfo(torch.float32).min
+        for layer in self.layers:
+            x = layer(x, extended_mask)
+        h = self.transform_norm(F.gelu(self.transform(x)))
+        logits = F.linear(h, self.word.weight, self.decoder_bias)
+        return F.cross_entropy(logits.view(-1, VOCAB), labels.view(-1), ignore_index=-100)
+
+
+def main():
+    threads, warmup, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    preset, batch, seq = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = BertForMaskedLM(*PRESETS[preset])
+    model.train()
+    no_decay = [p for n, p in model.named_parameters() if p.dim() == 1]
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=1e-4, eps=1e-6)
+
+    gen = torch.Generator().manual_seed(7)
+    ids = torch.randint(1000, VOCAB, (batch, seq), generator=gen)
+    labels = torch.where(torch.rand(batch, seq, generator=gen) < 0.15, ids, torch.full_like(ids, -100))
+    token_types = torch.zeros_like(ids)
+    attention_mask = torch.ones(batch, seq)
+
+    def step():
+        loss = model(ids, token_types, attention_mask, labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    print("parameters", sum(p.numel() for p in model.parameters()))
+    print("step_seconds", statistics.median(times))
+
+
+if __name__ == "__main__":
+    main()
