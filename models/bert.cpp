@@ -9,6 +9,7 @@
 #include "ops/cross_entropy.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
+#include "ops/embedding.h"
 #include "ops/matmul.h"
 #include "ops/shape.h"
 
@@ -117,20 +118,45 @@ Tensor BertForMaskedLM::encode(const Tensor& input_ids, const Tensor& token_type
   return h;
 }
 
+Tensor BertForMaskedLM::mlm_logits(const Tensor& hidden) const {
+  const Tensor transformed = transform_layer_norm.forward(gelu(transform_dense.forward(hidden)));
+  return linear(transformed, embeddings.word_embeddings.weight, decoder_bias);  // the tied decoder
+}
+
 BertOutput BertForMaskedLM::forward(const Tensor& input_ids, const Tensor& token_type_ids,
                                     const Tensor& attention_mask, const Tensor& labels,
                                     const DropoutContext& dropout) const {
   BF_CHECK(has_mlm_head(), "BertForMaskedLM: forward needs the MLM head; this encoder-only model has only encode()");
-  const Tensor h = encode(input_ids, token_type_ids, attention_mask, dropout);
-  const Tensor transformed = transform_layer_norm.forward(gelu(transform_dense.forward(h)));
   BertOutput out;
-  out.logits = linear(transformed, embeddings.word_embeddings.weight, decoder_bias);  // tied decoder, (B,T,V)
+  out.logits = mlm_logits(encode(input_ids, token_type_ids, attention_mask, dropout));  // (B,T,V)
   if (labels.defined()) {
     check_ids("labels", labels, input_ids.shape());
     const int64_t rows = input_ids.numel();
     out.loss = cross_entropy(reshape(out.logits, {rows, config_.vocab_size}), labels.reshape({rows}));
   }
   return out;
+}
+
+Tensor BertForMaskedLM::mlm_loss(const Tensor& input_ids, const Tensor& token_type_ids, const Tensor& attention_mask,
+                                 const Tensor& labels, const DropoutContext& dropout) const {
+  BF_CHECK(has_mlm_head(), "BertForMaskedLM: mlm_loss needs the MLM head; this encoder-only model has only encode()");
+  BF_CHECK(labels.defined(), "BertForMaskedLM: mlm_loss needs labels");
+  check_ids("labels", labels, input_ids.shape());
+  // The labelled rows of the flattened (B*T) positions, and their targets.
+  const Tensor host_labels = labels.to(Device::cpu()).contiguous();
+  const int64_t* label = host_labels.data<int64_t>();
+  std::vector<int64_t> rows, targets;
+  for (int64_t i = 0; i < host_labels.numel(); ++i) {
+    if (label[i] != kIgnoreIndex) rows.push_back(i), targets.push_back(label[i]);
+  }
+  if (rows.empty()) rows.push_back(0), targets.push_back(kIgnoreIndex);  // a zero loss with zero gradients
+  const Device device = input_ids.device();
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const Tensor h = encode(input_ids, token_type_ids, attention_mask, dropout);  // (B,T,C)
+  // Gathering rows of h is an embedding lookup with h as the table; its gradient scatters back into h.
+  const Tensor labelled = embedding(Tensor::from_vector(rows, {n}).to(device),
+                                    reshape(h, {input_ids.numel(), config_.hidden_size}));  // (n,C)
+  return cross_entropy(mlm_logits(labelled), Tensor::from_vector(targets, {n}).to(device));
 }
 
 }  // namespace bertforge

@@ -84,6 +84,13 @@ class BertForMaskedLM : public Module {
                      const Tensor& attention_mask = Tensor(), const Tensor& labels = Tensor(),
                      const DropoutContext& dropout = DropoutContext()) const;
 
+  // The MLM loss alone, equal to forward(...).loss, with the head run only at the labelled positions (label !=
+  // -100; 15% of them in pretraining). The head's decoder is a (rows, V) GEMM that dominates small models, so
+  // training and evaluation use this. Arguments as for forward; labels is required. With no labelled position
+  // the loss is 0 and the gradients are zero, as forward's. Needs the MLM head.
+  Tensor mlm_loss(const Tensor& input_ids, const Tensor& token_type_ids, const Tensor& attention_mask,
+                  const Tensor& labels, const DropoutContext& dropout = DropoutContext()) const;
+
   // The encoder's output (B,T,C), the input of the MLM head; arguments as for forward.
   Tensor encode(const Tensor& input_ids, const Tensor& token_type_ids, const Tensor& attention_mask,
                 const DropoutContext& dropout = DropoutContext()) const;
@@ -104,6 +111,9 @@ class BertForMaskedLM : public Module {
   BertConfig config_;
   BertHead head_;
   ProbeFn probe_;
+
+  // The MLM head: hidden states (..., C) -> logits (..., V).
+  Tensor mlm_logits(const Tensor& hidden) const;
 };
 
 // attention_mask (B,T) of 0 and 1 (any dtype) -> the additive mask (B,1,1,T): 0 where 1, lowest float where 0.

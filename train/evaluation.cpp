@@ -50,14 +50,12 @@ PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64
     } else if (scored == 0) {
       return;
     }
-    if (!model.has_mlm_head()) {
+    if (!model.has_mlm_head() || scored == 0) {  // the outlier probes see the encoder alone
       model.encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
       return;
     }
-    const Tensor labels = scored > 0 ? batch.labels : Tensor();
-    const BertOutput out = model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask, labels);
-    if (scored == 0) return;
-    loss_sum += static_cast<double>(out.loss.item<float>()) * static_cast<double>(scored);
+    const Tensor loss = model.mlm_loss(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels);
+    loss_sum += static_cast<double>(loss.item<float>()) * static_cast<double>(scored);
     result.scored_tokens += scored;
   });
   model.train(was_training);

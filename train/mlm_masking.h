@@ -32,11 +32,12 @@
 
 #include "absl/status/status.h"
 #include "core/tensor.h"
+#include "ops/cross_entropy.h"
 
 namespace bertforge {
 
 inline constexpr uint64_t kMlmStreamTag = 0x4D4C4D4D41534B00ull;  // "MLMMASK\0"
-inline constexpr int64_t kMlmIgnoreLabel = -100;  // cross_entropy's default ignore_index
+inline constexpr int64_t kMlmIgnoreLabel = kIgnoreIndex;  // cross_entropy's default ignore_index
 
 // What masking and sequence packing need to know about the vocabulary: its
 // size and the ids of the five special tokens. Special tokens are never

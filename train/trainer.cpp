@@ -175,10 +175,10 @@ absl::Status train_bert(const TrainerConfig& config) {
     for (int64_t micro = 0; micro < config.grad_accumulation; ++micro) {
       const MlmBatch batch = train_loader.next();
       const DropoutContext dropout{config.seed, static_cast<uint64_t>(step), /*rank=*/0, static_cast<uint64_t>(micro)};
-      const BertOutput out =
-          model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels, dropout);
-      autograd::backward(out.loss, Tensor::full({}, 1.0f / static_cast<float>(config.grad_accumulation)));
-      loss_sum += out.loss.item<float>();
+      const Tensor loss =
+          model.mlm_loss(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels, dropout);
+      autograd::backward(loss, Tensor::full({}, 1.0f / static_cast<float>(config.grad_accumulation)));
+      loss_sum += loss.item<float>();
       tokens += batch.input_ids.numel();
     }
     const float lr = schedule.lr_at(step);

@@ -1,14 +1,16 @@
 """tests/bench/bench_train_torch.py — the PyTorch side of bench_train: one BERT MLM training step, timed.
 
 Called by bench_train (C++) as
-    bench_train_torch.py THREADS WARMUP REPEATS PRESET BATCH SEQ
+    bench_train_torch.py THREADS WARMUP REPEATS PRESET BATCH SEQ HEAD_ROWS
 and prints "parameters N" and "step_seconds S" (the median of REPEATS steps after WARMUP untimed ones).
+HEAD_ROWS "all" runs the MLM head at every position, as Hugging Face does; "labelled" gathers the labelled
+positions first and runs the head on those alone, as bertforge's training does (BertForMaskedLM::mlm_loss).
 
 The model is BertForMaskedLM as Hugging Face computes it in eager mode (transformers 4.x, modeling_bert.py,
 attn_implementation="eager"): embeddings (word + token type) + position, LayerNorm, dropout; post-LN layers with
 scores = QK^T / sqrt(d) + additive mask, softmax, dropout on the probabilities, dropout + residual + LayerNorm
 after each block, erf GELU; the MLM head dense -> GELU -> LayerNorm -> decoder tied to the word embeddings + bias,
-logits at every position, cross-entropy with ignore index -100. A step: forward in train mode (dropout 0.1),
+logits at every position (or at the labelled ones, see HEAD_ROWS), cross-entropy with ignore index -100. A step: forward in train mode (dropout 0.1),
 backward, clip_grad_norm_(1.0), torch.optim.AdamW (weight decay 0.01), zero_grad(set_to_none=True). The batch
 is synthetic as on the C++ side: ids uniform in [1000, V), 15% of the positions labelled, no padding.
 """
@@ -72,7 +74,7 @@ class BertForMaskedLM(torch.nn.Module):
             if isinstance(module, torch.nn.Linear):
                 module.bias.data.zero_()
 
-    def forward(self, ids, token_types, attention_mask, labels):
+    def forward(self, ids, token_types, attention_mask, labels, labelled_rows_only):
         B, T = ids.shape
         positions = torch.arange(T).unsqueeze(0)
         x = self.word(ids) + self.token_type(token_types) + self.position(positions)
@@ -80,14 +82,19 @@ class BertForMaskedLM(torch.nn.Module):
         extended_mask = (1.0 - attention_mask[:, None, None, :]) * torch.finfo(torch.float32).min
         for layer in self.layers:
             x = layer(x, extended_mask)
+        x, labels = x.reshape(B * T, -1), labels.reshape(B * T)
+        if labelled_rows_only:
+            rows = (labels != -100).nonzero().squeeze(1)
+            x, labels = x.index_select(0, rows), labels.index_select(0, rows)
         h = self.transform_norm(F.gelu(self.transform(x)))
         logits = F.linear(h, self.word.weight, self.decoder_bias)
-        return F.cross_entropy(logits.view(-1, VOCAB), labels.view(-1), ignore_index=-100)
+        return F.cross_entropy(logits, labels, ignore_index=-100)
 
 
 def main():
     threads, warmup, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     preset, batch, seq = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+    labelled_rows_only = {"all": False, "labelled": True}[sys.argv[7]]
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = BertForMaskedLM(*PRESETS[preset])
@@ -104,7 +111,7 @@ def main():
     attention_mask = torch.ones(batch, seq)
 
     def step():
-        loss = model(ids, token_types, attention_mask, labels)
+        loss = model(ids, token_types, attention_mask, labels, labelled_rows_only)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -110,6 +111,25 @@ TEST_P(BertVsPyTorch, ParameterNamesAndOrderMatchHuggingFace) {
   EXPECT_EQ(names, fixture.parameter_names);
 }
 
+// Every parameter's gradient against the fixture's, within 1e-4 of the largest |torch gradient| of the tensor;
+// returns the worst error ratio and its parameter's name.
+std::pair<float, std::string> expect_gradients_match(const BertForMaskedLM& model, const BertFixture& fixture) {
+  float worst_ratio = 0.0f;
+  std::string worst;
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    const Tensor& want = fixture.get("grad." + name);
+    EXPECT_TRUE(parameter.grad().defined()) << name;
+    if (!parameter.grad().defined()) continue;
+    const float error = max_abs_diff(parameter.grad(), want), scale = max_abs(want);
+    EXPECT_LE(error, 1e-4f * scale + 1e-6f) << name << ": max |grad - torch| " << error << ", max |torch| " << scale;
+    if (scale > 1e-6f && error / scale > worst_ratio) {
+      worst_ratio = error / scale;
+      worst = name;
+    }
+  }
+  return {worst_ratio, worst};
+}
+
 TEST_P(BertVsPyTorch, LogitsLossAndGradientsMatch) {
   const BertFixture fixture = load_fixture(GetParam());
   const std::unique_ptr<BertForMaskedLM> model = fixture_model(fixture);
@@ -123,21 +143,36 @@ TEST_P(BertVsPyTorch, LogitsLossAndGradientsMatch) {
   EXPECT_LE(std::fabs(loss - want_loss), 1e-6f * std::fabs(want_loss)) << loss << " vs " << want_loss;
 
   autograd::backward(out.loss);
-  float worst_ratio = 0.0f;
-  std::string worst;
-  for (const auto& [name, parameter] : model->named_parameters()) {
-    const Tensor& want = fixture.get("grad." + name);
-    ASSERT_TRUE(parameter.grad().defined()) << name;
-    const float error = max_abs_diff(parameter.grad(), want), scale = max_abs(want);
-    EXPECT_LE(error, 1e-4f * scale + 1e-6f) << name << ": max |grad - torch| " << error << ", max |torch| " << scale;
-    if (scale > 1e-6f && error / scale > worst_ratio) {
-      worst_ratio = error / scale;
-      worst = name;
-    }
-  }
+  const auto [worst_ratio, worst] = expect_gradients_match(*model, fixture);
   std::printf("[%s] max |logits - torch| %.3g, |loss - torch| / loss %.3g, worst gradient error %.3g of max |grad| "
               "(%s)\n",
               GetParam().c_str(), logits_error, std::fabs(loss - want_loss) / want_loss, worst_ratio, worst.c_str());
+}
+
+// mlm_loss runs the head on the labelled rows only; loss and gradients are still PyTorch's full-logits ones.
+TEST_P(BertVsPyTorch, MlmLossOnLabelledRowsMatches) {
+  const BertFixture fixture = load_fixture(GetParam());
+  const std::unique_ptr<BertForMaskedLM> model = fixture_model(fixture);
+  const Tensor loss = model->mlm_loss(fixture.get("input.input_ids"), fixture.get("input.token_type_ids"),
+                                      fixture.get("input.attention_mask"), fixture.get("input.labels"));
+  const float want_loss = fixture.get("output.loss").item<float>();
+  EXPECT_LE(std::fabs(loss.item<float>() - want_loss), 1e-6f * std::fabs(want_loss));
+  autograd::backward(loss);
+  expect_gradients_match(*model, fixture);
+}
+
+TEST(Bert, MlmLossWithoutLabelledPositionsIsZero) {
+  BertConfig config = BertConfig::tiny();
+  config.vocab_size = 50;
+  const BertForMaskedLM model(config, /*init_seed=*/3);
+  const Tensor ids = Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 8, 9, 10}, {2, 3});
+  const Tensor loss = model.mlm_loss(ids, {}, {}, Tensor::full({2, 3}, -100.0f, DType::kI64));
+  EXPECT_EQ(loss.item<float>(), 0.0f);
+  autograd::backward(loss);
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    if (!parameter.grad().defined()) continue;
+    EXPECT_EQ(max_abs(parameter.grad()), 0.0f) << name;
+  }
 }
 
 // 10 steps of AdamW as in the fixture: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01 except on
