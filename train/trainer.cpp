@@ -119,13 +119,18 @@ absl::Status train_bert(const TrainerConfig& config) {
   MetricsLog metrics;
   BF_RETURN_IF_ERROR(metrics.open(config.run_dir + "/metrics.jsonl", step > 0 ? step : -1));
 
+  // The perplexity a model that ignores context cannot beat, on the evaluation batches: the yardstick printed
+  // beside the validation perplexity.
+  const double unigram_baseline =
+      validation_loader ? unigram_perplexity(*validation_loader, config.model.vocab_size, config.eval_batches) : 0.0;
   auto run_evaluation = [&](int64_t at_step) -> absl::Status {
     if (!validation_loader) return absl::OkStatus();
     const EvalResult eval = evaluate(model, *validation_loader, config.eval_batches);
     const PerplexityResult& result = eval.perplexity;
     const OutlierMetrics& outliers = eval.outliers;
-    std::printf("eval  step %lld  validation loss %.4f  perplexity %.2f  (%lld masked tokens)\n",
-                static_cast<long long>(at_step), result.mean_loss, result.perplexity,
+    std::printf("eval  step %lld  validation loss %.4f  perplexity %.2f  (unigram baseline %.2f; %lld masked "
+                "tokens)\n",
+                static_cast<long long>(at_step), result.mean_loss, result.perplexity, unigram_baseline,
                 static_cast<long long>(result.scored_tokens));
     std::printf("      kurtosis avg %.2f max %.2f  inf-norm max FFN out %.2f, FFN i+o %.2f, LN(FFN i+o) %.2f\n",
                 outliers.avg_kurtosis, outliers.max_kurtosis, outliers.max_ffn_output_inf_norm,
@@ -134,6 +139,7 @@ absl::Status train_bert(const TrainerConfig& config) {
     record.set("step", at_step);
     record.set("val_loss", result.mean_loss);
     record.set("val_perplexity", result.perplexity);
+    record.set("val_unigram_perplexity", unigram_baseline);
     record.set("val_avg_kurtosis", outliers.avg_kurtosis);
     record.set("val_max_kurtosis", outliers.max_kurtosis);
     record.set("val_max_ffn_output_inf_norm", outliers.max_ffn_output_inf_norm);
