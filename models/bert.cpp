@@ -70,9 +70,11 @@ Tensor BertEmbeddings::forward(const Tensor& input_ids, const Tensor& token_type
   const Tensor types = token_type_ids.defined() ? token_type_ids
                                                 : Tensor::zeros({B, T}, DType::kI64, input_ids.device());
   // Summed in Hugging Face's order: (word + token type) + position; the (T,C) positions broadcast over B.
-  const Tensor sum = add(add(word_embeddings.forward(input_ids), token_type_embeddings.forward(types)),
-                         position_embeddings.forward(position_ids));
-  return dropout(layer_norm.forward(sum), hidden_dropout_prob_, ctx.dropout.key(-1, DropoutSite::kEmbeddings),
+  const Tensor sum = ctx.tap(kEmbeddingsLayer, TapPoint::kEmbeddingSum,
+                             add(add(word_embeddings.forward(input_ids), token_type_embeddings.forward(types)),
+                                 position_embeddings.forward(position_ids)));
+  const Tensor normalized = ctx.tap(kEmbeddingsLayer, TapPoint::kEmbeddingLayerNorm, layer_norm.forward(sum));
+  return dropout(normalized, hidden_dropout_prob_, ctx.dropout.key(kEmbeddingsLayer, DropoutSite::kEmbeddings),
                  is_training());
 }
 
@@ -112,7 +114,7 @@ Tensor BertForMaskedLM::encode(const Tensor& input_ids, const Tensor& token_type
              ", got ", attention_mask.str());
     mask = additive_attention_mask(attention_mask);
   }
-  const ForwardContext ctx{dropout, &probe_};
+  const ForwardContext ctx{dropout, &hook_, &probe_};
   Tensor h = embeddings.forward(input_ids, token_type_ids, ctx);
   for (const std::unique_ptr<BertLayer>& layer : layers) h = layer->forward(h, mask, ctx);
   return h;

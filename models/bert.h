@@ -13,6 +13,9 @@
 //   logits = LayerNorm(gelu(dense(h))) word^T + bias       (B,T,V)
 //   loss   = mean over positions with label != -100 of cross_entropy(logits, label)
 //
+// Tap points (models/forward_context.h): the embedding sum and its LayerNorm, then each layer's; set_hook
+// sees (and may replace) them all, set_probe observes the outlier metrics' subset. The MLM head has none.
+//
 // The padding mask is additive: (1 - attention_mask) * lowest float (-3.4e38), as Hugging Face's
 // (1 - mask) * torch.finfo(float32).min, so masked keys get probability exactly 0.
 //
@@ -32,6 +35,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -95,8 +99,14 @@ class BertForMaskedLM : public Module {
   Tensor encode(const Tensor& input_ids, const Tensor& token_type_ids, const Tensor& attention_mask,
                 const DropoutContext& dropout = DropoutContext()) const;
 
-  // Observes the probe points of every layer (models/forward_context.h) in later forward passes; an empty
-  // function turns probing off.
+  // Passes every tap point of the embeddings and encoder (models/forward_context.h) through `hook` in later
+  // forward passes (the model continues with what it returns); an empty function removes it. The MLM head has
+  // no tap points.
+  void set_hook(ActivationHook hook) { hook_ = std::move(hook); }
+  const ActivationHook& hook() const { return hook_; }
+
+  // Observes the probe points of every layer (models/forward_context.h) in later forward passes, after the
+  // hook; an empty function turns probing off. Independent of set_hook: both may be set.
   void set_probe(ProbeFn probe) { probe_ = std::move(probe); }
 
   BertEmbeddings embeddings;                       // bert.embeddings
@@ -110,6 +120,7 @@ class BertForMaskedLM : public Module {
  private:
   BertConfig config_;
   BertHead head_;
+  ActivationHook hook_;
   ProbeFn probe_;
 
   // The MLM head: hidden states (..., C) -> logits (..., V).

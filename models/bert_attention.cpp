@@ -2,6 +2,7 @@
 #include "models/bert_attention.h"
 
 #include <cmath>
+#include <utility>
 
 #include "ops/activation.h"
 #include "ops/dropout.h"
@@ -48,13 +49,14 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask, const For
   const int64_t H = config_.num_attention_heads, d = config_.head_size();
   // (B,T,C) -> (B,H,T,d)
   auto split_heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, H, d}), {0, 2, 1, 3}); };
-  const Tensor q = split_heads(query.forward(x));
-  const Tensor k = split_heads(key.forward(x));
-  const Tensor v = split_heads(value.forward(x));
+  const Tensor q = split_heads(ctx.tap(layer_, TapPoint::kQuery, query.forward(x)));
+  const Tensor k = split_heads(ctx.tap(layer_, TapPoint::kKey, key.forward(x)));
+  const Tensor v = split_heads(ctx.tap(layer_, TapPoint::kValue, value.forward(x)));
 
   // Hugging Face divides by sqrt(d); multiplying by 1/sqrt(d) differs by at most an ulp, and not at all when
   // d is a power of 4 (BERT's 64).
-  const Tensor scores = scale(matmul(q, k, false, /*trans_b=*/true), 1.0f / std::sqrt(static_cast<float>(d)));
+  const Tensor scores = ctx.tap(layer_, TapPoint::kAttentionScores,
+                                scale(matmul(q, k, false, /*trans_b=*/true), 1.0f / std::sqrt(static_cast<float>(d))));
   Tensor probs;  // (B,H,T,T)
   switch (config_.attention) {
     case AttentionVariant::kSoftmax:
@@ -65,7 +67,7 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask, const For
       probs = clipped_softmax(scores, mask, config_.clip_gamma_for(T), config_.clip_zeta);
       break;
   }
-  ctx.observe(layer_, kProbeAttentionProbs, probs);
+  probs = ctx.tap(layer_, TapPoint::kAttentionProbs, std::move(probs));
   probs = dropout(probs, config_.attention_probs_dropout_prob, ctx.dropout.key(layer_, DropoutSite::kAttentionProbs),
                   is_training());
 
@@ -75,7 +77,7 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask, const For
     context = head_dropout(context, config_.head_dropout_prob, ctx.dropout.key(layer_, DropoutSite::kHeads),
                            is_training());
   }
-  return reshape(contiguous(permute(context, {0, 2, 1, 3})), {B, T, C});
+  return ctx.tap(layer_, TapPoint::kContext, reshape(contiguous(permute(context, {0, 2, 1, 3})), {B, T, C}));
 }
 
 }  // namespace bertforge

@@ -13,6 +13,7 @@
 //   Z        = head_dropout(Z)                       head_dropout_prob: per (sample, head), on the per-head
 //                                                    context (after the gate), before the heads are merged
 //   out      = Z merged back to (B,T,C)
+// Tap points (models/forward_context.h): Q, K, V before the head split, S, P before dropout, out.
 // attention.output (dense, dropout, residual, LayerNorm) lives in BertLayer.
 #pragma once
 
@@ -28,7 +29,7 @@ namespace bertforge {
 
 class BertSelfAttention : public Module {
  public:
-  // `layer` (0-based) names this layer's dropout sites and probe points.
+  // `layer` (0-based) names this layer's dropout sites and tap points.
   BertSelfAttention(const BertConfig& config, int64_t layer);
 
   // x (B,T,C); mask additive f32 (B,1,1,T) or undefined -> context (B,T,C).

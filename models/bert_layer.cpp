@@ -26,19 +26,22 @@ BertLayer::BertLayer(const BertConfig& config, int64_t layer)
 
 Tensor BertLayer::forward(const Tensor& x, const Tensor& mask, const ForwardContext& ctx) const {
   const bool training = is_training();
-  Tensor attended = attention_output_dense.forward(attention_self.forward(x, mask, ctx));
+  Tensor attended = ctx.tap(layer_, TapPoint::kAttentionOutput,
+                            attention_output_dense.forward(attention_self.forward(x, mask, ctx)));
   attended = dropout(attended, hidden_dropout_prob_, ctx.dropout.key(layer_, DropoutSite::kAttentionOutput),
                      training);
-  const Tensor a = attention_output_layer_norm.forward(add(attended, x));
+  const Tensor attention_sum = ctx.tap(layer_, TapPoint::kAttentionOutputPlusResidual, add(attended, x));
+  const Tensor a =
+      ctx.tap(layer_, TapPoint::kAttentionLayerNorm, attention_output_layer_norm.forward(attention_sum));
 
-  const Tensor ffn_output = output_dense.forward(gelu(intermediate_dense.forward(a)));
-  ctx.observe(layer_, kProbeFfnOutput, ffn_output);
-  const Tensor residual = add(
-      dropout(ffn_output, hidden_dropout_prob_, ctx.dropout.key(layer_, DropoutSite::kFfnOutput), training), a);
-  ctx.observe(layer_, kProbeFfnOutputPlusResidual, residual);
-  const Tensor out = output_layer_norm.forward(residual);
-  ctx.observe(layer_, kProbeLayerOutput, out);
-  return out;
+  const Tensor intermediate = ctx.tap(layer_, TapPoint::kIntermediate, intermediate_dense.forward(a));
+  const Tensor activated = ctx.tap(layer_, TapPoint::kGelu, gelu(intermediate));
+  const Tensor ffn_output = ctx.tap(layer_, TapPoint::kFfnOutput, output_dense.forward(activated));
+  const Tensor residual = ctx.tap(
+      layer_, TapPoint::kFfnOutputPlusResidual,
+      add(dropout(ffn_output, hidden_dropout_prob_, ctx.dropout.key(layer_, DropoutSite::kFfnOutput), training),
+          a));
+  return ctx.tap(layer_, TapPoint::kLayerOutput, output_layer_norm.forward(residual));
 }
 
 }  // namespace bertforge

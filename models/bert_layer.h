@@ -2,9 +2,11 @@
 //
 // For x (B,T,C):
 //   a   = LayerNorm(dropout(attention.output.dense(attention.self(x))) + x)     attention.output.LayerNorm
-//   f   = output.dense(gelu(intermediate.dense(a)))                             the FFN output   (probe)
-//   r   = dropout(f) + a                                                       FFN output + residual (probe)
-//   out = output.LayerNorm(r)                                                  the layer output (probe)
+//   f   = output.dense(gelu(intermediate.dense(a)))                             the FFN output
+//   r   = dropout(f) + a                                                       FFN output + residual
+//   out = output.LayerNorm(r)                                                  the layer output
+// Every intermediate above (dense outputs, residual sums, LayerNorm outputs, the GELU input and output) goes
+// through a tap point of models/forward_context.h, as do attention.self's.
 // Hugging Face's wrappers (BertAttention, BertSelfOutput, BertIntermediate, BertOutput) hold nothing but these
 // modules, so they are flattened into dotted names here: "attention.output.dense", "intermediate.dense", ...
 #pragma once
@@ -22,7 +24,7 @@ namespace bertforge {
 
 class BertLayer : public Module {
  public:
-  // `layer` (0-based) names this layer's dropout sites and probe points.
+  // `layer` (0-based) names this layer's dropout sites and tap points.
   BertLayer(const BertConfig& config, int64_t layer);
 
   // x (B,T,C); mask additive f32 (B,1,1,T) or undefined -> (B,T,C).

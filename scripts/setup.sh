@@ -13,6 +13,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config   # toolchain
   libabsl-dev libzstd-dev libgtest-dev libgmock-dev     # libraries
   libopenblas-dev                                       # the BLAS the GEMM benchmark compares against
+  openmpi-bin libopenmpi-dev                            # mpirun: data-parallel training on CPU
   python3 python3-numpy python3-torch                   # PyTorch: benchmark peer and fixture generator
   python3-venv                                          # .venv for transformers (below)
   bible-kjv                                             # the built-in training corpus (public domain)

@@ -5,7 +5,12 @@
 //
 // DIR is what bert_prep writes: DIR/vocab.txt, DIR/train/*.zst, DIR/validation/*.zst.
 // A run killed mid-way continues from RUN/checkpoints/latest when started again.
+//
+// Data-parallel: `mpirun -np N bert_train ...` trains on N ranks (the README's "Data-parallel training"), each
+// with --batch_size sequences per micro-batch. A rank that fails ends them all (MPI_Abort).
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -17,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "models/bert_config.h"
+#include "train/communicator.h"
 #include "train/tokenizer.h"
 #include "train/trainer.h"
 
@@ -31,8 +37,10 @@ ABSL_FLAG(std::optional<float>, clip_alpha, std::nullopt, "clipped softmax alpha
 ABSL_FLAG(std::optional<float>, clip_zeta, std::nullopt, "clipped softmax zeta (e.g. 1.0)");
 ABSL_FLAG(std::optional<float>, gate_pi_init, std::nullopt, "gated attention: initial gate openness in (0, 1)");
 ABSL_FLAG(std::optional<float>, head_dropout, std::nullopt, "attention-head dropout probability");
+ABSL_FLAG(std::optional<float>, dropout, std::nullopt,
+          "hidden and attention-probability dropout (default: the preset's or config's, 0.1)");
 ABSL_FLAG(int64_t, seq_len, 128, "tokens per sequence, [CLS] and [SEP] included");
-ABSL_FLAG(int64_t, batch_size, 32, "sequences per micro-batch");
+ABSL_FLAG(int64_t, batch_size, 32, "sequences per micro-batch, per rank");
 ABSL_FLAG(int64_t, grad_accumulation, 1, "micro-batches per optimizer step");
 ABSL_FLAG(int64_t, steps, 1000, "optimizer steps");
 ABSL_FLAG(int64_t, warmup_steps, 100, "linear warm-up steps, then linear decay to 0");
@@ -45,6 +53,9 @@ ABSL_FLAG(int64_t, eval_interval, 200, "validation every N steps (0: only at the
 ABSL_FLAG(int64_t, eval_batches, 50, "validation batches per evaluation (0: all)");
 ABSL_FLAG(int64_t, checkpoint_interval, 500, "checkpoint every N steps (0: only at the end)");
 ABSL_FLAG(bool, resume, true, "continue from OUT/checkpoints/latest if present (--noresume: start over)");
+ABSL_FLAG(double, collective_timeout_s, 1800,
+          "data-parallel: seconds a rank waits for the others at start-up or in one collective before failing "
+          "(rank 0 evaluates while the others wait)");
 
 namespace bertforge {
 namespace {
@@ -65,11 +76,12 @@ absl::StatusOr<BertConfig> model_config(int32_t vocab_size) {
   if (auto v = absl::GetFlag(FLAGS_clip_zeta)) config.clip_zeta = *v;
   if (auto v = absl::GetFlag(FLAGS_gate_pi_init)) config.gate_pi_init = *v;
   if (auto v = absl::GetFlag(FLAGS_head_dropout)) config.head_dropout_prob = *v;
+  if (auto v = absl::GetFlag(FLAGS_dropout)) config.hidden_dropout_prob = config.attention_probs_dropout_prob = *v;
   BF_RETURN_IF_ERROR(config.validate());
   return config;
 }
 
-absl::Status run() {
+absl::Status run(Communicator& communicator) {
   const std::string data = absl::GetFlag(FLAGS_data);
   if (data.empty() || absl::GetFlag(FLAGS_out).empty()) {
     return absl::InvalidArgumentError("--data and --out are required (see --help)");
@@ -97,7 +109,17 @@ absl::Status run() {
   config.eval_batches = absl::GetFlag(FLAGS_eval_batches);
   config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   config.resume = absl::GetFlag(FLAGS_resume);
-  return train_bert(config);
+  return train_bert(config, communicator);
+}
+
+// Reports `message` and ends this process, and under a multi-rank launch every rank of the job.
+[[noreturn]] void fail(Communicator* communicator, const std::string& message) {
+  if (communicator != nullptr && communicator->world_size() > 1) {
+    std::fprintf(stderr, "bert_train: rank %d: %s\n", communicator->rank(), message.c_str());
+    communicator->abort(1);
+  }
+  std::fprintf(stderr, "bert_train: %s\n", message.c_str());
+  std::exit(1);
 }
 
 }  // namespace
@@ -110,15 +132,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bert_train: unexpected argument %s (flags only; see --help)\n", positional[1]);
     return 2;
   }
+  std::unique_ptr<bertforge::Communicator> communicator;
   try {
-    const absl::Status status = bertforge::run();
-    if (!status.ok()) {
-      std::fprintf(stderr, "bert_train: %s\n", std::string(status.message()).c_str());
-      return 1;
-    }
+    const absl::StatusOr<bertforge::LaunchEnvironment> launch =
+        bertforge::detect_launch_environment([](const char* name) { return std::getenv(name); });
+    if (!launch.ok()) bertforge::fail(nullptr, std::string(launch.status().message()));
+    bertforge::CommunicatorOptions options;
+    options.timeout_seconds = absl::GetFlag(FLAGS_collective_timeout_s);
+    absl::StatusOr<std::unique_ptr<bertforge::Communicator>> made = bertforge::make_communicator(*launch, options);
+    if (!made.ok()) bertforge::fail(nullptr, std::string(made.status().message()));
+    communicator = std::move(*made);
+    const absl::Status status = bertforge::run(*communicator);
+    if (!status.ok()) bertforge::fail(communicator.get(), std::string(status.message()));
   } catch (const bertforge::Error& e) {
-    std::fprintf(stderr, "bert_train: %s\n", e.what());
-    return 1;
+    bertforge::fail(communicator.get(), e.what());
   }
   return 0;
 }

@@ -185,9 +185,8 @@ MlmBatch DataLoader::next() {
     const int64_t p = (batch_ * rows + i) * options_.world_size + options_.rank;  // permuted position
     fill_row(i, p < sequence_count_ ? order_[p] : -1, batch);
   }
-  const uint64_t step = static_cast<uint64_t>(epoch_ * batches_per_epoch_ + batch_);
-  batch.labels = mask_batch(batch.input_ids, vocab_, options_.masking, options_.seed, step,
-                            static_cast<uint64_t>(options_.rank));
+  batch.labels = mask_batch(batch.input_ids, vocab_, options_.masking, options_.seed, static_cast<uint64_t>(epoch_),
+                            batch.sequence_indices);
   if (++batch_ == batches_per_epoch_) {
     ++epoch_;
     batch_ = 0;

@@ -28,9 +28,9 @@
 // attention_mask 0, labels -100, sequence index -1), so every rank runs the
 // same number of steps with the same shapes.
 //
-// Masking. Batch j of epoch e is masked with step = e * batches_per_epoch() + j
-// (the loader's batch counter; the optimizer step when each batch is one step)
-// and the loader's rank (train/mlm_masking.h).
+// Masking. Sequence k seen in epoch e is masked from the stream of (seed, e, k)
+// (train/mlm_masking.h), whatever its batch, row or rank: W ranks with batch B
+// together mask and see exactly what one process with batch W*B sees.
 #pragma once
 
 #include <cstdint>

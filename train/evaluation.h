@@ -8,6 +8,10 @@
 // An encoder-only model (no MLM head, e.g. an imported Hugging Face BertModel,
 // models/hf_checkpoint.h) has no perplexity: evaluate() then runs encode() on
 // the same batches, so the outlier metrics come from the same probes.
+//
+// An activation hook set on the model (BertForMaskedLM::set_hook, e.g. quant/'s
+// fake quantization) stays active during evaluation, so these functions then
+// measure the hooked model; the outlier probes see the activations after the hook.
 #pragma once
 
 #include <cstdint>

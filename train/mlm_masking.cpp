@@ -71,8 +71,8 @@ absl::Status MlmMaskingOptions::validate() const {
 
 // ---- Masking ----------------------------------------------------------------------------------
 
-uint64_t mlm_stream_offset(uint64_t step, uint64_t rank, uint64_t sample) {
-  return philox_stream_offset(kMlmStreamTag, step, rank, sample);
+uint64_t mlm_stream_offset(uint64_t epoch, uint64_t sequence) {
+  return philox_stream_offset(kMlmStreamTag, epoch, sequence, 0);
 }
 
 void mask_sequence(int64_t* ids, int64_t* labels, int64_t length, const MlmVocab& vocab,
@@ -111,17 +111,20 @@ void mask_sequence(int64_t* ids, int64_t* labels, int64_t length, const MlmVocab
 }
 
 Tensor mask_batch(Tensor& ids, const MlmVocab& vocab, const MlmMaskingOptions& options, uint64_t seed,
-                  uint64_t step, uint64_t rank) {
+                  uint64_t epoch, const std::vector<int64_t>& sequence_indices) {
   BF_CHECK(ids.dtype() == DType::kI64 && ids.dim() == 2 && ids.device().is_cpu() && ids.is_contiguous(),
            "mask_batch: ids must be a contiguous int64 (B, T) CPU tensor, got ", ids.str());
   const absl::Status vocab_ok = vocab.validate(), options_ok = options.validate();
   BF_CHECK(vocab_ok.ok(), "mask_batch: ", vocab_ok.ToString());
   BF_CHECK(options_ok.ok(), "mask_batch: ", options_ok.ToString());
   const int64_t batch = ids.size(0), length = ids.size(1);
-  Tensor labels = Tensor::empty({batch, length}, DType::kI64);
+  BF_CHECK(static_cast<int64_t>(sequence_indices.size()) == batch, "mask_batch: ", sequence_indices.size(),
+           " sequence indices for ", batch, " rows");
+  Tensor labels = Tensor::full({batch, length}, static_cast<float>(kMlmIgnoreLabel), DType::kI64);
   for (int64_t b = 0; b < batch; ++b) {
+    if (sequence_indices[b] < 0) continue;  // a padding row
     mask_sequence(ids.data<int64_t>() + b * length, labels.data<int64_t>() + b * length, length, vocab, options,
-                  seed, mlm_stream_offset(step, rank, static_cast<uint64_t>(b)));
+                  seed, mlm_stream_offset(epoch, static_cast<uint64_t>(sequence_indices[b])));
   }
   return labels;
 }

@@ -3,12 +3,14 @@
 // those, 80% become [MASK], 10% a random token, 10% stay; the labels hold
 // the original id at chosen positions and -100 (ignored by the loss) elsewhere.
 //
-// Masking is a pure function of (seed, step, rank, sample, position), drawn
+// Masking is a pure function of (seed, epoch, sequence, position), drawn
 // from a counter-based Philox stream (core/philox.h), so a resumed run masks
-// exactly like an uninterrupted one. The stream layout:
+// exactly like an uninterrupted one, and a sequence gets the same mask
+// whatever batch, row or data-parallel rank it lands in: 2 ranks with batch B
+// see exactly the masks of 1 process with batch 2B. The stream layout:
 //
-//   sample b of the batch at `step` on `rank` uses stream (seed, offset) with
-//     offset = philox_stream_offset(kMlmStreamTag, step, rank, b)
+//   sequence k of the data, seen in `epoch`, uses stream (seed, offset) with
+//     offset = philox_stream_offset(kMlmStreamTag, epoch, k, 0)
 //   position t of the sample uses the Philox block t of that stream (elements 4t .. 4t+3):
 //     word 0 -> u_select (uniform [0, 1)): the position is chosen iff u_select < mask_prob
 //     word 1 -> u_action (uniform [0, 1)): < mask_token_prob: [MASK];
@@ -29,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/tensor.h"
@@ -68,8 +71,8 @@ struct MlmMaskingOptions {
   absl::Status validate() const;
 };
 
-// Philox stream offset of sample `sample` in the batch at `step` on `rank`.
-uint64_t mlm_stream_offset(uint64_t step, uint64_t rank, uint64_t sample);
+// Philox stream offset of sequence `sequence` seen in epoch `epoch`.
+uint64_t mlm_stream_offset(uint64_t epoch, uint64_t sequence);
 
 // Masks one sequence in place. ids[0, length): in, the original ids; out, the
 // model's input. labels[0, length): out. Draws from stream (seed, offset).
@@ -77,9 +80,11 @@ void mask_sequence(int64_t* ids, int64_t* labels, int64_t length, const MlmVocab
                    const MlmMaskingOptions& options, uint64_t seed, uint64_t offset);
 
 // ids int64 (B, T), contiguous CPU, masked in place; returns labels int64 (B, T).
-// Row b is masked with mlm_stream_offset(step, rank, b). vocab and options must
-// be valid (validate()); an invalid one or a malformed tensor throws.
+// Row b holds sequence sequence_indices[b] and is masked with
+// mlm_stream_offset(epoch, sequence_indices[b]); a row with index -1 (padding)
+// is left alone. vocab and options must be valid (validate()); an invalid one,
+// a malformed tensor or a wrong number of indices throws.
 Tensor mask_batch(Tensor& ids, const MlmVocab& vocab, const MlmMaskingOptions& options, uint64_t seed,
-                  uint64_t step, uint64_t rank);
+                  uint64_t epoch, const std::vector<int64_t>& sequence_indices);
 
 }  // namespace bertforge

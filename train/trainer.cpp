@@ -1,15 +1,18 @@
-// The pretraining loop: one optimizer step = grad_accumulation micro-batches.
+// The pretraining loop: one optimizer step = grad_accumulation micro-batches on every rank.
 #include "train/trainer.h"
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "autograd/engine.h"
 #include "models/bert.h"
 #include "train/checkpoint.h"
+#include "train/communicator_buckets.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
 #include "train/metrics_log.h"
@@ -31,14 +34,44 @@ Json run_identity(const TrainerConfig& config) {
   return identity;
 }
 
-absl::StatusOr<DataLoader> open_loader(const std::string& path, const TrainerConfig& config, bool shuffle) {
+// The loader of rank `rank` of `world_size` (validation: rank 0 of 1, unshuffled).
+absl::StatusOr<DataLoader> open_loader(const std::string& path, const TrainerConfig& config, bool shuffle, int rank,
+                                       int world_size) {
   BF_ASSIGN_OR_RETURN(std::vector<std::string> shards, find_shards(path));
   DataLoaderOptions options;
   options.max_seq_len = config.seq_len;
   options.batch_size = config.batch_size;
   options.seed = config.seed;
   options.shuffle = shuffle;
+  options.rank = rank;
+  options.world_size = world_size;
   return DataLoader::open(shards, config.vocab, options);
+}
+
+int64_t labelled_tokens(const MlmBatch& batch) {
+  const int64_t* labels = batch.labels.data<int64_t>();
+  int64_t count = 0;
+  for (int64_t i = 0; i < batch.labels.numel(); ++i) count += labels[i] != kMlmIgnoreLabel;
+  return count;
+}
+
+// Every rank must train the same run from the same step: compares each rank's (config, first step) with rank 0's.
+absl::Status check_ranks_agree(Communicator& communicator, const TrainerConfig& config, int64_t first_step) {
+  const int64_t fingerprint =
+      static_cast<int64_t>(std::hash<std::string>{}(run_identity(config).dump() + config.train_data));
+  Tensor rank0 = Tensor::from_vector(std::vector<int64_t>{fingerprint, first_step}, {2});
+  communicator.broadcast(rank0, 0);
+  if (rank0.data<int64_t>()[0] != fingerprint) {
+    return invalid(absl::StrCat("rank ", communicator.rank(), " was started with another model, batch, seed or "
+                                "data than rank 0: every rank needs the same flags"));
+  }
+  if (rank0.data<int64_t>()[1] != first_step) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rank ", communicator.rank(), " would start at step ", first_step, " but rank 0 at step ",
+        rank0.data<int64_t>()[1], ": every rank must see the same checkpoints under --out (a shared file system "
+        "across nodes)"));
+  }
+  return absl::OkStatus();
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -72,15 +105,25 @@ absl::Status TrainerConfig::validate() const {
 }
 
 absl::Status train_bert(const TrainerConfig& config) {
+  SingleProcessCommunicator single_process;
+  return train_bert(config, single_process);
+}
+
+absl::Status train_bert(const TrainerConfig& config, Communicator& communicator) {
   BF_RETURN_IF_ERROR(config.validate());
-  BF_ASSIGN_OR_RETURN(DataLoader train_loader, open_loader(config.train_data, config, /*shuffle=*/true));
+  const int rank = communicator.rank(), world_size = communicator.world_size();
+  const bool leader = rank == 0;  // evaluates, prints, writes
+  BF_ASSIGN_OR_RETURN(DataLoader train_loader,
+                      open_loader(config.train_data, config, /*shuffle=*/true, rank, world_size));
   std::optional<DataLoader> validation_loader;
-  if (!config.validation_data.empty()) {
-    BF_ASSIGN_OR_RETURN(validation_loader, open_loader(config.validation_data, config, /*shuffle=*/false));
+  if (leader && !config.validation_data.empty()) {
+    BF_ASSIGN_OR_RETURN(validation_loader, open_loader(config.validation_data, config, /*shuffle=*/false, 0, 1));
   }
-  std::error_code error;
-  std::filesystem::create_directories(config.run_dir, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot create ", config.run_dir, ": ", error.message()));
+  if (leader) {
+    std::error_code error;
+    std::filesystem::create_directories(config.run_dir, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot create ", config.run_dir, ": ", error.message()));
+  }
 
   BertForMaskedLM model(config.model, config.seed);
   model.train();
@@ -91,6 +134,7 @@ absl::Status train_bert(const TrainerConfig& config) {
   optimizer_config.max_grad_norm = config.max_grad_norm;
   AdamWOptimizer optimizer(parameters, optimizer_config);
   const LrSchedule schedule{config.lr, config.warmup_steps, config.steps};
+  BucketedReducer reducer(communicator, parameters);
 
   // Resume from the latest checkpoint, if asked and present.
   int64_t step = 0;
@@ -109,15 +153,26 @@ absl::Status train_bert(const TrainerConfig& config) {
       return absl::DataLossError(absl::StrCat(*latest, "/trainer_state.json lacks step or loader position"));
     }
     BF_ASSIGN_OR_RETURN(LoaderPosition loader_position, LoaderPosition::from_json(*position));
+    if (loader_position.world_size != world_size) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          *latest, " was written by a run of ", loader_position.world_size, " rank(s), this one has ", world_size,
+          ": resume with the same number of ranks (the data order depends on it), or use a new --out"));
+    }
     BF_RETURN_IF_ERROR(train_loader.restore(loader_position));
     step = saved_step->as_int64();
-    std::printf("resuming from %s (step %lld)\n", latest->c_str(), static_cast<long long>(step));
+    if (leader) std::printf("resuming from %s (step %lld)\n", latest->c_str(), static_cast<long long>(step));
   } else if (!latest.ok() && latest.status().code() != absl::StatusCode::kNotFound) {
     return latest.status();
   }
-  BF_RETURN_IF_ERROR(config.model.save(config.run_dir + "/config.json"));
+  if (world_size > 1) {
+    BF_RETURN_IF_ERROR(check_ranks_agree(communicator, config, step));
+    reducer.broadcast_parameters(0);  // identical initial weights, whatever each rank's initialisation did
+  }
   MetricsLog metrics;
-  BF_RETURN_IF_ERROR(metrics.open(config.run_dir + "/metrics.jsonl", step > 0 ? step : -1));
+  if (leader) {
+    BF_RETURN_IF_ERROR(config.model.save(config.run_dir + "/config.json"));
+    BF_RETURN_IF_ERROR(metrics.open(config.run_dir + "/metrics.jsonl", step > 0 ? step : -1));
+  }
 
   // The perplexity a model that ignores context cannot beat, on the evaluation batches: the yardstick printed
   // beside the validation perplexity.
@@ -166,32 +221,52 @@ absl::Status train_bert(const TrainerConfig& config) {
     return save_checkpoint(config.run_dir, at_step, model.state_dict(), optimizer, state);
   };
 
-  std::printf("bert_train: %lld layers, hidden %lld, %s attention, %lld sequences of %lld tokens per step, %lld steps\n",
-              static_cast<long long>(config.model.num_hidden_layers), static_cast<long long>(config.model.hidden_size),
-              attention_variant_name(config.model.attention), static_cast<long long>(config.batch_size * config.grad_accumulation),
-              static_cast<long long>(config.seq_len), static_cast<long long>(config.steps));
+  const int64_t sequences_per_step = config.batch_size * config.grad_accumulation * world_size;
+  if (leader) {
+    std::printf("bert_train: %lld layers, hidden %lld, %s attention, %lld sequences of %lld tokens per step "
+                "(%d rank(s), %s), %lld steps\n",
+                static_cast<long long>(config.model.num_hidden_layers),
+                static_cast<long long>(config.model.hidden_size), attention_variant_name(config.model.attention),
+                static_cast<long long>(sequences_per_step), static_cast<long long>(config.seq_len), world_size,
+                communicator.backend_name(), static_cast<long long>(config.steps));
+  }
   const int64_t first_step = step;
   const auto run_start = std::chrono::steady_clock::now();
   while (step < config.steps) {
     if (config.stop_after > 0 && step - first_step >= config.stop_after) return absl::OkStatus();
     ++step;
     const auto step_start = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    int64_t tokens = 0;
+    // The step's batches first: their labelled-token counts, summed over ranks, weight the micro-batch losses.
+    std::vector<MlmBatch> batches;
+    Tensor step_labelled = Tensor::zeros({1}, DType::kI64);
     for (int64_t micro = 0; micro < config.grad_accumulation; ++micro) {
-      const MlmBatch batch = train_loader.next();
-      const DropoutContext dropout{config.seed, static_cast<uint64_t>(step), /*rank=*/0, static_cast<uint64_t>(micro)};
+      batches.push_back(train_loader.next());
+      step_labelled.data<int64_t>()[0] += labelled_tokens(batches.back());
+    }
+    communicator.all_reduce(step_labelled, ReduceOp::kSum);
+    const int64_t total_labelled = step_labelled.data<int64_t>()[0];
+    Tensor step_loss = Tensor::zeros({1});  // this rank's share of the step's mean loss
+    for (int64_t micro = 0; micro < config.grad_accumulation; ++micro) {
+      const MlmBatch& batch = batches[micro];
+      const DropoutContext dropout{config.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(rank),
+                                   static_cast<uint64_t>(micro)};
       const Tensor loss =
           model.mlm_loss(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels, dropout);
-      autograd::backward(loss, Tensor::full({}, 1.0f / static_cast<float>(config.grad_accumulation)));
-      loss_sum += loss.item<float>();
-      tokens += batch.input_ids.numel();
+      const float weight = total_labelled > 0 ? static_cast<float>(labelled_tokens(batch)) /
+                                                    static_cast<float>(total_labelled)
+                                              : 0.0f;
+      autograd::backward(loss, Tensor::full({}, weight));
+      step_loss.data<float>()[0] += weight * loss.item<float>();
     }
+    if (world_size > 1) reducer.all_reduce_gradients(ReduceOp::kSum);
+    communicator.all_reduce(step_loss, ReduceOp::kSum);
+    const int64_t tokens = sequences_per_step * config.seq_len;
     const float lr = schedule.lr_at(step);
     const float grad_norm = optimizer.step(lr);
-    const double loss = loss_sum / static_cast<double>(config.grad_accumulation);
+    const double loss = step_loss.data<float>()[0];
     const double step_seconds = seconds_since(step_start);
     const double mean_step_seconds = seconds_since(run_start) / static_cast<double>(step - first_step);
+    if (!leader) continue;
 
     Json record = Json::object();
     record.set("step", step);
@@ -213,10 +288,13 @@ absl::Status train_bert(const TrainerConfig& config) {
       BF_RETURN_IF_ERROR(checkpoint(step));
     }
   }
-  BF_RETURN_IF_ERROR(run_evaluation(step));
-  BF_RETURN_IF_ERROR(checkpoint(step));
-  std::printf("done: checkpoint %s/checkpoints/latest, metrics %s/metrics.jsonl\n", config.run_dir.c_str(),
-              config.run_dir.c_str());
+  if (leader) {
+    BF_RETURN_IF_ERROR(run_evaluation(step));
+    BF_RETURN_IF_ERROR(checkpoint(step));
+    std::printf("done: checkpoint %s/checkpoints/latest, metrics %s/metrics.jsonl\n", config.run_dir.c_str(),
+                config.run_dir.c_str());
+  }
+  communicator.barrier();  // every rank ends after the final checkpoint
   return absl::OkStatus();
 }
 

@@ -1,14 +1,33 @@
 // The MLM pretraining loop behind bert_train: data, model, AdamW with warm-up
-// and decay, gradient accumulation and clipping, periodic evaluation, JSONL
-// metrics, and checkpoints from which a killed run resumes on the exact same
-// loss trajectory.
+// and decay, gradient accumulation and clipping, data parallelism, periodic
+// evaluation, JSONL metrics, and checkpoints from which a killed run resumes
+// on the exact same loss trajectory.
 //
 // Why resuming is exact: every random draw is a pure function of counters that
 // the checkpoint stores. Weights start from init(seed) and are then replaced by
 // the checkpoint; dropout masks are keyed by (seed, step, rank, micro-step);
-// MLM masks and the shuffle by (seed, loader batch, epoch); the optimizer
-// moments and step count are saved; the loader position says which batch
-// comes next.
+// the shuffle by (seed, epoch) and MLM masks by (seed, epoch, sequence); the
+// optimizer moments and step count are saved; the loader position says which
+// batch comes next.
+//
+// The loss of a step is the mean MLM cross-entropy over every labelled token
+// of the step: all micro-batches on all ranks together, not the mean of
+// per-batch means (which over-weights batches with few masked tokens). Each
+// micro-batch's loss (a mean over its n labelled tokens) is back-propagated
+// with weight n / N, N the step's labelled tokens summed over micro-batches
+// and ranks, and the ranks' gradients are then summed. So W ranks with batch
+// B, one process with batch W*B, and one process with batch B and W
+// micro-batches all compute the same gradient (up to float rounding).
+//
+// Data parallelism (a Communicator of W ranks, e.g. under mpirun): rank r
+// reads its slice of every global batch (train/data_loader.h); rank 0's
+// initial weights are broadcast; gradients are summed in buckets
+// (train/communicator_buckets.h) before clipping, so the clip sees the global
+// norm and every rank applies the same update; dropout masks differ per rank
+// by design. Rank 0 alone evaluates, prints, and writes config.json,
+// metrics.jsonl and checkpoints; every rank resumes from the same checkpoint,
+// which must be reached under the same --out path (a shared file system
+// across nodes) and the same world size.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +35,7 @@
 
 #include "absl/status/status.h"
 #include "models/bert_config.h"
+#include "train/communicator.h"
 #include "train/mlm_masking.h"
 
 namespace bertforge {
@@ -28,7 +48,7 @@ struct TrainerConfig {
   std::string run_dir;          // checkpoints/, metrics.jsonl, config.json
 
   int64_t seq_len = 128;
-  int64_t batch_size = 32;  // sequences per optimizer step = batch_size * grad_accumulation
+  int64_t batch_size = 32;  // per rank; sequences per optimizer step = batch_size * grad_accumulation * ranks
   int64_t grad_accumulation = 1;
   int64_t steps = 1000;
   int64_t warmup_steps = 100;
@@ -50,8 +70,13 @@ struct TrainerConfig {
   absl::Status validate() const;
 };
 
-// Trains, printing progress to stdout. Returns an error for bad data, a
-// checkpoint that does not match the config, or an I/O failure.
+// Trains as one rank of `communicator`'s world (every rank calls it with the
+// same config), rank 0 printing progress to stdout. Returns an error for bad
+// data, a checkpoint that does not match the config or the world size, ranks
+// that disagree on the config or the checkpoint, or an I/O failure. A failed
+// collective throws bertforge::Error (train/communicator.h).
+absl::Status train_bert(const TrainerConfig& config, Communicator& communicator);
+// A single process.
 absl::Status train_bert(const TrainerConfig& config);
 
 }  // namespace bertforge

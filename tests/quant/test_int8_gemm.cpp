@@ -177,7 +177,9 @@ TEST(Int8Gemm, BestPathIsAvailableAndReported) {
   EXPECT_TRUE(int8_gemm_isa_available(best));
   EXPECT_TRUE(int8_gemm_isa_available(Int8GemmIsa::kScalar));
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2")) EXPECT_TRUE(int8_gemm_isa_available(Int8GemmIsa::kAvx2));
+  if (__builtin_cpu_supports("avx2")) {
+    EXPECT_TRUE(int8_gemm_isa_available(Int8GemmIsa::kAvx2));
+  }
   EXPECT_EQ(int8_gemm_isa_available(Int8GemmIsa::kAvx512Vnni), __builtin_cpu_supports("avx512vnni") &&
                                                                     __builtin_cpu_supports("avx512bw") &&
                                                                     __builtin_cpu_supports("avx512f"));

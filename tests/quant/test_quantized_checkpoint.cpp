@@ -117,7 +117,9 @@ TEST_F(QuantizedCheckpoint, RoundTripsBitForBit) {
     EXPECT_EQ(bytes_of(got->qweight), bytes_of(qw.qweight)) << name;
     EXPECT_EQ(bytes_of(got->scales), bytes_of(qw.scales)) << name;
     EXPECT_EQ(got->zeros.defined(), qw.zeros.defined()) << name;
-    if (qw.zeros.defined()) EXPECT_EQ(bytes_of(got->zeros), bytes_of(qw.zeros)) << name;
+    if (qw.zeros.defined()) {
+      EXPECT_EQ(bytes_of(got->zeros), bytes_of(qw.zeros)) << name;
+    }
     EXPECT_EQ(dequantize(*got).to_float_vector(), dequantize(qw).to_float_vector()) << name;
   }
   // The stored names follow the <name>.qweight / .scales / .zeros convention, next to the FP tensors.

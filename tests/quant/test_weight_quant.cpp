@@ -81,7 +81,9 @@ void check_round_trip(const Tensor& W, const QuantScheme& s) {
                                                                    : Shape{N, G};
   ASSERT_EQ(qw.scales.shape(), sshape);
   ASSERT_EQ(qw.zeros.defined(), !s.symmetric);
-  if (!s.symmetric) ASSERT_EQ(qw.zeros.shape(), sshape);
+  if (!s.symmetric) {
+    ASSERT_EQ(qw.zeros.shape(), sshape);
+  }
 
   const float* scales = qw.scales.data<float>();
   for (int64_t n = 0; n < (s.granularity == Granularity::kPerTensor ? 1 : N); ++n) {
@@ -89,7 +91,9 @@ void check_round_trip(const Tensor& W, const QuantScheme& s) {
       const Expected e = expected_params(s, block_values(W, s, n, g), 1.0);
       const int64_t b = s.granularity == Granularity::kPerTensor ? 0 : n * G + g;
       EXPECT_NEAR(scales[b], e.scale, 1e-6 * e.scale) << "block " << n << "," << g;
-      if (!s.symmetric) EXPECT_EQ(qw.zeros.data<uint8_t>()[b], e.zero) << "block " << n << "," << g;
+      if (!s.symmetric) {
+        EXPECT_EQ(qw.zeros.data<uint8_t>()[b], e.zero) << "block " << n << "," << g;
+      }
     }
   }
   const Tensor deq = dequantize(qw);
@@ -171,9 +175,13 @@ TEST(WeightQuant, ZeroRowsAndZeroStayExact) {
     const QuantizedWeight qw = quantize_weight(W, s);
     const std::vector<float> deq = dequantize(qw).to_float_vector();
     for (int64_t i = 0; i < 40; ++i) {
-      if (values[i] == 0.0f) EXPECT_EQ(deq[i], 0.0f) << "element " << i;
+      if (values[i] == 0.0f) {
+        EXPECT_EQ(deq[i], 0.0f) << "element " << i;
+      }
     }
-    if (s.granularity == Granularity::kPerChannel) EXPECT_EQ(qw.scales.data<float>()[0], 1.0f);  // empty range
+    if (s.granularity == Granularity::kPerChannel) {  // empty range
+      EXPECT_EQ(qw.scales.data<float>()[0], 1.0f);
+    }
   }
   check_round_trip(W, {4, false, Granularity::kPerGroup, 3});
 }

@@ -147,14 +147,14 @@ TEST_F(DataLoaderTest, SequenceLayoutPaddingAndMasking) {
       EXPECT_EQ(row, want) << "batch " << j << " row " << i;
       for (int64_t t = 0; t < 16; ++t) EXPECT_EQ(attention[i * 16 + t], t < used ? 1.0f : 0.0f);
     }
-    // The masks are those of mask_batch at step = batch counter, rank 0.
+    // The masks are those of mask_batch for the epoch (0) and the rows' sequences.
     std::vector<int64_t> unmasked;
     for (int64_t i = 0; i < 4; ++i) {
       const std::vector<int64_t> row = unmasked_row(batch, i);
       unmasked.insert(unmasked.end(), row.begin(), row.end());
     }
     Tensor ids = Tensor::from_vector(unmasked, {4, 16});
-    const Tensor labels = mask_batch(ids, vocab, options.masking, options.seed, j, 0);
+    const Tensor labels = mask_batch(ids, vocab, options.masking, options.seed, 0, batch.sequence_indices);
     EXPECT_EQ(as_vector(labels), as_vector(batch.labels)) << "batch " << j;
     EXPECT_EQ(as_vector(ids), as_vector(batch.input_ids)) << "batch " << j;
   }

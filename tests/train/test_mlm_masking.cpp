@@ -1,5 +1,5 @@
 // MLM masking: the 15% / 80-10-10 statistics, determinism from the Philox
-// key, special tokens never touched, labels, the at-least-one rule, and the
+// key (a sequence's mask does not depend on its row), special tokens never touched, labels, the at-least-one rule, and the
 // documented stream layout.
 #include "train/mlm_masking.h"
 
@@ -45,6 +45,13 @@ std::vector<int64_t> as_vector(const Tensor& t) {
   return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
 }
 
+// Sequence indices 0 .. rows-1, one per row.
+std::vector<int64_t> iota(int64_t rows) {
+  std::vector<int64_t> indices(rows);
+  for (int64_t b = 0; b < rows; ++b) indices[b] = b;
+  return indices;
+}
+
 // |count - n p| <= 5 sigma for a binomial(n, p).
 void expect_binomial(int64_t count, int64_t n, double p, const char* what) {
   const double sigma = std::sqrt(n * p * (1 - p));
@@ -80,7 +87,7 @@ TEST(MlmMasking, StatisticsMatch15PercentAnd80_10_10) {
   const int64_t rows = 1600, length = 128;  // 1600 * 126 = 201,600 maskable positions
   Tensor ids = make_ids(vocab, length, std::vector<int64_t>(rows, length - 2));
   const std::vector<int64_t> original = as_vector(ids);
-  const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, /*seed=*/1234, /*step=*/7, /*rank=*/0);
+  const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, /*seed=*/1234, /*epoch=*/7, iota(rows));
   const std::vector<int64_t> masked = as_vector(ids), label = as_vector(labels);
 
   int64_t maskable = 0, chosen = 0, to_mask = 0, to_random = 0, kept = 0;
@@ -115,7 +122,7 @@ TEST(MlmMasking, LabelsHoldOriginalsAndSpecialsAreNeverTouched) {
   // Sprinkle [UNK] among the regular tokens: it is special too.
   for (int64_t b = 0; b < 200; ++b) ids.data<int64_t>()[b * length + 1] = vocab.unk_id;
   const std::vector<int64_t> original = as_vector(ids);
-  const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, 5, 0, 0);
+  const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, 5, 0, iota(200));
   const std::vector<int64_t> masked = as_vector(ids), label = as_vector(labels);
   for (size_t i = 0; i < original.size(); ++i) {
     if (vocab.is_special(original[i])) {
@@ -136,38 +143,44 @@ TEST(MlmMasking, EverySequenceWithATokenGetsAtLeastOneMask) {
   for (int b = 0; b < 500; ++b) lengths.push_back(1 + b % 2);
   Tensor ids = make_ids(vocab, 8, lengths);
   Tensor pad_row = Tensor::full({1, 8}, static_cast<float>(vocab.pad_id), DType::kI64);
-  const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, 99, 3, 1);
+  const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, 99, 3, iota(500));
   for (int64_t b = 0; b < 500; ++b) {
     int chosen = 0;
     for (int64_t t = 0; t < 8; ++t) chosen += labels.data<int64_t>()[b * 8 + t] != kMlmIgnoreLabel;
     EXPECT_GE(chosen, 1) << "row " << b;
   }
-  const Tensor pad_labels = mask_batch(pad_row, vocab, MlmMaskingOptions{}, 99, 3, 1);
+  const Tensor pad_labels = mask_batch(pad_row, vocab, MlmMaskingOptions{}, 99, 3, {7});
   EXPECT_EQ(as_vector(pad_labels), std::vector<int64_t>(8, kMlmIgnoreLabel));
   EXPECT_EQ(as_vector(pad_row), std::vector<int64_t>(8, vocab.pad_id));
 }
 
-TEST(MlmMasking, DeterministicFromSeedStepRankAndSample) {
+TEST(MlmMasking, DeterministicFromSeedEpochAndSequenceWhateverTheRow) {
   const MlmVocab vocab = bert_vocab();
-  // Four identical rows: each is masked from its own stream all the same.
+  // Four identical rows: each is masked from its own sequence's stream all the same.
   std::vector<int64_t> rows;
   for (int b = 0; b < 4; ++b) {
     const std::vector<int64_t> row = as_vector(make_ids(vocab, 128, {126}));
     rows.insert(rows.end(), row.begin(), row.end());
   }
   const Tensor source = Tensor::from_vector(rows, {4, 128});
-  auto run = [&](uint64_t seed, uint64_t step, uint64_t rank) {
+  auto run = [&](uint64_t seed, uint64_t epoch, const std::vector<int64_t>& sequences) {
     Tensor ids = source.clone();
-    const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, seed, step, rank);
+    const Tensor labels = mask_batch(ids, vocab, MlmMaskingOptions{}, seed, epoch, sequences);
     return std::make_pair(as_vector(ids), as_vector(labels));
   };
-  const auto base = run(1, 10, 0);
-  EXPECT_EQ(run(1, 10, 0), base);
-  EXPECT_NE(run(1, 11, 0).second, base.second);
-  EXPECT_NE(run(1, 10, 1).second, base.second);
-  EXPECT_NE(run(2, 10, 0).second, base.second);
+  const auto base = run(1, 10, {0, 1, 2, 3});
+  EXPECT_EQ(run(1, 10, {0, 1, 2, 3}), base);
+  EXPECT_NE(run(1, 11, {0, 1, 2, 3}).second, base.second);
+  EXPECT_NE(run(2, 10, {0, 1, 2, 3}).second, base.second);
   const std::vector<int64_t>& labels = base.second;
   EXPECT_FALSE(std::equal(labels.begin(), labels.begin() + 128, labels.begin() + 128)) << "rows 0 and 1 match";
+  // The mask follows the sequence, not the row: sequences 3, 2, 1, 0 give base's rows in reverse order (what
+  // makes a data-parallel split of a batch mask like the whole batch).
+  const std::vector<int64_t> reversed = run(1, 10, {3, 2, 1, 0}).second;
+  for (int64_t b = 0; b < 4; ++b) {
+    EXPECT_TRUE(std::equal(labels.begin() + b * 128, labels.begin() + (b + 1) * 128, reversed.begin() + (3 - b) * 128))
+        << "row " << b;
+  }
 }
 
 TEST(MlmMasking, FollowsTheDocumentedStreamLayout) {
@@ -175,11 +188,12 @@ TEST(MlmMasking, FollowsTheDocumentedStreamLayout) {
   const MlmMaskingOptions options;
   Tensor ids = make_ids(vocab, 128, {126, 126});
   const std::vector<int64_t> original = as_vector(ids);
-  const uint64_t seed = 42, step = 3, rank = 2;
-  const Tensor labels = mask_batch(ids, vocab, options, seed, step, rank);
+  const uint64_t seed = 42, epoch = 3;
+  const std::vector<int64_t> sequences = {17, 5};
+  const Tensor labels = mask_batch(ids, vocab, options, seed, epoch, sequences);
   for (int64_t b = 0; b < 2; ++b) {
-    const uint64_t offset = philox_stream_offset(kMlmStreamTag, step, rank, b);
-    EXPECT_EQ(offset, mlm_stream_offset(step, rank, b));
+    const uint64_t offset = philox_stream_offset(kMlmStreamTag, epoch, sequences[b], 0);
+    EXPECT_EQ(offset, mlm_stream_offset(epoch, sequences[b]));
     for (int64_t t = 1; t <= 126; ++t) {
       const Uint32x4 block = philox_block(seed, offset, t);
       const int64_t i = b * 128 + t;
@@ -207,9 +221,10 @@ TEST(MlmMasking, RejectsBadOptions) {
   options.mask_prob = -0.1f;
   EXPECT_FALSE(options.validate().ok());
   Tensor ids = make_ids(bert_vocab(), 8, {3});
-  EXPECT_THROW(mask_batch(ids, bert_vocab(), options, 0, 0, 0), Error);
+  EXPECT_THROW(mask_batch(ids, bert_vocab(), options, 0, 0, {0}), Error);
   Tensor wrong_dtype = Tensor::zeros({1, 8}, DType::kF32);
-  EXPECT_THROW(mask_batch(wrong_dtype, bert_vocab(), MlmMaskingOptions{}, 0, 0, 0), Error);
+  EXPECT_THROW(mask_batch(wrong_dtype, bert_vocab(), MlmMaskingOptions{}, 0, 0, {0}), Error);
+  EXPECT_THROW(mask_batch(ids, bert_vocab(), MlmMaskingOptions{}, 0, 0, {0, 1}), Error);  // one row, two indices
 }
 
 }  // namespace
