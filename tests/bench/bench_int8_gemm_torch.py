@@ -9,22 +9,11 @@ INT8 is torch.ao.nn.quantized.dynamic.Linear (per-tensor int8 weights; activatio
 has no fbgemm); FP32 is torch.nn.functional.linear without bias. A first line "engine NAME 0" names the engine.
 Lines for a shape are left out if the quantized engine fails on it.
 """
-import statistics
 import sys
-import time
 
 import torch
 
-
-def median_seconds(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench_timing import median_seconds
 
 
 def main():

@@ -12,26 +12,15 @@ The masked softmax is what Hugging Face BERT does, scores + mask then softmax; t
 formulation of Bondarenko et al., softmax then an affine map and a clamp.
 """
 import ctypes
-import statistics
 import sys
-import time
 
 import torch
+
+from bench_timing import median_seconds
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
 
 GAMMA, ZETA = -0.025, 1.0
-
-
-def median_seconds(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def figures(ln_rows, ln_cols, batch, heads, seq, gelu_rows, gelu_cols):

@@ -15,12 +15,12 @@ backward, clip_grad_norm_(1.0), torch.optim.AdamW (weight decay 0.01), zero_grad
 is synthetic as on the C++ side: ids uniform in [1000, V), 15% of the positions labelled, no padding.
 """
 import math
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+
+from bench_timing import median_seconds
 
 PRESETS = {  # layers, hidden, heads, FFN: models/bert_config.h
     "tiny": (2, 128, 2, 512),
@@ -117,15 +117,9 @@ def main():
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+    seconds = median_seconds(step, warmup, repeats)
     print("parameters", sum(p.numel() for p in model.parameters()))
-    print("step_seconds", statistics.median(times))
+    print("step_seconds", seconds)
 
 
 if __name__ == "__main__":

@@ -248,14 +248,7 @@ TEST(GatedAttention, GateBiasStartsAtLogitOfPiInit) {
 
 // ---- Dropout, probes, checkpoints ---------------------------------------------------------------------------
 
-BertConfig small_config() {
-  BertConfig config = BertConfig::tiny();
-  config.vocab_size = 50;
-  config.hidden_size = 16;
-  config.intermediate_size = 32;
-  config.max_position_embeddings = 8;
-  return config;
-}
+BertConfig small_config() { return test_support::small_bert_config(50, 16, 2, 8); }
 
 Tensor small_ids() { return Tensor::from_vector<int64_t>({5, 6, 7, 8, 9, 10, 11, 12, 13, 14}, {2, 5}); }
 

@@ -10,19 +10,14 @@
 #include "autograd/grad_mode.h"
 #include "models/bert.h"
 #include "models/forward_context.h"
+#include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
 // 2 layers, C = 16, H = 2, I = 32, V = 50.
 BertConfig small_config(AttentionVariant attention = AttentionVariant::kSoftmax) {
-  BertConfig config = BertConfig::tiny();
-  config.vocab_size = 50;
-  config.hidden_size = 16;
-  config.intermediate_size = 32;
-  config.max_position_embeddings = 8;
-  config.attention = attention;
-  return config;
+  return test_support::small_bert_config(50, 16, 2, 8, attention);
 }
 
 // B = 2, T = 5.

@@ -24,16 +24,7 @@ namespace {
 
 using namespace test_support;
 
-BertConfig small_config() {
-  BertConfig c;
-  c.vocab_size = 40;
-  c.hidden_size = 16;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 32;
-  c.max_position_embeddings = 32;
-  return c;
-}
+BertConfig small_config() { return small_bert_config(40, 16, 2, 32); }
 
 const Tensor kIds = Tensor::from_vector<int64_t>({2, 7, 9, 11, 3, 2, 30, 3, 0, 0}, {2, 5});
 const Tensor kMask = Tensor::from_vector<int64_t>({1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, {2, 5});

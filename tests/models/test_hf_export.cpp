@@ -62,15 +62,7 @@ CommandResult run(const std::string& command) {
 std::string quoted(const std::string& s) { return absl::StrCat("'", s, "'"); }
 
 BertConfig small_config(AttentionVariant attention = AttentionVariant::kSoftmax) {
-  BertConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 64;
-  c.max_position_embeddings = 16;
-  c.attention = attention;
-  return c;
+  return test_support::small_bert_config(50, 32, 4, 16, attention);
 }
 
 // Every parameter random: weights uniform in [-0.3, 0.3), biases [-0.1, 0.1), LayerNorm weights [0.8, 1.2).

@@ -60,12 +60,7 @@ class Calibration : public test_support::TempDirTest {
 
   // A 2-layer model with weights large enough for activations of a few units.
   static BertConfig config() {
-    BertConfig c = BertConfig::tiny();
-    c.vocab_size = kVocab.size;
-    c.hidden_size = 32;
-    c.num_attention_heads = 2;
-    c.intermediate_size = 64;
-    c.max_position_embeddings = 16;
+    BertConfig c = test_support::small_bert_config(kVocab.size, 32, 2, 16);
     c.initializer_range = 0.2f;
     return c;
   }

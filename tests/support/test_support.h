@@ -10,6 +10,7 @@
 //                                                 BERTFORGE_SOURCE_DIR (set for every test target by
 //                                                 tests/CMakeLists.txt)
 //   TempDirTest                                   a test fixture with a fresh directory per test, removed afterwards
+//   small_bert_config                             a 2-layer BERT config of the given sizes, for fast model tests
 //
 // Test files bring them in with `using namespace test_support;` (or a using-declaration) inside their own
 // anonymous namespace in bertforge.
@@ -31,6 +32,7 @@
 #include "core/file_io.h"
 #include "core/json.h"
 #include "core/tensor.h"
+#include "models/bert_config.h"
 
 #ifndef BERTFORGE_SOURCE_DIR
 #error "BERTFORGE_SOURCE_DIR must name the repository root (tests/CMakeLists.txt defines it for test targets)"
@@ -165,5 +167,18 @@ class TempDirTest : public ::testing::Test {
  private:
   std::string prefix_;
 };
+
+// A 2-layer BERT (the tiny preset's depth and defaults) with these sizes and an FFN of 2 * hidden.
+inline BertConfig small_bert_config(int64_t vocab, int64_t hidden, int64_t heads, int64_t max_positions,
+                                    AttentionVariant attention = AttentionVariant::kSoftmax) {
+  BertConfig config = BertConfig::tiny();
+  config.vocab_size = vocab;
+  config.hidden_size = hidden;
+  config.num_attention_heads = heads;
+  config.intermediate_size = 2 * hidden;
+  config.max_position_embeddings = max_positions;
+  config.attention = attention;
+  return config;
+}
 
 }  // namespace bertforge::test_support

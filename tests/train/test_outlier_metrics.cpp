@@ -157,15 +157,7 @@ class TinyModel : public test_support::TempDirTest {
     ASSERT_TRUE(writer.close().ok());
   }
 
-  static BertConfig model_config() {
-    BertConfig c = BertConfig::tiny();
-    c.vocab_size = kVocab.size;
-    c.hidden_size = 32;
-    c.num_attention_heads = 2;
-    c.intermediate_size = 64;
-    c.max_position_embeddings = 32;
-    return c;
-  }
+  static BertConfig model_config() { return test_support::small_bert_config(kVocab.size, 32, 2, 32); }
 
   DataLoader loader() {
     DataLoaderOptions options;
