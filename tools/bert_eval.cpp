@@ -7,12 +7,15 @@
 // checkpoint. The config defaults to a config.json beside the model file, else RUN/config.json, the one
 // bert_train writes beside RUN/checkpoints/.
 //
+// A quantized checkpoint (bert_quant's output; quant/quantized_model.h) is recognised by its metadata and evaluated
+// as the quantized model computes (weights dequantized, activations fake-quantized with its calibrated ranges); the
+// table's first line names the scheme, --json gives it as "quantization" (null for an FP checkpoint).
+//
 // Any Hugging Face BERT layout loads (models/hf_checkpoint.h). An encoder-only checkpoint (a BertModel such as
 // all-MiniLM-L6-v2; make DIR with bert_prep --vocab <its vocab.txt>) has no MLM head, so no perplexity: the
 // table says so, --json gives "perplexity" and "val_loss" as null, and the outlier metrics are reported as
 // for any model.
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,10 +30,11 @@
 #include "models/bert.h"
 #include "models/bert_config.h"
 #include "models/hf_checkpoint.h"
-#include "train/checkpoint.h"
+#include "quant/quantized_model.h"
+#include "train/checkpoint_paths.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
-#include "train/tokenizer.h"
+#include "train/prepared_data.h"
 
 ABSL_FLAG(std::string, checkpoint, "", "a checkpoint directory, a run directory (its latest checkpoint) or a "
                                        "model.safetensors file");
@@ -44,47 +48,6 @@ ABSL_FLAG(bool, json, false, "print one JSON object (with per-layer values) inst
 
 namespace bertforge {
 namespace {
-
-namespace fs = std::filesystem;
-
-// The model file of --checkpoint, and where its config is looked for when --config is not given: beside the
-// model file (the Hugging Face layout), then RUN/config.json for RUN/checkpoints/step-N/model.safetensors.
-struct CheckpointPaths {
-  std::string weights;
-  std::vector<std::string> configs;
-};
-
-absl::StatusOr<CheckpointPaths> checkpoint_paths(const std::string& checkpoint) {
-  if (checkpoint.empty()) return absl::InvalidArgumentError("--checkpoint is required (see --help)");
-  if (!fs::exists(checkpoint)) return absl::NotFoundError(absl::StrCat("no such checkpoint: ", checkpoint));
-  fs::path dir = checkpoint;
-  CheckpointPaths paths;
-  if (fs::is_directory(dir)) {
-    if (fs::is_directory(dir / "checkpoints")) {  // a run directory
-      BF_ASSIGN_OR_RETURN(const std::string latest, latest_checkpoint(dir.string()));
-      dir = latest;
-    }
-    paths.weights = (dir / "model.safetensors").string();
-    if (!fs::exists(paths.weights)) {
-      return absl::NotFoundError(absl::StrCat(checkpoint, " holds no model.safetensors"));
-    }
-  } else {
-    paths.weights = dir.string();
-    dir = dir.parent_path();
-  }
-  dir = fs::absolute(dir);
-  paths.configs = {(dir / "config.json").string(), (dir.parent_path().parent_path() / "config.json").string()};
-  return paths;
-}
-
-absl::StatusOr<std::string> config_path(const CheckpointPaths& paths) {
-  if (!absl::GetFlag(FLAGS_config).empty()) return absl::GetFlag(FLAGS_config);
-  for (const std::string& candidate : paths.configs) {
-    if (fs::exists(candidate)) return candidate;
-  }
-  return absl::NotFoundError(absl::StrCat("no config.json beside ", paths.weights, " nor at ", paths.configs[1],
-                                          "; give --config"));
-}
 
 constexpr const char* kNoHead = "n/a: encoder-only checkpoint, perplexity needs an MLM head";
 
@@ -119,18 +82,38 @@ void print_table(const EvalResult& eval, bool clipped_softmax) {
   }
 }
 
+// The model to evaluate, FP or quantized, and how to describe it.
+struct LoadedModel {
+  std::unique_ptr<BertForMaskedLM> model;
+  std::string layout;        // the checkpoint layout, and for a quantized one its scheme
+  std::string quantization;  // "" for an FP checkpoint
+};
+
+absl::StatusOr<LoadedModel> load_model(const std::string& weights, const BertConfig& config) {
+  BF_ASSIGN_OR_RETURN(const bool quantized, quant::is_quantized_checkpoint(weights));
+  LoadedModel loaded;
+  if (quantized) {
+    BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert q, quant::load_quantized_bert(weights, config));
+    loaded.quantization = q.bert.describe(q.spec);
+    loaded.layout = absl::StrCat("quantized (fake-quant evaluation): ", loaded.quantization);
+    loaded.model = std::move(q.bert.model);
+    return loaded;
+  }
+  HfLoadReport report;
+  BF_ASSIGN_OR_RETURN(loaded.model, load_hf_bert(weights, config, &report));
+  loaded.layout = report.layout.describe();
+  if (!report.ignored.empty()) absl::StrAppend(&loaded.layout, "; not used: ", absl::StrJoin(report.ignored, ", "));
+  return loaded;
+}
+
 absl::Status run() {
   const std::string data = absl::GetFlag(FLAGS_data);
   if (data.empty()) return absl::InvalidArgumentError("--data is required (see --help)");
-  BF_ASSIGN_OR_RETURN(const CheckpointPaths paths, checkpoint_paths(absl::GetFlag(FLAGS_checkpoint)));
-  BF_ASSIGN_OR_RETURN(const std::string config_file, config_path(paths));
+  BF_ASSIGN_OR_RETURN(const CheckpointPaths paths, resolve_checkpoint_paths(absl::GetFlag(FLAGS_checkpoint)));
+  BF_ASSIGN_OR_RETURN(const std::string config_file, resolve_config_path(paths, absl::GetFlag(FLAGS_config)));
   BF_ASSIGN_OR_RETURN(const BertConfig config, BertConfig::load(config_file));
   BF_RETURN_IF_ERROR(config.validate());
-  BF_ASSIGN_OR_RETURN(const WordPieceTokenizer tokenizer, WordPieceTokenizer::load(data + "/vocab.txt"));
-  if (tokenizer.vocab_size() != config.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(data, "/vocab.txt has ", tokenizer.vocab_size(),
-                                                   " tokens but the model's vocab_size is ", config.vocab_size));
-  }
+  BF_ASSIGN_OR_RETURN(const MlmVocab vocab, load_prepared_vocab(data, config.vocab_size));
   const int64_t seq_len = absl::GetFlag(FLAGS_seq_len);
   if (seq_len < 3 || seq_len > config.max_position_embeddings) {
     return absl::InvalidArgumentError(
@@ -140,25 +123,22 @@ absl::Status run() {
     return absl::InvalidArgumentError("--batch_size must be at least 1 and --batches non-negative");
   }
 
-  HfLoadReport load_report;
-  BF_ASSIGN_OR_RETURN(const std::unique_ptr<BertForMaskedLM> model, load_hf_bert(paths.weights, config, &load_report));
+  BF_ASSIGN_OR_RETURN(const LoadedModel loaded, load_model(paths.weights, config));
 
-  BF_ASSIGN_OR_RETURN(const std::vector<std::string> shards, find_shards(data + "/validation"));
   DataLoaderOptions options;
   options.max_seq_len = seq_len;
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.shuffle = false;
-  const MlmVocab vocab{tokenizer.vocab_size(), tokenizer.pad_id(), tokenizer.unk_id(), tokenizer.cls_id(),
-                       tokenizer.sep_id(), tokenizer.mask_id()};
-  BF_ASSIGN_OR_RETURN(DataLoader loader, DataLoader::open(shards, vocab, options));
+  BF_ASSIGN_OR_RETURN(DataLoader loader, open_prepared_split(data, "validation", vocab, options));
 
-  const EvalResult eval = evaluate(*model, loader, absl::GetFlag(FLAGS_batches));
+  const EvalResult eval = evaluate(*loaded.model, loader, absl::GetFlag(FLAGS_batches));
   if (absl::GetFlag(FLAGS_json)) {
     Json out = eval.outliers.to_json();
     out.set("checkpoint", paths.weights);
     out.set("attention", attention_variant_name(config.attention));
-    out.set("layout", load_report.layout.describe());
+    out.set("layout", loaded.layout);
+    out.set("quantization", loaded.quantization.empty() ? Json() : Json(loaded.quantization));
     out.set("mlm_head", eval.has_perplexity);
     out.set("val_loss", eval.has_perplexity ? Json(eval.perplexity.mean_loss) : Json());
     out.set("perplexity", eval.has_perplexity ? Json(eval.perplexity.perplexity) : Json());
@@ -166,9 +146,7 @@ absl::Status run() {
     out.set("batches", eval.perplexity.batches);
     std::printf("%s\n", out.dump(2).c_str());
   } else {
-    const std::string unused =
-        load_report.ignored.empty() ? "" : absl::StrCat("; not used: ", absl::StrJoin(load_report.ignored, ", "));
-    std::printf("%s: %s%s\n", paths.weights.c_str(), load_report.layout.describe().c_str(), unused.c_str());
+    std::printf("%s: %s\n", paths.weights.c_str(), loaded.layout.c_str());
     print_table(eval, config.attention == AttentionVariant::kClippedSoftmax);
   }
   return absl::OkStatus();

@@ -1,0 +1,118 @@
+// quant/ptq.cpp — post-training W8A8 quantization of BERT (see ptq.h).
+#include "quant/ptq.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/check.h"
+
+namespace bertforge::quant {
+namespace {
+
+// The parameter names, below "bert.encoder.layer.<i>.", of the weights PTQ quantizes.
+constexpr absl::string_view kEncoderLayerPrefix = "bert.encoder.layer.";
+constexpr absl::string_view kQuantizedLinearWeights[] = {
+    "attention.self.query.weight", "attention.self.key.weight",  "attention.self.value.weight",
+    "attention.output.dense.weight", "intermediate.dense.weight", "output.dense.weight",
+};
+
+}  // namespace
+
+absl::Status PtqOptions::validate() const {
+  BF_RETURN_IF_ERROR(weights.validate());
+  if (!weights.symmetric) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PTQ weights are symmetric (seed eq. 2); got the scheme ", weights.str()));
+  }
+  if (activation_bits != 0 && (activation_bits < 2 || activation_bits > 16)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("activation bits must be 0 (FP activations) or in [2, 16], got ", activation_bits));
+  }
+  if (activation_bits != 0) {
+    BF_RETURN_IF_ERROR(calibration.observer.validate());
+    if (calibration.batches < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("calibration needs at least 1 batch, got ", calibration.batches));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool is_ptq_weight(absl::string_view name) {
+  if (!absl::ConsumePrefix(&name, kEncoderLayerPrefix)) return false;
+  const size_t dot = name.find('.');
+  if (dot == 0 || dot == absl::string_view::npos) return false;
+  for (char c : name.substr(0, dot)) {
+    if (c < '0' || c > '9') return false;
+  }
+  name.remove_prefix(dot + 1);
+  for (absl::string_view weight : kQuantizedLinearWeights) {
+    if (name == weight) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> ptq_weight_names(const BertForMaskedLM& model) {
+  std::vector<std::string> names;
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    if (is_ptq_weight(name)) names.push_back(name);
+  }
+  return names;
+}
+
+double sqnr_db(const Tensor& w, const Tensor& dequantized) {
+  BF_CHECK(w.shape() == dequantized.shape(), "sqnr_db: shapes ", w.shape_str(), " and ", dequantized.shape_str(),
+           " differ");
+  const std::vector<float> a = w.to_float_vector(), b = dequantized.to_float_vector();
+  double signal = 0.0, noise = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i], e = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+    signal += x * x;
+    noise += e * e;
+  }
+  if (noise == 0.0) return std::numeric_limits<double>::infinity();
+  if (signal == 0.0) return -std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(signal / noise);
+}
+
+absl::StatusOr<PtqResult> quantize_ptq(const BertForMaskedLM& model, DataLoader& calibration_loader,
+                                       const PtqOptions& options) {
+  BF_RETURN_IF_ERROR(options.validate());
+  PtqResult result;
+
+  // (1) Weights.
+  for (const auto& [name, tensor] : model.state_dict()) {
+    if (!is_ptq_weight(name)) {
+      result.state.fp.emplace_back(name, tensor);
+      continue;
+    }
+    QuantizedWeight qw = quantize_weight(tensor, options.weights);
+    result.weights.push_back({name, qw.rows, qw.cols, qw.scheme, sqnr_db(tensor, dequantize(qw))});
+    result.state.quantized.emplace_back(name, std::move(qw));
+  }
+  if (result.state.quantized.empty()) {
+    return absl::InvalidArgumentError("PTQ: the model has no encoder Linear weight to quantize");
+  }
+
+  // (2) Activation ranges, on the model with quantized weights and FP activations.
+  result.activations.bits = options.activation_bits;
+  result.activations.exclude = options.exclude;
+  if (options.activation_bits == 0) return result;
+  BF_ASSIGN_OR_RETURN(QuantizedBert weight_only,
+                      build_quantized_bert(result.state, model.config(), ActivationQuantSpec{}));
+  CalibrationOptions calibration = options.calibration;
+  calibration.observer.bits = options.activation_bits;
+  BF_ASSIGN_OR_RETURN(result.activations.calibration,
+                      calibrate_activations(*weight_only.model, calibration_loader, calibration));
+
+  // (3) Check now that the spec builds (exclusions name real tap points), not when the file is loaded.
+  BF_RETURN_IF_ERROR(ActivationQuantizer::create(result.activations.calibration, model.config().num_hidden_layers,
+                                                 ActivationQuantOptions{options.activation_bits, options.exclude})
+                         .status());
+  return result;
+}
+
+}  // namespace bertforge::quant

@@ -1,0 +1,83 @@
+// quant/ptq.h — post-training quantization of BERT, W8A8 as in the seed paper (Quantizable Transformers' setup):
+// symmetric weights, asymmetric activations with calibrated ranges at every tap point, the MLM head in FP.
+//
+//   PtqResult ptq = *quantize_ptq(fp_model, calibration_loader, options);
+//   QuantizedBert q = *build_quantized_bert(ptq.state, config, ptq.activations);   // quant/quantized_model.h
+//   evaluate(*q.model, validation_loader);                                         // W8A8 perplexity + outliers
+//   save_quantized_bert(path, ptq.state, ptq.activations);
+//
+// What is quantized. Per encoder layer the six Linear weights: attention.self.{query,key,value}, attention.output.
+// dense, intermediate.dense, output.dense (ptq_weight_names). Everything else stays FP: biases, LayerNorms,
+// embeddings (their outputs are quantized at embeddings.sum / embeddings.layer_norm instead), the gated variant's
+// small per-head gate, and the whole MLM head, transform dense included: the seed keeps the decoder FP, and the
+// head has no tap points (its input and the transform's output are not quantized), so quantizing only the
+// transform's weight would be a scheme the seed does not describe.
+//
+// Steps: (1) every chosen weight -> quantize_weight (quant/weight_quant.h) with the weight scheme, and its SQNR;
+// (2) a model with those weights dequantized is calibrated (quant/calibration.h) on the loader's next
+// `calibration.batches` batches, activations in FP, so the ranges are those the weight-quantized model produces;
+// (3) the ranges and activation bits form the ActivationQuantSpec. The input model is not modified.
+//
+// SQNR of a weight W and its dequantized W' (dB): 10 log10(sum W^2 / sum (W - W')^2); +inf when W' == W.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/tensor.h"
+#include "models/bert.h"
+#include "quant/calibration.h"
+#include "quant/quant_scheme.h"
+#include "quant/quantized_checkpoint.h"
+#include "quant/quantized_model.h"
+#include "train/data_loader.h"
+
+namespace bertforge::quant {
+
+// The seed's weight scheme: 8-bit symmetric, per tensor (per_channel and per_group are options).
+inline QuantScheme ptq_default_weight_scheme() { return {8, true, Granularity::kPerTensor, 128}; }
+
+struct PtqOptions {
+  QuantScheme weights = ptq_default_weight_scheme();  // must be symmetric (the seed's eq. 2)
+  int activation_bits = 8;                            // 0: activations stay FP (weight-only), else 2..16
+  std::vector<std::string> exclude;                   // tap points left FP (ActivationQuantOptions::exclude)
+  CalibrationOptions calibration;                     // observer and number of batches; observer.bits is set
+                                                      // to activation_bits by quantize_ptq
+
+  // InvalidArgument naming the bad field.
+  absl::Status validate() const;
+};
+
+// Whether PTQ quantizes the parameter `name` (one of the six encoder Linear weights, see the file comment).
+bool is_ptq_weight(absl::string_view name);
+// Those parameters of `model`, in model order.
+std::vector<std::string> ptq_weight_names(const BertForMaskedLM& model);
+
+// 10 log10(sum w^2 / sum (w - dequantized)^2) over two F32 tensors of one shape; +inf for an exact copy,
+// -inf for an all-zero w quantized with error (never happens with weight_quant.h).
+double sqnr_db(const Tensor& w, const Tensor& dequantized);
+
+struct WeightQuantReport {
+  std::string name;  // "bert.encoder.layer.0.attention.self.query.weight"
+  int64_t rows = 0, cols = 0;
+  QuantScheme scheme;
+  double sqnr_db = 0;
+};
+
+struct PtqResult {
+  QuantizedStateDict state;            // the quantized weights + every other parameter in FP
+  ActivationQuantSpec activations;     // activation bits and calibrated ranges
+  std::vector<WeightQuantReport> weights;  // one per quantized weight, in model order
+};
+
+// Quantizes `model` (not modified; the FP tensors of the result share its storage) as the file comment
+// describes. Calibration takes the next options.calibration.batches batches of `calibration_loader` (which
+// advances); with activation_bits 0 it does not run.
+absl::StatusOr<PtqResult> quantize_ptq(const BertForMaskedLM& model, DataLoader& calibration_loader,
+                                       const PtqOptions& options);
+
+}  // namespace bertforge::quant

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# End to end: bert_prep, a short bert_train, bert_quant (PTQ W8A8 and a W4 variant) and bert_eval on the quantized
+# model, as a user runs them, plus the clear failures a user gets for bad flags and files.
+# Usage: bert_quant.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1
+source=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# expect_error "what" "message fragment" command...: the command must exit non-zero and say the fragment.
+expect_error() {
+  local what=$1 fragment=$2
+  shift 2
+  local out
+  if out=$("$@" 2>&1); then fail "$what: exited 0"; fi
+  grep -qF -- "$fragment" <<<"$out" || fail "$what: no '$fragment' in: $out"
+  echo "ok: $what"
+}
+
+"$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" --vocab_size 600 \
+  --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "bert_prep"; }
+"$build/bert_train" --data "$work/data" --out "$work/run" --preset tiny --seq_len 64 --batch_size 8 --steps 30 \
+  --warmup_steps 3 --lr 2e-3 --log_interval 10 --eval_interval 0 --eval_batches 4 --checkpoint_interval 0 \
+  > "$work/train.log" 2>&1 || { cat "$work/train.log"; fail "bert_train"; }
+echo "ok: bert_prep + bert_train"
+
+common=(--data "$work/data" --seq_len 64 --batch_size 8 --calibration_batches 4 --eval_batches 4)
+"$build/bert_quant" --checkpoint "$work/run" "${common[@]}" --out "$work/w8a8/model.safetensors" \
+  > "$work/quant.log" 2> "$work/quant.err" || { cat "$work/quant.log" "$work/quant.err"; fail "bert_quant"; }
+for f in model.safetensors model.activations.json config.json; do
+  [ -s "$work/w8a8/$f" ] || fail "bert_quant wrote no $f"
+done
+grep -q "calibrating" "$work/quant.err" || fail "no progress lines: $(cat "$work/quant.err")"
+grep -q "layer.1.output.dense .*int8 symmetric per_tensor" "$work/quant.log" &&
+  grep -q "layer.1.gelu" "$work/quant.log" && grep -q "model size" "$work/quant.log" ||
+  fail "bert_quant report lacks the weight table, the activation table or the sizes: $(cat "$work/quant.log")"
+# The quantized file is smaller; W8A8 perplexity within 2% of FP.
+fp=$(awk '/^FP perplexity/ {print $3}' "$work/quant.log")
+q=$(awk '/^quantized perplexity/ {print $3}' "$work/quant.log")
+python3 -c "import sys; fp, q = float(sys.argv[1]), float(sys.argv[2]); print(f'FP {fp} W8A8 {q}'); sys.exit(0 if abs(q / fp - 1) < 0.02 else 1)" \
+  "$fp" "$q" || fail "W8A8 perplexity $q too far from FP $fp"
+[ "$(stat -c %s "$work/w8a8/model.safetensors")" -lt "$(stat -c %s "$work/run/checkpoints/step-00000030/model.safetensors")" ] ||
+  fail "the quantized file is not smaller"
+echo "ok: bert_quant W8A8"
+
+# bert_eval reads the quantized file and reports the same perplexity, naming the scheme.
+"$build/bert_eval" --checkpoint "$work/w8a8/model.safetensors" --data "$work/data" --seq_len 64 --batch_size 8 \
+  --batches 4 > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "bert_eval on the quantized model"; }
+grep -q "quantized (fake-quant evaluation): weights int8 symmetric per_tensor" "$work/eval.log" &&
+  grep -q "kurtosis" "$work/eval.log" || fail "bert_eval table: $(cat "$work/eval.log")"
+eval_ppl=$(awk '/^perplexity/ {print $2}' "$work/eval.log")
+python3 -c "import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv[2])) < 1e-3 else 1)" "$eval_ppl" "$q" ||
+  fail "bert_eval perplexity $eval_ppl differs from bert_quant's $q"
+echo "ok: bert_eval on the quantized model"
+
+# 4-bit per-channel weights, FP activations, as JSON.
+"$build/bert_quant" --checkpoint "$work/run/checkpoints/step-00000030" "${common[@]}" --weight_bits 4 \
+  --granularity per_channel --activation_bits 0 --json --out "$work/w4/model.safetensors" > "$work/w4.json" 2> /dev/null ||
+  fail "bert_quant --weight_bits 4: $(cat "$work/w4.json")"
+python3 - "$work/w4.json" <<'PY' || fail "bert_quant --json: $(cat "$work/w4.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert len(r["weights"]) == 12 and all(w["scheme"]["bits"] == 4 for w in r["weights"]), r["weights"]
+assert all(15 < w["sqnr_db"] < 30 for w in r["weights"]), [w["sqnr_db"] for w in r["weights"]]
+assert r["activations"]["activation_bits"] == 0 and r["quantized_bytes"] < r["fp_bytes"], r
+PY
+echo "ok: bert_quant W4 per_channel --json"
+
+q=(--checkpoint "$work/run" --data "$work/data" --out "$work/x/model.safetensors")
+expect_error "weight bits 9" "bits 9 out of range" "$build/bert_quant" "${q[@]}" --weight_bits 9
+expect_error "awq not yet" "not implemented yet" "$build/bert_quant" "${q[@]}" --method awq
+expect_error "unknown method" "--method must be ptq or awq" "$build/bert_quant" "${q[@]}" --method gptq
+expect_error "unknown granularity" "rows" "$build/bert_quant" "${q[@]}" --granularity rows
+expect_error "activation bits 1" "activation bits" "$build/bert_quant" "${q[@]}" --activation_bits 1
+expect_error "unknown observer" "max'" "$build/bert_quant" "${q[@]}" --observer max
+expect_error "missing data" "$work/nodata/vocab.txt" "$build/bert_quant" --checkpoint "$work/run" --data "$work/nodata" \
+  --out "$work/x/model.safetensors"
+expect_error "no --out" "--out" "$build/bert_quant" --checkpoint "$work/run" --data "$work/data"
+expect_error "missing checkpoint" "$work/nope" "$build/bert_quant" --checkpoint "$work/nope" --data "$work/data" \
+  --out "$work/x/model.safetensors"
+expect_error "already quantized" "already quantized" "$build/bert_quant" --checkpoint "$work/w8a8/model.safetensors" \
+  --data "$work/data" --out "$work/x/model.safetensors"
+mv "$work/w8a8/model.activations.json" "$work/spec.json"
+expect_error "quantized model without its spec" "model.activations.json" "$build/bert_eval" \
+  --checkpoint "$work/w8a8/model.safetensors" --data "$work/data" --seq_len 64
+echo "all ok"

@@ -1,0 +1,264 @@
+// bert_quant: post-training quantization of a trained BERT (quant/ptq.h) and its report.
+//
+//   bert_quant --checkpoint RUN | RUN/checkpoints/step-N | model.safetensors --data DIR --out OUT/model.safetensors
+//              [--method ptq] [--weight_bits 8] [--granularity per_tensor|per_channel|per_group] [--group_size 128]
+//              [--activation_bits 8 (0: FP activations)] [--observer minmax|running_minmax|percentile|mse]
+//              [--calibration_batches 16] [--eval_batches 50] [--batch_size 32] [--seq_len 128] [--json]
+//
+// DIR is what bert_prep writes: calibration batches come from DIR/train (shuffled by --seed), perplexity from
+// DIR/validation. --checkpoint and --config resolve as for bert_eval (train/checkpoint_paths.h). Writes
+// OUT/model.safetensors (the quantized weights), OUT/model.activations.json (the activation ranges;
+// quant/quantized_model.h) and OUT/config.json, so `bert_eval --checkpoint OUT/model.safetensors` evaluates it.
+//
+// Prints progress lines (to stderr), then the report: per quantized weight its scheme and SQNR (dB), per tap
+// point its calibrated range and quantization parameters, the model file size before and after, and the FP and
+// quantized (fake-quant) validation perplexity, the latter of the model read back from the written file.
+// --method awq is reserved for AWQ and fails for now.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "core/check.h"
+#include "models/bert.h"
+#include "models/bert_config.h"
+#include "models/hf_checkpoint.h"
+#include "quant/ptq.h"
+#include "quant/quantized_model.h"
+#include "train/checkpoint_paths.h"
+#include "train/evaluation.h"
+#include "train/prepared_data.h"
+
+ABSL_FLAG(std::string, checkpoint, "", "the FP model: a checkpoint directory, a run directory (its latest "
+                                       "checkpoint) or a model.safetensors file");
+ABSL_FLAG(std::string, config, "", "the model's config.json (default: beside the model file, else RUN/config.json)");
+ABSL_FLAG(std::string, data, "", "data directory written by bert_prep (vocab.txt, train/, validation/)");
+ABSL_FLAG(std::string, out, "", "path of the quantized model.safetensors to write (config.json goes beside it)");
+ABSL_FLAG(std::string, method, "ptq", "ptq (W8A8 post-training quantization) or awq (not implemented yet)");
+ABSL_FLAG(int32_t, weight_bits, 8, "weight bit width, 2..8 (symmetric)");
+ABSL_FLAG(std::string, granularity, "per_tensor", "weight scales: per_tensor, per_channel or per_group");
+ABSL_FLAG(int64_t, group_size, 128, "input channels per scale with --granularity per_group");
+ABSL_FLAG(int32_t, activation_bits, 8, "activation bit width, 2..16 (asymmetric, per tensor); 0 keeps them FP");
+ABSL_FLAG(std::string, observer, "minmax", "activation range observer: minmax, running_minmax, percentile or mse");
+ABSL_FLAG(int64_t, calibration_batches, 16, "training batches the activation ranges are calibrated on");
+ABSL_FLAG(int64_t, eval_batches, 50, "validation batches for the perplexities (0: all)");
+ABSL_FLAG(int64_t, batch_size, 32, "sequences per batch (calibration and evaluation)");
+ABSL_FLAG(int64_t, seq_len, 128, "tokens per sequence, [CLS] and [SEP] included");
+ABSL_FLAG(uint64_t, seed, 0, "seed of the calibration shuffle and of the masking");
+ABSL_FLAG(bool, json, false, "print one JSON object instead of the report tables");
+
+namespace bertforge {
+namespace {
+
+void progress(const std::string& line) {
+  std::fprintf(stderr, "bert_quant: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+absl::StatusOr<quant::PtqOptions> ptq_options() {
+  const std::string method = absl::GetFlag(FLAGS_method);
+  if (method == "awq") {
+    return absl::UnimplementedError(
+        "--method awq is not implemented yet (AWQ comes in a later step); use --method ptq");
+  }
+  if (method != "ptq") {
+    return absl::InvalidArgumentError(absl::StrCat("--method must be ptq or awq, got \"", method, "\""));
+  }
+  quant::PtqOptions options;
+  options.weights.bits = absl::GetFlag(FLAGS_weight_bits);
+  BF_ASSIGN_OR_RETURN(options.weights.granularity, quant::granularity_from_name(absl::GetFlag(FLAGS_granularity)));
+  options.weights.group_size = absl::GetFlag(FLAGS_group_size);
+  if (absl::Status s = options.weights.validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--weight_bits / --granularity / --group_size: ", s.message()));
+  }
+  options.activation_bits = absl::GetFlag(FLAGS_activation_bits);
+  BF_ASSIGN_OR_RETURN(options.calibration.observer.kind, parse_observer_kind(absl::GetFlag(FLAGS_observer)));
+  options.calibration.batches = absl::GetFlag(FLAGS_calibration_batches);
+  if (absl::Status s = options.validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--activation_bits / --calibration_batches: ", s.message()));
+  }
+  return options;
+}
+
+// "bert.encoder.layer.0.attention.self.query.weight" -> "layer.0.attention.self.query".
+std::string short_weight_name(absl::string_view name) {
+  absl::ConsumePrefix(&name, "bert.encoder.");
+  absl::ConsumeSuffix(&name, ".weight");
+  return std::string(name);
+}
+
+struct Report {
+  quant::PtqResult ptq;
+  std::string scheme;            // QuantizedBert::describe
+  int64_t fp_bytes = 0, quantized_bytes = 0;
+  PerplexityResult fp, quantized;
+  int64_t num_layers = 0;
+};
+
+void print_report(const Report& r) {
+  std::printf("%-44s %-10s %-34s %9s\n", "weight", "shape", "scheme", "SQNR dB");
+  for (const quant::WeightQuantReport& w : r.ptq.weights) {
+    std::printf("%-44s %-10s %-34s %9.2f\n", short_weight_name(w.name).c_str(),
+                absl::StrCat(w.rows, "x", w.cols).c_str(), w.scheme.str().c_str(), w.sqnr_db);
+  }
+  const quant::ActivationQuantSpec& spec = r.ptq.activations;
+  if (spec.quantized()) {
+    absl::StatusOr<ActivationQuantizer> quantizer = ActivationQuantizer::create(
+        spec.calibration, r.num_layers, ActivationQuantOptions{spec.bits, spec.exclude});
+    BF_CHECK(quantizer.ok(), quantizer.status().ToString());  // quantize_ptq checked it
+    std::printf("\n%-44s %12s %12s %12s %6s\n", "activation", "min", "max", "scale", "zero");
+    for (const TapSite& site : all_tap_sites(r.num_layers)) {
+      const ActivationRange& range = *spec.calibration.find(site.name());
+      const ActivationQuantParams* p = quantizer->params(site);
+      if (p == nullptr) {
+        std::printf("%-44s %12.4f %12.4f %12s %6s\n", site.name().c_str(), range.min, range.max, "FP", "-");
+      } else {
+        std::printf("%-44s %12.4f %12.4f %12.6f %6d\n", site.name().c_str(), range.min, range.max, p->scale,
+                    p->zero_point);
+      }
+    }
+  } else {
+    std::printf("\nactivations: FP (--activation_bits 0)\n");
+  }
+  std::printf("\nscheme: %s\n", r.scheme.c_str());
+  std::printf("%-32s %12.3f MB -> %.3f MB (%.2fx smaller)\n", "model size", r.fp_bytes / 1e6,
+              r.quantized_bytes / 1e6, static_cast<double>(r.fp_bytes) / static_cast<double>(r.quantized_bytes));
+  std::printf("%-32s %12.4f\n", "FP perplexity", r.fp.perplexity);
+  std::printf("%-32s %12.4f (%+.2f%%)\n", "quantized perplexity", r.quantized.perplexity,
+              100.0 * (r.quantized.perplexity / r.fp.perplexity - 1.0));
+  std::printf("(%lld masked tokens, %lld validation batches)\n", static_cast<long long>(r.fp.scored_tokens),
+              static_cast<long long>(r.fp.batches));
+}
+
+Json report_json(const Report& r, const std::string& out) {
+  Json j = Json::object();
+  j.set("out", out);
+  j.set("method", "ptq");
+  j.set("scheme", r.scheme);
+  Json weights = Json::array();
+  for (const quant::WeightQuantReport& w : r.ptq.weights) {
+    Json row = Json::object();
+    row.set("name", w.name);
+    row.set("shape", Json(Json::Array{Json(w.rows), Json(w.cols)}));
+    row.set("scheme", w.scheme.to_json());
+    row.set("sqnr_db", w.sqnr_db);
+    weights.push_back(std::move(row));
+  }
+  j.set("weights", std::move(weights));
+  j.set("activations", r.ptq.activations.to_json());
+  j.set("fp_bytes", r.fp_bytes);
+  j.set("quantized_bytes", r.quantized_bytes);
+  j.set("fp_perplexity", r.fp.perplexity);
+  j.set("quantized_perplexity", r.quantized.perplexity);
+  j.set("scored_tokens", r.fp.scored_tokens);
+  return j;
+}
+
+absl::Status run() {
+  BF_ASSIGN_OR_RETURN(const quant::PtqOptions options, ptq_options());
+  const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
+  if (data.empty() || out.empty()) return absl::InvalidArgumentError("--data and --out are required (see --help)");
+  const int64_t batch_size = absl::GetFlag(FLAGS_batch_size), eval_batches = absl::GetFlag(FLAGS_eval_batches);
+  if (batch_size < 1 || eval_batches < 0) {
+    return absl::InvalidArgumentError("--batch_size must be at least 1 and --eval_batches non-negative");
+  }
+  BF_ASSIGN_OR_RETURN(const CheckpointPaths paths, resolve_checkpoint_paths(absl::GetFlag(FLAGS_checkpoint)));
+  BF_ASSIGN_OR_RETURN(const std::string config_file, resolve_config_path(paths, absl::GetFlag(FLAGS_config)));
+  BF_ASSIGN_OR_RETURN(const BertConfig config, BertConfig::load(config_file));
+  BF_RETURN_IF_ERROR(config.validate());
+  const int64_t seq_len = absl::GetFlag(FLAGS_seq_len);
+  if (seq_len < 3 || seq_len > config.max_position_embeddings) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seq_len must be in [3, ", config.max_position_embeddings, "], got ", seq_len));
+  }
+  BF_ASSIGN_OR_RETURN(const bool already_quantized, quant::is_quantized_checkpoint(paths.weights));
+  if (already_quantized) {
+    return absl::InvalidArgumentError(absl::StrCat(paths.weights, " is already quantized; give the FP checkpoint"));
+  }
+  if (std::filesystem::weakly_canonical(out) == std::filesystem::weakly_canonical(paths.weights)) {
+    return absl::InvalidArgumentError(absl::StrCat("--out ", out, " would overwrite the FP checkpoint"));
+  }
+
+  BF_ASSIGN_OR_RETURN(const MlmVocab vocab, load_prepared_vocab(data, config.vocab_size));
+  DataLoaderOptions loader_options;
+  loader_options.max_seq_len = seq_len;
+  loader_options.batch_size = batch_size;
+  loader_options.seed = absl::GetFlag(FLAGS_seed);
+  BF_ASSIGN_OR_RETURN(DataLoader calibration_loader, open_prepared_split(data, "train", vocab, loader_options));
+  loader_options.shuffle = false;
+  BF_ASSIGN_OR_RETURN(DataLoader validation_loader, open_prepared_split(data, "validation", vocab, loader_options));
+
+  progress(absl::StrCat("loading ", paths.weights));
+  BF_ASSIGN_OR_RETURN(const std::unique_ptr<BertForMaskedLM> model, load_hf_bert(paths.weights, config));
+  if (!model->has_mlm_head()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(paths.weights, " is encoder-only: the report's perplexities need an MLM head"));
+  }
+  Report report;
+  report.num_layers = config.num_hidden_layers;
+  progress(absl::StrCat("evaluating the FP model (", eval_batches == 0 ? "all" : absl::StrCat(eval_batches),
+                        " validation batches)"));
+  report.fp = evaluate_perplexity(*model, validation_loader, eval_batches);
+  progress(absl::StrFormat("FP perplexity %.4f", report.fp.perplexity));
+
+  progress(absl::StrCat("quantizing ", quant::ptq_weight_names(*model).size(), " encoder weights to ",
+                        options.weights.str()));
+  if (options.activation_bits != 0) {
+    progress(absl::StrCat("calibrating ", options.activation_bits, "-bit activation ranges on ",
+                          options.calibration.batches, " training batches (",
+                          observer_kind_name(options.calibration.observer.kind), ")"));
+  }
+  BF_ASSIGN_OR_RETURN(report.ptq, quant::quantize_ptq(*model, calibration_loader, options));
+
+  progress(absl::StrCat("writing ", out, " and ", quant::activation_spec_path(out)));
+  const std::filesystem::path out_dir = std::filesystem::absolute(out).parent_path();
+  std::filesystem::create_directories(out_dir);
+  BF_RETURN_IF_ERROR(quant::save_quantized_bert(out, report.ptq.state, report.ptq.activations));
+  BF_RETURN_IF_ERROR(config.save((out_dir / "config.json").string()));
+  report.fp_bytes = static_cast<int64_t>(std::filesystem::file_size(paths.weights));
+  report.quantized_bytes = static_cast<int64_t>(std::filesystem::file_size(out));
+
+  progress("evaluating the quantized model, read back from the written file");
+  BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert quantized, quant::load_quantized_bert(out, config));
+  report.scheme = quantized.bert.describe(quantized.spec);
+  report.quantized = evaluate_perplexity(*quantized.bert.model, validation_loader, eval_batches);
+  progress(absl::StrFormat("quantized perplexity %.4f", report.quantized.perplexity));
+
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("%s\n", report_json(report, out).dump(2).c_str());
+  } else {
+    print_report(report);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace bertforge
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("post-training quantization of a BERT checkpoint, with a report; see --help");
+  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "bert_quant: unexpected argument %s (flags only; see --help)\n", positional[1]);
+    return 2;
+  }
+  try {
+    const absl::Status status = bertforge::run();
+    if (!status.ok()) {
+      std::fprintf(stderr, "bert_quant: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+  } catch (const bertforge::Error& e) {
+    std::fprintf(stderr, "bert_quant: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
