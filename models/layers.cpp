@@ -12,7 +12,10 @@ Linear::Linear(int64_t in_features, int64_t out_features, float init_std) {
   bias = register_parameter("bias", {out_features}, ParamInit::zeros());
 }
 
-Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
+Tensor Linear::forward(const Tensor& x) const {
+  if (override_) return override_(x);
+  return linear(x, weight, bias);
+}
 
 LayerNorm::LayerNorm(int64_t dim, float eps) : eps(eps) {
   weight = register_parameter("weight", {dim}, ParamInit::ones());

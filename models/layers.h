@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <utility>
 
 #include "core/tensor.h"
 #include "models/module.h"
@@ -11,12 +13,25 @@
 namespace bertforge {
 
 // y = x W^T + b: x (..., in) -> (..., out); weight (out, in), bias (out).
+//
+// Forward override: another layer may take over the computation (quant/ executes a Linear with int8 codes this
+// way, without models/ knowing about it). While an override is set, forward(x) returns override(x), which must map
+// x (..., in) to (..., out); weight and bias stay registered (checkpoints, parameter counts) but forward does not
+// read them. An empty function restores the floating-point path; with none set, forward costs one branch more.
 class Linear : public Module {
  public:
+  using ForwardOverride = std::function<Tensor(const Tensor& x)>;
+
   Linear(int64_t in_features, int64_t out_features, float init_std);
   Tensor forward(const Tensor& x) const;
 
+  void set_forward_override(ForwardOverride forward_override) { override_ = std::move(forward_override); }
+  bool has_forward_override() const { return static_cast<bool>(override_); }
+
   Tensor weight, bias;
+
+ private:
+  ForwardOverride override_;
 };
 
 // LayerNorm over the last dim: x (..., dim) -> (..., dim); weight, bias (dim).

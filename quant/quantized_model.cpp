@@ -5,12 +5,15 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/file_io.h"
 #include "models/hf_checkpoint.h"
+#include "quant/awq_scales.h"
+#include "quant/quantized_linear.h"
 
 namespace bertforge::quant {
 
@@ -114,17 +117,123 @@ std::string QuantizedBert::describe(const ActivationQuantSpec& spec) const {
       spec.quantized() ? absl::StrCat(spec.bits, "-bit asymmetric per tensor (", spec.calibration.observer, ", ",
                                       spec.calibration.batches, " calibration batches)")
                        : std::string("FP");
-  return absl::StrCat("weights ", weights, "; activations ", activations);
+  const std::string awq = awq_scaled_layers == 0
+                              ? std::string()
+                              : absl::StrCat("; AWQ-scaled GELU outputs in ", awq_scaled_layers, " layers");
+  return absl::StrCat("weights ", weights, "; activations ", activations, awq);
 }
 
+const char* quantized_execution_name(QuantizedExecution execution) {
+  switch (execution) {
+    case QuantizedExecution::kFakeQuant: return "fake-quant";
+    case QuantizedExecution::kInt8: return "int8";
+  }
+  return "?";
+}
+
+namespace {
+
+// The tap site whose range quantizes the input of query, key and value in `layer` (quantized_model.h).
+TapSite layer_input_site(int64_t layer) {
+  return layer == 0 ? TapSite{kEmbeddingsLayer, TapPoint::kEmbeddingLayerNorm}
+                    : TapSite{layer - 1, TapPoint::kLayerOutput};
+}
+
+// Installs the int8 execution (quant/quantized_linear.h) on the six encoder Linears of every layer. `quantized`:
+// the quantized weights by bertforge name; every one of them must be such a Linear's weight.
+absl::Status install_int8_linears(BertForMaskedLM& model,
+                                  const std::map<std::string, const QuantizedWeight*>& quantized,
+                                  const ActivationQuantizer& activations) {
+  std::set<std::string> installed;
+  for (int64_t l = 0; l < static_cast<int64_t>(model.layers.size()); ++l) {
+    BertLayer& layer = *model.layers[l];
+    struct Slot {
+      const char* name;  // under bert.encoder.layer.<l>.
+      Linear& linear;
+      TapSite input;
+    };
+    const Slot slots[] = {
+        {"attention.self.query", layer.attention_self.query, layer_input_site(l)},
+        {"attention.self.key", layer.attention_self.key, layer_input_site(l)},
+        {"attention.self.value", layer.attention_self.value, layer_input_site(l)},
+        {"attention.output.dense", layer.attention_output_dense, {l, TapPoint::kContext}},
+        {"intermediate.dense", layer.intermediate_dense, {l, TapPoint::kAttentionLayerNorm}},
+        {"output.dense", layer.output_dense, {l, TapPoint::kGelu}},
+    };
+    for (const Slot& slot : slots) {
+      const std::string name = absl::StrCat("bert.encoder.layer.", l, ".", slot.name, ".weight");
+      const auto it = quantized.find(name);
+      if (it == quantized.end()) continue;  // an FP weight: the Linear stays FP
+      const ActivationQuantParams* input = activations.params(slot.input);
+      if (input == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("int8 execution of ", name, " needs its input ",
+                                                       slot.input.name(), " quantized, but it is excluded"));
+      }
+      absl::StatusOr<QuantizedLinear> linear = QuantizedLinear::create(*it->second, slot.linear.bias, *input);
+      if (!linear.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(name, " (input ", slot.input.name(), "): ",
+                                                       linear.status().message()));
+      }
+      slot.linear.set_forward_override(as_forward_override(std::move(*linear)));
+      installed.insert(name);
+    }
+  }
+  for (const auto& [name, qw] : quantized) {
+    if (installed.count(name) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "int8 execution covers the six encoder Linears per layer, but ", name, " is quantized too"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The int8 build on top of the fake-quant one (quantized_model.h): overrides, then the hook of the other points.
+absl::Status make_int8(QuantizedBert& bert, const QuantizedStateDict& state, const HfCheckpointLayout& layout,
+                       const ActivationQuantSpec& spec, const QuantizedBuildOptions& options) {
+  if (bert.awq_scaled_layers > 0) {  // its hook scales the GELU outputs; the int8 hook below would drop it
+    return absl::InvalidArgumentError(absl::StrCat("int8 execution does not support AWQ-scaled GELU outputs (",
+                                                   bert.awq_scaled_layers, " layers)"));
+  }
+  if (spec.bits != 8 || !bert.activations.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("int8 execution needs 8-bit quantized activations, the model has ",
+                                                   spec.quantized() ? absl::StrCat(spec.bits, "-bit") : "FP",
+                                                   " activations"));
+  }
+  std::map<std::string, const QuantizedWeight*> quantized;  // by bertforge name
+  for (const auto& [name, qw] : state.quantized) {
+    const StateDict renamed = to_bertforge_names({{name, Tensor()}}, layout);
+    quantized[renamed.empty() ? name : renamed.front().first] = &qw;
+  }
+  BF_RETURN_IF_ERROR(install_int8_linears(*bert.model, quantized, *bert.activations));
+  if (!options.fake_quant_taps) {
+    bert.model->set_hook(nullptr);
+    return absl::OkStatus();
+  }
+  ActivationQuantOptions hook_options{spec.bits, spec.exclude};
+  hook_options.exclude.push_back(tap_point_name(TapPoint::kContext));
+  hook_options.exclude.push_back(tap_point_name(TapPoint::kGelu));
+  BF_ASSIGN_OR_RETURN(const ActivationQuantizer hook,
+                      ActivationQuantizer::create(spec.calibration, bert.model->config().num_hidden_layers,
+                                                  hook_options));
+  bert.model->set_hook(hook.hook());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<QuantizedBert> build_quantized_bert(const QuantizedStateDict& state, const BertConfig& config,
-                                                   const ActivationQuantSpec& spec) {
+                                                   const ActivationQuantSpec& spec,
+                                                   const QuantizedBuildOptions& options) {
   StateDict tensors = state.fp;
   QuantizedBert bert;
   for (const auto& [name, qw] : state.quantized) {
     tensors.emplace_back(name, dequantize(qw));  // the int8 execution path replaces this (file comment)
     bert.weight_schemes.emplace_back(name, qw.scheme);
   }
+  // AWQ's scaled GELU outputs are not parameters: they become a hook (quant/awq_scales.h).
+  BF_ASSIGN_OR_RETURN(const AwqInputScales awq_scales,
+                      take_awq_input_scales(tensors, config.num_hidden_layers, config.intermediate_size));
+  bert.awq_scaled_layers = awq_scales.count();
   BF_ASSIGN_OR_RETURN(const HfCheckpointLayout layout, detect_hf_layout(tensors));
   bert.model = std::make_unique<BertForMaskedLM>(config, /*init_seed=*/0, layout.head());
   BF_RETURN_IF_ERROR(bert.model->load_state_dict(to_bertforge_names(tensors, layout), LoadMode::kStrict));
@@ -136,6 +245,15 @@ absl::StatusOr<QuantizedBert> build_quantized_bert(const QuantizedStateDict& sta
     bert.model->set_hook(quantizer.hook());
     bert.activations = std::move(quantizer);
   }
+  if (!awq_scales.empty()) {
+    if (options.execution != QuantizedExecution::kFakeQuant) {
+      return absl::InvalidArgumentError("AWQ checkpoints (scaled GELU outputs) run with fake-quant execution only");
+    }
+    bert.model->set_hook(awq_scaled_activation_hook(awq_scales, bert.model->hook()));
+  }
+  if (options.execution == QuantizedExecution::kInt8) {
+    BF_RETURN_IF_ERROR(make_int8(bert, state, layout, spec, options));
+  }
   return bert;
 }
 
@@ -145,7 +263,8 @@ absl::Status save_quantized_bert(const std::string& model_path, const QuantizedS
   return write_file_atomic(activation_spec_path(model_path), spec.to_json().dump(2) + "\n");
 }
 
-absl::StatusOr<LoadedQuantizedBert> load_quantized_bert(const std::string& model_path, const BertConfig& config) {
+absl::StatusOr<LoadedQuantizedBert> load_quantized_bert(const std::string& model_path, const BertConfig& config,
+                                                        const QuantizedBuildOptions& options) {
   BF_ASSIGN_OR_RETURN(const QuantizedStateDict state, load_quantized_checkpoint(model_path));
   const std::string spec_path = activation_spec_path(model_path);
   absl::StatusOr<std::string> spec_text = read_file(spec_path);
@@ -159,7 +278,7 @@ absl::StatusOr<LoadedQuantizedBert> load_quantized_bert(const std::string& model
   if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat(spec_path, ": ", spec.status().message()));
   LoadedQuantizedBert loaded;
   loaded.spec = std::move(*spec);
-  BF_ASSIGN_OR_RETURN(loaded.bert, build_quantized_bert(state, config, loaded.spec));
+  BF_ASSIGN_OR_RETURN(loaded.bert, build_quantized_bert(state, config, loaded.spec, options));
   return loaded;
 }
 

@@ -14,10 +14,33 @@
 // an error (a model silently evaluated with FP activations would report the wrong scheme). config.json sits
 // beside both, as for any checkpoint (train/checkpoint_paths.h).
 //
-// Evaluation today is fake quantization: BertForMaskedLM with the dequantized weights and the ActivationQuantizer
-// hook (quant/calibration.h) set on it, so train/evaluation.h's evaluate() gives the quantized perplexity and
-// outlier metrics. Real integer execution (quant/int8_gemm.h: prepacked int8_codes + the activation parameters of
-// each Linear's input tap point) will plug in at build_quantized_bert, replacing the dequantized Linears.
+// Two ways to execute it (QuantizedExecution), both a BertForMaskedLM, so train/evaluation.h's evaluate() gives the
+// quantized perplexity and outlier metrics:
+//   kFakeQuant  the dequantized weights and the ActivationQuantizer hook (quant/calibration.h): every tap point
+//               that is not excluded is fake-quantized, every Linear runs in FP32.
+//   kInt8       real integer execution of the six encoder Linears per layer (quant/quantized_linear.h, installed
+//               with Linear::set_forward_override): each quantizes its input to uint8 with the calibrated
+//               parameters of the tap point that feeds it and runs the int8 GEMM,
+//                 query, key, value       <- the layer input: embeddings.layer_norm (layer 0, dropout is the
+//                                            identity in eval), else layer.<i-1>.layer_output
+//                 attention.output.dense  <- layer.<i>.context
+//                 intermediate.dense      <- layer.<i>.attention_layer_norm
+//                 output.dense            <- layer.<i>.gelu
+//               With fake_quant_taps (the default) every other tap point is fake-quantized by the hook as in
+//               kFakeQuant, so both compute the same math up to float rounding order (the int8 sums are exact;
+//               the FP32 GEMM of fake-quantized operands rounds): the perplexities are comparable. The hook skips
+//               context and gelu, whose only consumer is the int8 Linear that quantizes them itself (fake-quantizing
+//               first would give the same codes: (q - z) s / s rounds back to q - z). The other Linear inputs are
+//               fake-quantized by the hook because the residual branch also reads them, then re-quantized to the
+//               same codes by the Linear. With fake_quant_taps false no hook is set: only the six Linears' inputs
+//               are quantized (what an int8 deployment of these Linears computes; used for throughput).
+//               Needs 8-bit activations whose Linear-input points are not excluded, and weights symmetric per
+//               tensor or per channel with at most 8 bits; anything else is an InvalidArgument naming it.
+//               The MLM head, embeddings, LayerNorms, attention matmuls and softmax stay FP32 in both modes.
+//
+// AWQ checkpoints (quant/awq.h) are weight-only (activation_bits 0 in the spec); their FP tensors
+// "bert.encoder.layer.<i>.output.dense.awq_input_scale" are taken out before the strict load and become the
+// scaled-activation hook (quant/awq_scales.h), which runs before the activation quantizer's when both are set.
 #pragma once
 
 #include <memory>
@@ -55,11 +78,21 @@ std::string activation_spec_path(const std::string& model_path);
 // "bertforge.quant" metadata). Errors for a file that cannot be read or is not safetensors.
 absl::StatusOr<bool> is_quantized_checkpoint(const std::string& path);
 
+enum class QuantizedExecution { kFakeQuant, kInt8 };
+const char* quantized_execution_name(QuantizedExecution execution);  // "fake-quant", "int8"
+
+struct QuantizedBuildOptions {
+  QuantizedExecution execution = QuantizedExecution::kFakeQuant;
+  bool fake_quant_taps = true;  // kInt8 only: fake-quantize the other tap points (see the file comment)
+};
+
 // The model and what it was built from.
 struct QuantizedBert {
-  std::unique_ptr<BertForMaskedLM> model;         // eval mode; dequantized weights; the activation hook set
+  std::unique_ptr<BertForMaskedLM> model;         // eval mode; dequantized weights (their int8 overrides in
+                                                  // kInt8); the activation hook set
   std::optional<ActivationQuantizer> activations;  // absent when activations stay FP
   std::vector<std::pair<std::string, QuantScheme>> weight_schemes;  // per quantized weight, in file order
+  int64_t awq_scaled_layers = 0;  // layers whose GELU output the hook multiplies by AWQ's 1/s (quant/awq_scales.h)
 
   // "weights int8 symmetric per_tensor (72 tensors), activations 8-bit asymmetric per tensor (minmax, 16
   // batches)": for tables and logs.
@@ -67,10 +100,11 @@ struct QuantizedBert {
 };
 
 // Builds the model of `config` from `state` (quantized weights dequantized, FP tensors as they are; the MLM head
-// is built when state has cls.predictions.*) and installs the activation hook of `spec`. Every parameter must
-// be present (strict load).
+// is built when state has cls.predictions.*) and installs the activation hook of `spec`; with kInt8 the six
+// encoder Linears of every layer also get their int8 execution. Every parameter must be present (strict load).
 absl::StatusOr<QuantizedBert> build_quantized_bert(const QuantizedStateDict& state, const BertConfig& config,
-                                                   const ActivationQuantSpec& spec);
+                                                   const ActivationQuantSpec& spec,
+                                                   const QuantizedBuildOptions& options = {});
 
 // Writes model_path (the weights) and activation_spec_path(model_path), each atomically.
 absl::Status save_quantized_bert(const std::string& model_path, const QuantizedStateDict& state,
@@ -81,6 +115,7 @@ struct LoadedQuantizedBert {
   ActivationQuantSpec spec;
 };
 // Reads both files (load_quantized_checkpoint's checks, then the spec's) and builds the model.
-absl::StatusOr<LoadedQuantizedBert> load_quantized_bert(const std::string& model_path, const BertConfig& config);
+absl::StatusOr<LoadedQuantizedBert> load_quantized_bert(const std::string& model_path, const BertConfig& config,
+                                                        const QuantizedBuildOptions& options = {});
 
 }  // namespace bertforge::quant

@@ -1,7 +1,7 @@
 // bert_eval: validation perplexity and outlier metrics of a trained BERT (train/evaluation.h).
 //
 //   bert_eval --checkpoint RUN/checkpoints/step-N | RUN | model.safetensors --data DIR
-//             [--config config.json] [--batches N] [--batch_size B] [--seq_len T] [--json]
+//             [--config config.json] [--batches N] [--batch_size B] [--seq_len T] [--int8] [--json]
 //
 // DIR is what bert_prep writes (DIR/vocab.txt, DIR/validation/*.zst). A run directory RUN means its latest
 // checkpoint. The config defaults to a config.json beside the model file, else RUN/config.json, the one
@@ -9,7 +9,10 @@
 //
 // A quantized checkpoint (bert_quant's output; quant/quantized_model.h) is recognised by its metadata and evaluated
 // as the quantized model computes (weights dequantized, activations fake-quantized with its calibrated ranges); the
-// table's first line names the scheme, --json gives it as "quantization" (null for an FP checkpoint).
+// table's first line names the scheme, --json gives it as "quantization" (null for an FP checkpoint). With --int8
+// the six encoder Linears per layer run in integers (int8 GEMM; quant/quantized_model.h, QuantizedExecution::kInt8)
+// and the other tap points stay fake-quantized, so the perplexity is comparable with the fake-quant one; a scheme
+// without int8 execution (per_group or asymmetric weights, activations not 8-bit) is an error.
 //
 // Any Hugging Face BERT layout loads (models/hf_checkpoint.h). An encoder-only checkpoint (a BertModel such as
 // all-MiniLM-L6-v2; make DIR with bert_prep --vocab <its vocab.txt>) has no MLM head, so no perplexity: the
@@ -44,6 +47,8 @@ ABSL_FLAG(int64_t, batches, 0, "validation batches to evaluate (0: all)");
 ABSL_FLAG(int64_t, batch_size, 32, "sequences per batch");
 ABSL_FLAG(int64_t, seq_len, 128, "tokens per sequence, [CLS] and [SEP] included");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the validation masking");
+ABSL_FLAG(bool, int8, false, "a quantized checkpoint: run its encoder Linears with the int8 GEMM instead of "
+                              "dequantized FP32 weights");
 ABSL_FLAG(bool, json, false, "print one JSON object (with per-layer values) instead of a table");
 
 namespace bertforge {
@@ -89,13 +94,20 @@ struct LoadedModel {
   std::string quantization;  // "" for an FP checkpoint
 };
 
-absl::StatusOr<LoadedModel> load_model(const std::string& weights, const BertConfig& config) {
+absl::StatusOr<LoadedModel> load_model(const std::string& weights, const BertConfig& config, bool int8) {
   BF_ASSIGN_OR_RETURN(const bool quantized, quant::is_quantized_checkpoint(weights));
   LoadedModel loaded;
+  if (int8 && !quantized) {
+    return absl::InvalidArgumentError(absl::StrCat("--int8 needs a quantized checkpoint (bert_quant's output); ",
+                                                   weights, " is an FP checkpoint"));
+  }
   if (quantized) {
-    BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert q, quant::load_quantized_bert(weights, config));
+    quant::QuantizedBuildOptions options;
+    options.execution = int8 ? quant::QuantizedExecution::kInt8 : quant::QuantizedExecution::kFakeQuant;
+    BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert q, quant::load_quantized_bert(weights, config, options));
     loaded.quantization = q.bert.describe(q.spec);
-    loaded.layout = absl::StrCat("quantized (fake-quant evaluation): ", loaded.quantization);
+    loaded.layout = absl::StrCat("quantized (", quant::quantized_execution_name(options.execution),
+                                 " evaluation): ", loaded.quantization);
     loaded.model = std::move(q.bert.model);
     return loaded;
   }
@@ -123,7 +135,7 @@ absl::Status run() {
     return absl::InvalidArgumentError("--batch_size must be at least 1 and --batches non-negative");
   }
 
-  BF_ASSIGN_OR_RETURN(const LoadedModel loaded, load_model(paths.weights, config));
+  BF_ASSIGN_OR_RETURN(const LoadedModel loaded, load_model(paths.weights, config, absl::GetFlag(FLAGS_int8)));
 
   DataLoaderOptions options;
   options.max_seq_len = seq_len;

@@ -1,7 +1,8 @@
-// bert_quant: post-training quantization of a trained BERT (quant/ptq.h) and its report.
+// bert_quant: post-training quantization of a trained BERT (PTQ W8A8, quant/ptq.h, or AWQ weight-only,
+// quant/awq.h) and its report.
 //
 //   bert_quant --checkpoint RUN | RUN/checkpoints/step-N | model.safetensors --data DIR --out OUT/model.safetensors
-//              [--method ptq] [--weight_bits 8] [--granularity per_tensor|per_channel|per_group] [--group_size 128]
+//              [--method ptq|awq] [--weight_bits 8] [--granularity per_tensor|per_channel|per_group] [--group_size 128]
 //              [--activation_bits 8 (0: FP activations)] [--observer minmax|running_minmax|percentile|mse]
 //              [--calibration_batches 16] [--eval_batches 50] [--batch_size 32] [--seq_len 128] [--json]
 //
@@ -13,7 +14,12 @@
 // Prints progress lines (to stderr), then the report: per quantized weight its scheme and SQNR (dB), per tap
 // point its calibrated range and quantization parameters, the model file size before and after, and the FP and
 // quantized (fake-quant) validation perplexity, the latter of the model read back from the written file.
-// --method awq is reserved for AWQ and fails for now.
+// --method awq: weight-only (activations stay FP; --activation_bits, --observer and --granularity are not used),
+// asymmetric per_group(--group_size) weights of --weight_bits bits, scales and clip ratios searched on
+// --calibration_batches training batches (at most --awq_max_samples tokens kept per Linear input). Its report:
+// per Linear how its scale is folded ("value", "gelu*1/s", or "unscaled" for the LayerNorm-fed query/key/value and
+// intermediate.dense), the chosen alpha, the clip ratios' min/mean/max, and the calibration output MSE of
+// round-to-nearest and of AWQ; then the FP, RTN (same scheme) and AWQ perplexities.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -31,6 +37,7 @@
 #include "models/bert.h"
 #include "models/bert_config.h"
 #include "models/hf_checkpoint.h"
+#include "quant/awq.h"
 #include "quant/ptq.h"
 #include "quant/quantized_model.h"
 #include "train/checkpoint_paths.h"
@@ -42,10 +49,11 @@ ABSL_FLAG(std::string, checkpoint, "", "the FP model: a checkpoint directory, a 
 ABSL_FLAG(std::string, config, "", "the model's config.json (default: beside the model file, else RUN/config.json)");
 ABSL_FLAG(std::string, data, "", "data directory written by bert_prep (vocab.txt, train/, validation/)");
 ABSL_FLAG(std::string, out, "", "path of the quantized model.safetensors to write (config.json goes beside it)");
-ABSL_FLAG(std::string, method, "ptq", "ptq (W8A8 post-training quantization) or awq (not implemented yet)");
-ABSL_FLAG(int32_t, weight_bits, 8, "weight bit width, 2..8 (symmetric)");
+ABSL_FLAG(std::string, method, "ptq", "ptq (W8A8 post-training quantization) or awq (weight-only AWQ)");
+ABSL_FLAG(int32_t, weight_bits, 8, "weight bit width, 2..8 (symmetric for ptq, asymmetric for awq)");
 ABSL_FLAG(std::string, granularity, "per_tensor", "weight scales: per_tensor, per_channel or per_group");
-ABSL_FLAG(int64_t, group_size, 128, "input channels per scale with --granularity per_group");
+ABSL_FLAG(int64_t, group_size, 128, "input channels per scale with --granularity per_group, and for awq");
+ABSL_FLAG(int64_t, awq_max_samples, 4096, "awq: calibration tokens kept per Linear input for the MSE searches");
 ABSL_FLAG(int32_t, activation_bits, 8, "activation bit width, 2..16 (asymmetric, per tensor); 0 keeps them FP");
 ABSL_FLAG(std::string, observer, "minmax", "activation range observer: minmax, running_minmax, percentile or mse");
 ABSL_FLAG(int64_t, calibration_batches, 16, "training batches the activation ranges are calibrated on");
@@ -64,14 +72,6 @@ void progress(const std::string& line) {
 }
 
 absl::StatusOr<quant::PtqOptions> ptq_options() {
-  const std::string method = absl::GetFlag(FLAGS_method);
-  if (method == "awq") {
-    return absl::UnimplementedError(
-        "--method awq is not implemented yet (AWQ comes in a later step); use --method ptq");
-  }
-  if (method != "ptq") {
-    return absl::InvalidArgumentError(absl::StrCat("--method must be ptq or awq, got \"", method, "\""));
-  }
   quant::PtqOptions options;
   options.weights.bits = absl::GetFlag(FLAGS_weight_bits);
   BF_ASSIGN_OR_RETURN(options.weights.granularity, quant::granularity_from_name(absl::GetFlag(FLAGS_granularity)));
@@ -88,6 +88,20 @@ absl::StatusOr<quant::PtqOptions> ptq_options() {
   return options;
 }
 
+absl::StatusOr<quant::AwqOptions> awq_options() {
+  quant::AwqOptions options;
+  options.weights = quant::int4_per_group(absl::GetFlag(FLAGS_group_size), /*symmetric=*/false);
+  options.weights.bits = absl::GetFlag(FLAGS_weight_bits);
+  options.calibration_batches = absl::GetFlag(FLAGS_calibration_batches);
+  options.max_samples = absl::GetFlag(FLAGS_awq_max_samples);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  if (absl::Status s = options.validate(); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--weight_bits / --group_size / --calibration_batches / --awq_max_samples: ", s.message()));
+  }
+  return options;
+}
+
 // "bert.encoder.layer.0.attention.self.query.weight" -> "layer.0.attention.self.query".
 std::string short_weight_name(absl::string_view name) {
   absl::ConsumePrefix(&name, "bert.encoder.");
@@ -96,14 +110,54 @@ std::string short_weight_name(absl::string_view name) {
 }
 
 struct Report {
-  quant::PtqResult ptq;
+  bool awq = false;
+  quant::PtqResult ptq;    // --method ptq
+  quant::AwqResult awq_result;  // --method awq
+  PerplexityResult rtn;    // --method awq: round-to-nearest with the same scheme
   std::string scheme;            // QuantizedBert::describe
   int64_t fp_bytes = 0, quantized_bytes = 0;
   PerplexityResult fp, quantized;
   int64_t num_layers = 0;
 };
 
+void print_ptq_tables(const Report& r);
+
+void print_awq_table(const Report& r) {
+  std::printf("%-44s %-10s %-9s %5s %15s %11s %11s %7s\n", "weight (AWQ)", "shape", "scaled", "alpha",
+              "clip min/mean/max", "MSE RTN", "MSE AWQ", "ratio");
+  for (const quant::AwqLinearReport& w : r.awq_result.linears) {
+    std::printf("%-44s %-10s %-9s %5.2f %4.2f/%4.2f/%4.2f %11.4e %11.4e %7.3f\n", short_weight_name(w.name).c_str(),
+                absl::StrCat(w.rows, "x", w.cols).c_str(), quant::awq_fold_name(w.fold), w.alpha, w.clip_min,
+                w.clip_mean, w.clip_max, w.rtn_mse, w.awq_mse, w.rtn_mse > 0 ? w.awq_mse / w.rtn_mse : 1.0);
+  }
+  std::printf("(output MSE per element on %lld calibration tokens sampled of %lld; query/key/value and "
+              "intermediate.dense are LayerNorm-fed in post-LN BERT: left unscaled, clip search only)\n",
+              static_cast<long long>(r.awq_result.linears.empty() ? 0 : r.awq_result.linears.front().samples),
+              static_cast<long long>(r.awq_result.calibration_tokens));
+}
+
 void print_report(const Report& r) {
+  if (r.awq) {
+    print_awq_table(r);
+    std::printf("\nactivations: FP (AWQ is weight-only)\n");
+  } else {
+    print_ptq_tables(r);
+  }
+  std::printf("\nscheme: %s\n", r.scheme.c_str());
+  std::printf("%-32s %12.3f MB -> %.3f MB (%.2fx smaller)\n", "model size", r.fp_bytes / 1e6,
+              r.quantized_bytes / 1e6, static_cast<double>(r.fp_bytes) / static_cast<double>(r.quantized_bytes));
+  std::printf("%-32s %12.4f\n", "FP perplexity", r.fp.perplexity);
+  if (r.awq) {
+    std::printf("%-32s %12.4f (%+.2f%%)\n", "RTN perplexity", r.rtn.perplexity,
+                100.0 * (r.rtn.perplexity / r.fp.perplexity - 1.0));
+  }
+  std::printf("%-32s %12.4f (%+.2f%%)\n", "quantized perplexity", r.quantized.perplexity,
+              100.0 * (r.quantized.perplexity / r.fp.perplexity - 1.0));
+  std::printf("(%lld masked tokens, %lld validation batches)\n", static_cast<long long>(r.fp.scored_tokens),
+              static_cast<long long>(r.fp.batches));
+}
+
+void print_ptq_tables(const Report& r) {
   std::printf("%-44s %-10s %-34s %9s\n", "weight", "shape", "scheme", "SQNR dB");
   for (const quant::WeightQuantReport& w : r.ptq.weights) {
     std::printf("%-44s %-10s %-34s %9.2f\n", short_weight_name(w.name).c_str(),
@@ -128,22 +182,28 @@ void print_report(const Report& r) {
   } else {
     std::printf("\nactivations: FP (--activation_bits 0)\n");
   }
-  std::printf("\nscheme: %s\n", r.scheme.c_str());
-  std::printf("%-32s %12.3f MB -> %.3f MB (%.2fx smaller)\n", "model size", r.fp_bytes / 1e6,
-              r.quantized_bytes / 1e6, static_cast<double>(r.fp_bytes) / static_cast<double>(r.quantized_bytes));
-  std::printf("%-32s %12.4f\n", "FP perplexity", r.fp.perplexity);
-  std::printf("%-32s %12.4f (%+.2f%%)\n", "quantized perplexity", r.quantized.perplexity,
-              100.0 * (r.quantized.perplexity / r.fp.perplexity - 1.0));
-  std::printf("(%lld masked tokens, %lld validation batches)\n", static_cast<long long>(r.fp.scored_tokens),
-              static_cast<long long>(r.fp.batches));
 }
 
 Json report_json(const Report& r, const std::string& out) {
   Json j = Json::object();
   j.set("out", out);
-  j.set("method", "ptq");
+  j.set("method", r.awq ? "awq" : "ptq");
   j.set("scheme", r.scheme);
   Json weights = Json::array();
+  for (const quant::AwqLinearReport& w : r.awq_result.linears) {
+    Json row = Json::object();
+    row.set("name", w.name);
+    row.set("shape", Json(Json::Array{Json(w.rows), Json(w.cols)}));
+    row.set("scheme", w.scheme.to_json());
+    row.set("scaled", quant::awq_fold_name(w.fold));
+    row.set("alpha", w.alpha);
+    row.set("clip", Json(Json::Array{Json(double(w.clip_min)), Json(double(w.clip_mean)), Json(double(w.clip_max))}));
+    row.set("rtn_mse", w.rtn_mse);
+    row.set("scaled_mse", w.scaled_mse);
+    row.set("awq_mse", w.awq_mse);
+    weights.push_back(std::move(row));
+  }
+  if (r.awq) j.set("rtn_perplexity", r.rtn.perplexity);
   for (const quant::WeightQuantReport& w : r.ptq.weights) {
     Json row = Json::object();
     row.set("name", w.name);
@@ -163,7 +223,18 @@ Json report_json(const Report& r, const std::string& out) {
 }
 
 absl::Status run() {
-  BF_ASSIGN_OR_RETURN(const quant::PtqOptions options, ptq_options());
+  const std::string method = absl::GetFlag(FLAGS_method);
+  if (method != "ptq" && method != "awq") {
+    return absl::InvalidArgumentError(absl::StrCat("--method must be ptq or awq, got \"", method, "\""));
+  }
+  const bool awq = method == "awq";
+  quant::PtqOptions options;
+  quant::AwqOptions awq_opts;
+  if (awq) {
+    BF_ASSIGN_OR_RETURN(awq_opts, awq_options());
+  } else {
+    BF_ASSIGN_OR_RETURN(options, ptq_options());
+  }
   const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
   if (data.empty() || out.empty()) return absl::InvalidArgumentError("--data and --out are required (see --help)");
   const int64_t batch_size = absl::GetFlag(FLAGS_batch_size), eval_batches = absl::GetFlag(FLAGS_eval_batches);
@@ -209,14 +280,30 @@ absl::Status run() {
   report.fp = evaluate_perplexity(*model, validation_loader, eval_batches);
   progress(absl::StrFormat("FP perplexity %.4f", report.fp.perplexity));
 
-  progress(absl::StrCat("quantizing ", quant::ptq_weight_names(*model).size(), " encoder weights to ",
-                        options.weights.str()));
-  if (options.activation_bits != 0) {
+  report.awq = awq;
+  if (awq) {
+    progress(absl::StrCat("AWQ: ", quant::ptq_weight_names(*model).size(), " encoder weights to ",
+                          awq_opts.weights.str(), ", scales and clips searched on ", awq_opts.calibration_batches,
+                          " training batches"));
+    BF_ASSIGN_OR_RETURN(report.awq_result, quant::quantize_awq(*model, calibration_loader, awq_opts));
+    BF_ASSIGN_OR_RETURN(const quant::QuantizedBert rtn,
+                        quant::build_quantized_bert(quant::quantize_rtn(*model, awq_opts.weights), config,
+                                                    quant::ActivationQuantSpec{}));
+    progress("evaluating round-to-nearest with the same scheme");
+    report.rtn = evaluate_perplexity(*rtn.model, validation_loader, eval_batches);
+    report.ptq.state = report.awq_result.state;  // what is written; activations stay FP
+  } else {
+    progress(absl::StrCat("quantizing ", quant::ptq_weight_names(*model).size(), " encoder weights to ",
+                          options.weights.str()));
+  }
+  if (!awq && options.activation_bits != 0) {
     progress(absl::StrCat("calibrating ", options.activation_bits, "-bit activation ranges on ",
                           options.calibration.batches, " training batches (",
                           observer_kind_name(options.calibration.observer.kind), ")"));
   }
-  BF_ASSIGN_OR_RETURN(report.ptq, quant::quantize_ptq(*model, calibration_loader, options));
+  if (!awq) {
+    BF_ASSIGN_OR_RETURN(report.ptq, quant::quantize_ptq(*model, calibration_loader, options));
+  }
 
   progress(absl::StrCat("writing ", out, " and ", quant::activation_spec_path(out)));
   const std::filesystem::path out_dir = std::filesystem::absolute(out).parent_path();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End to end: bert_prep, a short bert_train, bert_quant (PTQ W8A8 and a W4 variant) and bert_eval on the quantized
-# model, as a user runs them, plus the clear failures a user gets for bad flags and files.
+# End to end: bert_prep, a short bert_train, bert_quant (PTQ W8A8, a W4 variant, AWQ W4 and W8) and bert_eval on the
+# quantized models, as a user runs them, plus the clear failures a user gets for bad flags and files.
 # Usage: bert_quant.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1
@@ -68,9 +68,31 @@ assert r["activations"]["activation_bits"] == 0 and r["quantized_bytes"] < r["fp
 PY
 echo "ok: bert_quant W4 per_channel --json"
 
+# AWQ, weight-only: W4 g128 (the tiny model's K <= 128: one group per row) and W8, each read back by bert_eval.
+for bits in 4 8; do
+  "$build/bert_quant" --checkpoint "$work/run" "${common[@]}" --method awq --weight_bits "$bits" \
+    --out "$work/awq$bits/model.safetensors" > "$work/awq$bits.log" 2> "$work/awq$bits.err" ||
+    { cat "$work/awq$bits.log" "$work/awq$bits.err"; fail "bert_quant --method awq --weight_bits $bits"; }
+  grep -q "layer.1.output.dense .*gelu\*1/s" "$work/awq$bits.log" &&
+    grep -q "layer.0.attention.self.query .*unscaled" "$work/awq$bits.log" &&
+    grep -q "^RTN perplexity" "$work/awq$bits.log" || fail "AWQ report: $(cat "$work/awq$bits.log")"
+  # Per Linear, AWQ's calibration MSE is never above RTN's (columns 6 and 7 of the table).
+  awk '/^layer\./ { if ($7 > $6) { print "worse: " $0; bad = 1 } } END { exit bad }' "$work/awq$bits.log" ||
+    fail "AWQ worse than RTN on a Linear"
+  awq_ppl=$(awk '/^quantized perplexity/ {print $3}' "$work/awq$bits.log")
+  "$build/bert_eval" --checkpoint "$work/awq$bits/model.safetensors" --data "$work/data" --seq_len 64 --batch_size 8 \
+    --batches 4 > "$work/awq_eval$bits.log" 2>&1 || { cat "$work/awq_eval$bits.log"; fail "bert_eval on AWQ W$bits"; }
+  grep -q "AWQ-scaled GELU outputs" "$work/awq_eval$bits.log" || fail "bert_eval AWQ scheme: $(cat "$work/awq_eval$bits.log")"
+  eval_ppl=$(awk '/^perplexity/ {print $2}' "$work/awq_eval$bits.log")
+  python3 -c "import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv[2])) < 1e-3 else 1)" "$eval_ppl" "$awq_ppl" ||
+    fail "bert_eval perplexity $eval_ppl differs from bert_quant's AWQ W$bits $awq_ppl"
+  echo "ok: bert_quant --method awq W$bits ($(grep -E '^(FP|RTN|quantized) perplexity' "$work/awq$bits.log" | tr -s ' ' | tr '\n' ';'))"
+done
+expect_error "awq per_tensor group" "group_size" "$build/bert_quant" --checkpoint "$work/run" --data "$work/data" \
+  --out "$work/x/model.safetensors" --method awq --group_size 0
+
 q=(--checkpoint "$work/run" --data "$work/data" --out "$work/x/model.safetensors")
 expect_error "weight bits 9" "bits 9 out of range" "$build/bert_quant" "${q[@]}" --weight_bits 9
-expect_error "awq not yet" "not implemented yet" "$build/bert_quant" "${q[@]}" --method awq
 expect_error "unknown method" "--method must be ptq or awq" "$build/bert_quant" "${q[@]}" --method gptq
 expect_error "unknown granularity" "rows" "$build/bert_quant" "${q[@]}" --granularity rows
 expect_error "activation bits 1" "activation bits" "$build/bert_quant" "${q[@]}" --activation_bits 1

@@ -1,0 +1,44 @@
+// quant/awq_statistics.h — what AWQ keeps of one Linear's calibration inputs: the mean |x| of every input channel
+// and a bounded random sample of input rows (tokens) for its output-MSE searches.
+//
+// For each observed row x (K) at a real token (attention mask 1; padding rows are skipped: the model's loss and
+// outputs never use them):
+//   sum_abs[k] += |x[k]|,  rows += 1                    mean_abs[k] = sum_abs[k] / rows
+//   reservoir sampling (Vitter's algorithm R): row t (0-based) fills slot t while t < capacity, later it replaces
+//   slot j = uniform{0..t} when j < capacity
+// so the sample is a uniform random subset of every row seen, drawn from std::mt19937_64(seed), and memory is
+// capacity * K floats however many batches are observed.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace bertforge::quant {
+
+class AwqInputStatistics {
+ public:
+  // channels K >= 1, capacity >= 1 rows.
+  AwqInputStatistics(int64_t channels, int64_t capacity, uint64_t seed);
+
+  // x F32 (B,T,K) (any device, any strides); mask (B,T) of 0 and 1 (any dtype) or undefined (every row counts).
+  void observe(const Tensor& x, const Tensor& mask);
+
+  int64_t channels() const { return channels_; }
+  int64_t rows_seen() const { return rows_seen_; }
+  // (K) mean |x| per input channel over every row seen; zeros before any row.
+  std::vector<float> mean_abs() const;
+  // F32 (n,K), n = min(rows_seen, capacity): the sampled rows, in slot order.
+  Tensor samples() const;
+
+ private:
+  int64_t channels_, capacity_;
+  int64_t rows_seen_ = 0;
+  std::vector<double> sum_abs_;  // (K)
+  std::vector<float> sample_;    // (min(rows_seen, capacity), K), row-major
+  std::mt19937_64 rng_;
+};
+
+}  // namespace bertforge::quant

@@ -1,0 +1,90 @@
+// quant/quantized_linear.cpp — int8 execution of a Linear: activation quantization + int8 GEMM with the fused
+// dequantizing epilogue (see quantized_linear.h).
+#include "quant/quantized_linear.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "autograd/grad_mode.h"
+#include "core/check.h"
+
+namespace bertforge::quant {
+
+absl::Status QuantizedLinear::check_weight_scheme(const QuantScheme& scheme) {
+  if (!scheme.symmetric) {
+    return absl::InvalidArgumentError(absl::StrCat("int8 execution needs symmetric weights (the GEMM has no weight "
+                                                   "zero point), got ", scheme.str()));
+  }
+  if (scheme.granularity == Granularity::kPerGroup) {
+    return absl::InvalidArgumentError(absl::StrCat("int8 execution needs per_tensor or per_channel weight scales "
+                                                   "(one scale per output channel at most), got ", scheme.str()));
+  }
+  if (scheme.bits > 8) {
+    return absl::InvalidArgumentError(absl::StrCat("int8 execution needs at most 8-bit weights, got ", scheme.str()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<QuantizedLinear> QuantizedLinear::create(const QuantizedWeight& weight, const Tensor& bias,
+                                                        const ActivationQuantParams& input, Int8GemmIsa isa) {
+  BF_RETURN_IF_ERROR(check_weight_scheme(weight.scheme));
+  if (input.bits != 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("int8 execution needs 8-bit activations (uint8 codes), got ", input.bits, " bits"));
+  }
+  if (input.zero_point < 0 || input.zero_point > 255) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "int8 execution needs an activation zero point in [0, 255] (a calibrated range that contains 0), got ",
+        input.zero_point, " (scale ", input.scale, ")"));
+  }
+  const int64_t N = weight.rows, K = weight.cols;
+  if (bias.defined() && (bias.dtype() != DType::kF32 || bias.shape() != Shape{N})) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("int8 Linear: bias must be F32 (", N, "), got ", dtype_name(bias.dtype()), " ", bias.shape_str()));
+  }
+  QuantizedLinear linear;
+  const Tensor codes = int8_codes(weight).contiguous();  // I8 (N,K) in [-127, 127]
+  linear.packed_ = pack_int8_weight(codes.data<int8_t>(), N, K, K, isa);
+  const Tensor scales = weight.scales.contiguous();
+  linear.w_scales_.assign(scales.data<float>(), scales.data<float>() + scales.numel());
+  if (bias.defined()) {
+    const Tensor b = bias.to(Device::cpu()).contiguous();
+    linear.bias_.assign(b.data<float>(), b.data<float>() + N);
+  }
+  linear.input_ = input;
+  return linear;
+}
+
+Tensor QuantizedLinear::forward(const Tensor& x) const {
+  BF_CHECK(!autograd::GradMode::is_enabled(), "int8 Linear (", in_features(), " -> ", out_features(),
+           ") is for inference: turn grad mode off (autograd::NoGradGuard)");
+  const int64_t K = in_features(), N = out_features();
+  BF_CHECK(x.dtype() == DType::kF32 && x.device().is_cpu() && x.dim() >= 1 && x.size(-1) == K,
+           "int8 Linear: x must be F32 (..., ", K, ") on the CPU, got ", dtype_name(x.dtype()), " ", x.shape_str(),
+           " on ", x.device().str());
+  const Tensor xc = x.contiguous();
+  const int64_t M = xc.numel() / K;
+  // The codes of x live only for this call; one buffer per thread, grown as needed.
+  thread_local std::vector<uint8_t> codes;
+  if (static_cast<int64_t>(codes.size()) < M * K) codes.resize(static_cast<size_t>(M * K));
+  quantize_activations(xc.data<float>(), M, K, K, input_.scale, input_.zero_point, codes.data(), K);
+
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor y = Tensor::empty(out_shape);
+  Int8Epilogue epilogue;
+  epilogue.a_scale = input_.scale;
+  epilogue.a_zero_point = input_.zero_point;
+  epilogue.w_scales = w_scales_.data();
+  epilogue.num_w_scales = static_cast<int64_t>(w_scales_.size());
+  epilogue.bias = bias_.empty() ? nullptr : bias_.data();
+  int8_gemm_f32(M, codes.data(), K, packed_, epilogue, y.data<float>(), N);
+  return y;
+}
+
+Linear::ForwardOverride as_forward_override(QuantizedLinear linear) {
+  auto shared = std::make_shared<const QuantizedLinear>(std::move(linear));
+  return [shared](const Tensor& x) { return shared->forward(x); };
+}
+
+}  // namespace bertforge::quant

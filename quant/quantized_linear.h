@@ -1,0 +1,62 @@
+// quant/quantized_linear.h — a Linear executed in integers: y = x W^T + b with W as int8 codes and x quantized to
+// uint8 on the fly, for inference of PTQ W8A8 models (quant/ptq.h).
+//
+//   q_x (M,K) uint8 = clamp(round(x / s_a) + z_a, 0, 255)            quantize_activations, one pass over x
+//   y   (M,N) f32   = s_a s_w[n] (q_x W_q^T - z_a rowsum(W_q)[n]) + b[n]   int8_gemm_f32: exact int32 sums, fused
+//                                                                      dequantizing epilogue (quant/int8_gemm.h)
+// which is, up to float rounding order, the fake-quantized Linear: FP x_fq W_deq^T + b with x_fq = (q_x - z_a) s_a
+// and W_deq = s_w W_q (quant/activation_quant.h, quant/weight_quant.h).
+//
+// What it takes: a weight quantized symmetric, per tensor or per output channel, with at most 8 bits (its codes
+// lie in [-127, 127]); the bias (N) in FP; and the 8-bit asymmetric parameters (s_a, z_a) of the input's
+// calibrated range, with z_a in [0, 255] (the range contains 0, as every BERT Linear input's does). Other weight
+// schemes (per_group, asymmetric) and other activation widths are refused by create() with the reason.
+//
+// The weight is packed once, for the fastest int8 GEMM path of this CPU (or a chosen one). Inference only: forward
+// throws with grad mode on (no gradient flows through integer codes). Install it on a models/ Linear with
+// Linear::set_forward_override(as_forward_override(...)).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/tensor.h"
+#include "models/layers.h"
+#include "quant/activation_quant.h"
+#include "quant/int8_gemm.h"
+#include "quant/weight_quant.h"
+
+namespace bertforge::quant {
+
+class QuantizedLinear {
+ public:
+  // Ok, or InvalidArgument saying why the scheme has no int8 execution.
+  static absl::Status check_weight_scheme(const QuantScheme& scheme);
+
+  // weight: the codes of W (N,K); bias: F32 (N) or undefined (no bias); input: the parameters of x's range.
+  static absl::StatusOr<QuantizedLinear> create(const QuantizedWeight& weight, const Tensor& bias,
+                                                const ActivationQuantParams& input,
+                                                Int8GemmIsa isa = int8_gemm_best_isa());
+
+  // x F32 (..., K) on the CPU, any strides -> F32 (..., N). Grad mode must be off.
+  Tensor forward(const Tensor& x) const;
+
+  int64_t in_features() const { return packed_.cols; }
+  int64_t out_features() const { return packed_.rows; }
+  Int8GemmIsa isa() const { return packed_.isa; }
+  const ActivationQuantParams& input_params() const { return input_; }
+
+ private:
+  QuantizedLinear() = default;
+  PackedInt8Weight packed_;
+  std::vector<float> w_scales_;  // 1 (per tensor) or N (per channel)
+  std::vector<float> bias_;      // N, or empty
+  ActivationQuantParams input_;
+};
+
+// The override for Linear::set_forward_override; it owns the QuantizedLinear.
+Linear::ForwardOverride as_forward_override(QuantizedLinear linear);
+
+}  // namespace bertforge::quant
