@@ -129,6 +129,19 @@ class Module {
   bool training_ = true;
 };
 
+// Eval mode for a scope: the module's previous mode comes back when the guard goes (also on an exception).
+class ScopedEvalMode {
+ public:
+  explicit ScopedEvalMode(Module& module) : module_(module), was_training_(module.is_training()) { module.eval(); }
+  ~ScopedEvalMode() { module_.train(was_training_); }
+  ScopedEvalMode(const ScopedEvalMode&) = delete;
+  ScopedEvalMode& operator=(const ScopedEvalMode&) = delete;
+
+ private:
+  Module& module_;
+  bool was_training_;
+};
+
 // The 64-bit FNV-1a hash of `text`: the Philox stream offset of a parameter's initialisation.
 uint64_t fnv1a64(absl::string_view text);
 

@@ -247,13 +247,7 @@ absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const AwqBatchSou
     }
   }
   {
-    const bool was_training = model.is_training();
-    model.eval();
-    struct TrainingScope {
-      BertForMaskedLM& model;
-      bool was_training;
-      ~TrainingScope() { model.train(was_training); }
-    } training_scope{model, was_training};
+    const ScopedEvalMode eval_mode(model);
     Tensor mask;  // the current batch's attention mask (B,T)
     const auto record = [&](int64_t layer, InputSite site, const Tensor& value) {
       if (layer < L) stats[layer * kInputSites + site]->observe(value, mask);

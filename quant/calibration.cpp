@@ -76,13 +76,7 @@ absl::StatusOr<ActivationRangeTable> calibrate_activations(BertForMaskedLM& mode
 
   {
     autograd::NoGradGuard no_grad;
-    const bool was_training = model.is_training();
-    model.eval();
-    struct TrainingScope {
-      BertForMaskedLM& model;
-      bool was_training;
-      ~TrainingScope() { model.train(was_training); }
-    } training_scope{model, was_training};
+    const ScopedEvalMode eval_mode(model);
     const ScopedActivationHook hook(model, [&observers](const TapSite& site, const Tensor& value) {
       observers[site.index()]->observe(value);
       return value;

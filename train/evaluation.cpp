@@ -39,8 +39,7 @@ PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64
   BF_CHECK(model.has_mlm_head() || outliers != nullptr,
            "evaluation: perplexity needs an MLM head; this model is an encoder only");
   autograd::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  const ScopedEvalMode eval_mode(model);
   double loss_sum = 0;
   PerplexityResult result;
   result.batches = for_each_eval_batch(loader, max_batches, [&](const MlmBatch& batch) {
@@ -58,7 +57,6 @@ PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64
     loss_sum += static_cast<double>(loss.item<float>()) * static_cast<double>(scored);
     result.scored_tokens += scored;
   });
-  model.train(was_training);
   result.mean_loss = result.scored_tokens > 0 ? loss_sum / static_cast<double>(result.scored_tokens) : 0.0;
   result.perplexity = std::exp(result.mean_loss);
   return result;

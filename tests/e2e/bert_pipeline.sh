@@ -5,19 +5,8 @@
 set -uo pipefail
 build=$1
 source=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-# expect_error "what" "message fragment" command...: the command must exit non-zero and say the fragment.
-expect_error() {
-  local what=$1 fragment=$2
-  shift 2
-  local out
-  if out=$("$@" 2>&1); then fail "$what: exited 0"; fi
-  grep -qF -- "$fragment" <<<"$out" || fail "$what: no '$fragment' in: $out"
-  echo "ok: $what"
-}
+# shellcheck source=tests/e2e/e2e_lib.sh
+. "$source/tests/e2e/e2e_lib.sh"  # work, fail, expect_error
 
 "$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" --vocab_size 600 \
   --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "bert_prep"; }

@@ -12,9 +12,8 @@ if [ ! -f "$cache/.complete" ]; then
   echo "SKIP: all-MiniLM-L6-v2 is not in $cache: run scripts/fetch_minilm.sh"
   exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/e2e/e2e_lib.sh
+. "$source/tests/e2e/e2e_lib.sh"  # work, fail
 
 "$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" \
   --vocab "$cache/vocab.txt" --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 ||

@@ -15,55 +15,18 @@
 
 #include "autograd/grad_mode.h"
 #include "quant/calibration.h"
+#include "tests/support/synthetic_bert.h"
 #include "tests/support/test_support.h"
-#include "train/token_shard.h"
 
 namespace bertforge {
 namespace {
 
-const MlmVocab kVocab{/*size=*/45, /*pad=*/0, /*unk=*/1, /*cls=*/2, /*sep=*/3, /*mask=*/4};
-
-absl::Status write_corpus(const std::string& path, int documents, uint32_t salt) {
-  ShardWriter writer;
-  BF_RETURN_IF_ERROR(writer.open(path, kVocab.size));
-  for (int d = 0; d < documents; ++d) {
-    std::vector<uint32_t> ids;
-    uint32_t t = (d * 7 + salt) % 40;
-    for (int i = 0; i < 10 + (d * 13) % 30; ++i) {
-      ids.push_back(5 + t);
-      t = (3 * t + 1) % 40;
-    }
-    BF_RETURN_IF_ERROR(writer.add_document(ids));
-  }
-  return writer.close();
-}
-
-class Calibration : public test_support::TempDirTest {
+// The shared synthetic corpus and model config; every test builds its own model.
+class Calibration : public test_support::SyntheticBertTest {
  protected:
-  Calibration() : TempDirTest("calibration") {}
+  Calibration() : SyntheticBertTest("calibration") {}
 
-  void SetUp() override {
-    TempDirTest::SetUp();
-    ASSERT_TRUE(write_corpus(path("train.zst"), 60, 0).ok());
-  }
-
-  DataLoader loader() {
-    DataLoaderOptions options;
-    options.max_seq_len = 16;
-    options.batch_size = 4;
-    options.seed = 3;
-    options.shuffle = false;
-    absl::StatusOr<DataLoader> l = DataLoader::open({path("train.zst")}, kVocab, options);
-    BF_CHECK(l.ok(), l.status().ToString());
-    return std::move(*l);
-  }
-
-  // A 2-layer model with weights large enough for activations of a few units.
-  static BertConfig config() {
-    BertConfig c = test_support::small_bert_config(kVocab.size, 32, 2, 16);
-    c.initializer_range = 0.2f;
-    return c;
-  }
+  DataLoader train_loader() { return loader("train.zst", /*shuffle=*/false, /*batch_size=*/4); }
 };
 
 // Per-site extremes of every batch, collected by an observing hook.
@@ -103,7 +66,7 @@ Collected collect(BertForMaskedLM& model, DataLoader& loader, int64_t batches) {
 
 TEST_F(Calibration, MinMaxRangesEqualTheActivationsExtremes) {
   BertForMaskedLM model(config(), 1);
-  DataLoader a = loader(), b = loader();
+  DataLoader a = train_loader(), b = train_loader();
   const Collected direct = collect(model, a, 3);
 
   CalibrationOptions options;
@@ -152,7 +115,7 @@ TEST_F(Calibration, MinMaxRangesEqualTheActivationsExtremes) {
 
 TEST_F(Calibration, RunningMinMaxFollowsTheBatches) {
   BertForMaskedLM model(config(), 2);
-  DataLoader a = loader(), b = loader();
+  DataLoader a = train_loader(), b = train_loader();
   const Collected direct = collect(model, a, 4);
   CalibrationOptions options;
   options.batches = 4;
@@ -173,7 +136,7 @@ TEST_F(Calibration, RunningMinMaxFollowsTheBatches) {
 
 TEST_F(Calibration, FakeQuantizationCostsLittleAt8BitsAndMoreAt4) {
   BertForMaskedLM model(config(), 3);
-  DataLoader train = loader(), validation = loader();
+  DataLoader train = train_loader(), validation = train_loader();
   CalibrationOptions options;
   options.batches = 4;
   const ActivationRangeTable table = *calibrate_activations(model, train, options);
@@ -218,7 +181,7 @@ TEST_F(Calibration, FakeQuantizationCostsLittleAt8BitsAndMoreAt4) {
 
 TEST_F(Calibration, ErrorsAreReported) {
   BertForMaskedLM model(config(), 4);
-  DataLoader train = loader();
+  DataLoader train = train_loader();
   CalibrationOptions options;
   options.batches = 0;
   EXPECT_FALSE(calibrate_activations(model, train, options).ok());

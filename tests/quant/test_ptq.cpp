@@ -15,59 +15,16 @@
 
 #include "quant/ptq.h"
 #include "quant/quantized_model.h"
+#include "tests/support/synthetic_bert.h"
 #include "tests/support/test_support.h"
 #include "train/evaluation.h"
-#include "train/token_shard.h"
 
 namespace bertforge::quant {
 namespace {
 
-const MlmVocab kVocab{/*size=*/45, /*pad=*/0, /*unk=*/1, /*cls=*/2, /*sep=*/3, /*mask=*/4};
-
-absl::Status write_corpus(const std::string& path, int documents, uint32_t salt) {
-  ShardWriter writer;
-  BF_RETURN_IF_ERROR(writer.open(path, kVocab.size));
-  for (int d = 0; d < documents; ++d) {
-    std::vector<uint32_t> ids;
-    uint32_t t = (d * 7 + salt) % 40;
-    for (int i = 0; i < 10 + (d * 13) % 30; ++i) {
-      ids.push_back(5 + t);
-      t = (3 * t + 1) % 40;
-    }
-    BF_RETURN_IF_ERROR(writer.add_document(ids));
-  }
-  return writer.close();
-}
-
-class Ptq : public test_support::TempDirTest {
+class Ptq : public test_support::SyntheticBertTest {
  protected:
-  Ptq() : TempDirTest("ptq") {}
-
-  void SetUp() override {
-    TempDirTest::SetUp();
-    ASSERT_TRUE(write_corpus(path("train.zst"), 80, 0).ok());
-    ASSERT_TRUE(write_corpus(path("validation.zst"), 20, 17).ok());
-    model_ = std::make_unique<BertForMaskedLM>(config(), /*init_seed=*/5);
-    model_->eval();
-  }
-
-  static BertConfig config() {
-    // Weights large enough for activations of a few units, and logits that react to them.
-    BertConfig c = test_support::small_bert_config(kVocab.size, 32, 2, 16);
-    c.initializer_range = 0.2f;
-    return c;
-  }
-
-  DataLoader loader(const std::string& file, bool shuffle) {
-    DataLoaderOptions options;
-    options.max_seq_len = 16;
-    options.batch_size = 8;
-    options.seed = 3;
-    options.shuffle = shuffle;
-    absl::StatusOr<DataLoader> l = DataLoader::open({path(file)}, kVocab, options);
-    BF_CHECK(l.ok(), l.status().ToString());
-    return std::move(*l);
-  }
+  Ptq() : SyntheticBertTest("ptq") {}
 
   double fp_perplexity() {
     DataLoader validation = loader("validation.zst", false);
@@ -98,7 +55,6 @@ class Ptq : public test_support::TempDirTest {
     return o;
   }
 
-  std::unique_ptr<BertForMaskedLM> model_;
 };
 
 TEST_F(Ptq, QuantizesTheSixEncoderLinearWeightsOfEveryLayerAndNothingElse) {
