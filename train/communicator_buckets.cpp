@@ -1,6 +1,8 @@
 // Bucketed gradient all-reduce and parameter broadcast (communicator_buckets.h).
 #include "train/communicator_buckets.h"
 
+#include <functional>
+
 #include "core/check.h"
 
 namespace bertforge {
@@ -42,47 +44,36 @@ BucketedReducer::BucketedReducer(Communicator& communicator, std::vector<std::pa
   }
 }
 
+void BucketedReducer::for_each_slot(size_t bucket, const std::function<void(Tensor&, Tensor&)>& fn) {
+  int64_t offset = 0;
+  for (size_t k = buckets_[bucket].first; k < buckets_[bucket].second; ++k) {
+    Tensor parameter = parameters_[order_[k]].second;
+    Tensor slot = buffers_[bucket].slice(0, offset, offset + parameter.numel()).view(parameter.shape());
+    fn(parameter, slot);
+    offset += parameter.numel();
+  }
+}
+
 void BucketedReducer::all_reduce_gradients(ReduceOp op) {
   for (size_t b = 0; b < buckets_.size(); ++b) {
-    Tensor& buffer = buffers_[b];
-    int64_t offset = 0;
-    for (size_t k = buckets_[b].first; k < buckets_[b].second; ++k) {
-      const Tensor& parameter = parameters_[order_[k]].second;
-      Tensor slot = buffer.slice(0, offset, offset + parameter.numel()).view(parameter.shape());
+    for_each_slot(b, [](Tensor& parameter, Tensor& slot) {
       const Tensor grad = parameter.grad();
       if (grad.defined()) {
         slot.copy_(grad);
       } else {
         slot.fill_(0.0f);
       }
-      offset += parameter.numel();
-    }
-    communicator_.all_reduce(buffer, op);
-    offset = 0;
-    for (size_t k = buckets_[b].first; k < buckets_[b].second; ++k) {
-      Tensor parameter = parameters_[order_[k]].second;
-      parameter.set_grad(buffer.slice(0, offset, offset + parameter.numel()).view(parameter.shape()).clone());
-      offset += parameter.numel();
-    }
+    });
+    communicator_.all_reduce(buffers_[b], op);
+    for_each_slot(b, [](Tensor& parameter, Tensor& slot) { parameter.set_grad(slot.clone()); });
   }
 }
 
 void BucketedReducer::broadcast_parameters(int root) {
   for (size_t b = 0; b < buckets_.size(); ++b) {
-    Tensor& buffer = buffers_[b];
-    int64_t offset = 0;
-    for (size_t k = buckets_[b].first; k < buckets_[b].second; ++k) {
-      const Tensor& parameter = parameters_[order_[k]].second;
-      buffer.slice(0, offset, offset + parameter.numel()).view(parameter.shape()).copy_(parameter);
-      offset += parameter.numel();
-    }
-    communicator_.broadcast(buffer, root);
-    offset = 0;
-    for (size_t k = buckets_[b].first; k < buckets_[b].second; ++k) {
-      Tensor parameter = parameters_[order_[k]].second;
-      parameter.copy_(buffer.slice(0, offset, offset + parameter.numel()).view(parameter.shape()));
-      offset += parameter.numel();
-    }
+    for_each_slot(b, [](Tensor& parameter, Tensor& slot) { slot.copy_(parameter); });
+    communicator_.broadcast(buffers_[b], root);
+    for_each_slot(b, [](Tensor& parameter, Tensor& slot) { parameter.copy_(slot); });
   }
 }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,10 @@ class BucketedReducer {
   size_t bucket_count() const { return buckets_.size(); }
 
  private:
+  // Calls fn(parameter, slot) for each parameter of `bucket`, slot being its span of the bucket's buffer viewed
+  // in the parameter's shape.
+  void for_each_slot(size_t bucket, const std::function<void(Tensor&, Tensor&)>& fn);
+
   Communicator& communicator_;
   std::vector<std::pair<std::string, Tensor>> parameters_;
   std::vector<size_t> order_;                          // reverse registration order
