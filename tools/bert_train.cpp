@@ -10,8 +10,8 @@
 // with --batch_size sequences per micro-batch. A rank that fails ends them all (MPI_Abort).
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
