@@ -24,8 +24,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -38,6 +36,7 @@
 #include "train/data_loader.h"
 #include "train/evaluation.h"
 #include "train/prepared_data.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, checkpoint, "", "a checkpoint directory, a run directory (its latest checkpoint) or a "
                                        "model.safetensors file");
@@ -168,21 +167,7 @@ absl::Status run() {
 }  // namespace bertforge
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("perplexity and outlier metrics of a BERT checkpoint; see --help");
-  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() > 1) {
-    std::fprintf(stderr, "bert_eval: unexpected argument %s (flags only; see --help)\n", positional[1]);
-    return 2;
-  }
-  try {
-    const absl::Status status = bertforge::run();
-    if (!status.ok()) {
-      std::fprintf(stderr, "bert_eval: %s\n", std::string(status.message()).c_str());
-      return 1;
-    }
-  } catch (const bertforge::Error& e) {
-    std::fprintf(stderr, "bert_eval: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  const char* usage = "perplexity and outlier metrics of a BERT checkpoint; see --help";
+  if (!bertforge::parse_tool_flags("bert_eval", usage, argc, argv)) return 2;
+  return bertforge::run_tool("bert_eval", bertforge::run);
 }

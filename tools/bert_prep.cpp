@@ -7,11 +7,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "core/check.h"
 #include "train/corpus_prep.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::vector<std::string>, input, {}, "comma-separated UTF-8 text files");
 ABSL_FLAG(std::string, out, "", "output directory: vocab.txt, train/, validation/");
@@ -23,10 +22,8 @@ ABSL_FLAG(int64_t, shard_tokens, 50000000, "tokens per shard file");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the train/validation split");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("turns text files into token shards for bert_train; see --help");
-  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() > 1) {
-    std::fprintf(stderr, "bert_prep: unexpected argument %s (flags only; see --help)\n", positional[1]);
+  if (!bertforge::parse_tool_flags("bert_prep", "turns text files into token shards for bert_train; see --help", argc,
+                                   argv)) {
     return 2;
   }
   bertforge::CorpusPrepConfig config;
@@ -46,26 +43,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bert_prep: --documents must be line or blank, got %s\n", documents.c_str());
     return 2;
   }
-  try {
-    const absl::StatusOr<bertforge::CorpusPrepReport> report =
-        bertforge::prepare_corpus(config, [](const std::string& line) {
-          std::printf("bert_prep: %s\n", line.c_str());
-          std::fflush(stdout);
-        });
-    if (!report.ok()) {
-      std::fprintf(stderr, "bert_prep: %s\n", std::string(report.status().message()).c_str());
-      return 1;
-    }
-    const int64_t tokens = report->train_tokens + report->validation_tokens;
+  return bertforge::run_tool("bert_prep", [&config]() -> absl::Status {
+    BF_ASSIGN_OR_RETURN(const bertforge::CorpusPrepReport report,
+                        bertforge::prepare_corpus(config, [](const std::string& line) {
+                          std::printf("bert_prep: %s\n", line.c_str());
+                          std::fflush(stdout);
+                        }));
+    const int64_t tokens = report.train_tokens + report.validation_tokens;
     std::printf("bert_prep: %lld train documents (%lld tokens), %lld validation documents (%lld tokens), "
                 "%lld shards, vocabulary %d, [UNK] %.3f%%\n",
-                static_cast<long long>(report->train_documents), static_cast<long long>(report->train_tokens),
-                static_cast<long long>(report->validation_documents), static_cast<long long>(report->validation_tokens),
-                static_cast<long long>(report->shards), report->vocab_size,
-                tokens > 0 ? 100.0 * static_cast<double>(report->unknown_tokens) / static_cast<double>(tokens) : 0.0);
-  } catch (const bertforge::Error& e) {
-    std::fprintf(stderr, "bert_prep: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+                static_cast<long long>(report.train_documents), static_cast<long long>(report.train_tokens),
+                static_cast<long long>(report.validation_documents), static_cast<long long>(report.validation_tokens),
+                static_cast<long long>(report.shards), report.vocab_size,
+                tokens > 0 ? 100.0 * static_cast<double>(report.unknown_tokens) / static_cast<double>(tokens) : 0.0);
+    return absl::OkStatus();
+  });
 }

@@ -27,8 +27,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -43,6 +41,7 @@
 #include "train/checkpoint_paths.h"
 #include "train/evaluation.h"
 #include "train/prepared_data.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, checkpoint, "", "the FP model: a checkpoint directory, a run directory (its latest "
                                        "checkpoint) or a model.safetensors file");
@@ -331,21 +330,7 @@ absl::Status run() {
 }  // namespace bertforge
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("post-training quantization of a BERT checkpoint, with a report; see --help");
-  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() > 1) {
-    std::fprintf(stderr, "bert_quant: unexpected argument %s (flags only; see --help)\n", positional[1]);
-    return 2;
-  }
-  try {
-    const absl::Status status = bertforge::run();
-    if (!status.ok()) {
-      std::fprintf(stderr, "bert_quant: %s\n", std::string(status.message()).c_str());
-      return 1;
-    }
-  } catch (const bertforge::Error& e) {
-    std::fprintf(stderr, "bert_quant: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  const char* usage = "post-training quantization of a BERT checkpoint, with a report; see --help";
+  if (!bertforge::parse_tool_flags("bert_quant", usage, argc, argv)) return 2;
+  return bertforge::run_tool("bert_quant", bertforge::run);
 }

@@ -16,8 +16,6 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
@@ -25,6 +23,7 @@
 #include "train/communicator.h"
 #include "train/tokenizer.h"
 #include "train/trainer.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, data, "", "data directory written by bert_prep (vocab.txt, train/, validation/)");
 ABSL_FLAG(std::string, vocab, "", "vocab.txt (default: DATA/vocab.txt)");
@@ -126,10 +125,8 @@ absl::Status run(Communicator& communicator) {
 }  // namespace bertforge
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("pretrains BERT with masked-language modelling; see --help");
-  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() > 1) {
-    std::fprintf(stderr, "bert_train: unexpected argument %s (flags only; see --help)\n", positional[1]);
+  if (!bertforge::parse_tool_flags("bert_train", "pretrains BERT with masked-language modelling; see --help", argc,
+                                   argv)) {
     return 2;
   }
   std::unique_ptr<bertforge::Communicator> communicator;

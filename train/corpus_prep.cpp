@@ -85,16 +85,16 @@ absl::StatusOr<CorpusPrepReport> prepare_corpus(const CorpusPrepConfig& config,
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
-  if (config.inputs.empty()) return absl::InvalidArgumentError("bert_prep: no input files");
-  if (config.out_dir.empty()) return absl::InvalidArgumentError("bert_prep: no output directory");
+  if (config.inputs.empty()) return absl::InvalidArgumentError("no input files");
+  if (config.out_dir.empty()) return absl::InvalidArgumentError("no output directory");
   if (!(config.validation_fraction >= 0 && config.validation_fraction < 1)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("bert_prep: the validation fraction must be in [0, 1), got ", config.validation_fraction));
+        absl::StrCat("the validation fraction must be in [0, 1), got ", config.validation_fraction));
   }
-  if (config.shard_tokens < 1) return absl::InvalidArgumentError("bert_prep: shard size must be at least 1 token");
+  if (config.shard_tokens < 1) return absl::InvalidArgumentError("shard size must be at least 1 token");
   for (const std::string& input : config.inputs) {
     if (!std::filesystem::is_regular_file(input)) {
-      return absl::NotFoundError(absl::StrCat("bert_prep: input ", input, " is not a readable file"));
+      return absl::NotFoundError(absl::StrCat("input ", input, " is not a readable file"));
     }
   }
   std::error_code error;
@@ -146,7 +146,7 @@ absl::StatusOr<CorpusPrepReport> prepare_corpus(const CorpusPrepConfig& config,
   BF_RETURN_IF_ERROR(train.close());
   BF_RETURN_IF_ERROR(validation.close());
   if (report.train_documents == 0) {
-    return absl::InvalidArgumentError("bert_prep: the inputs hold no training document (empty files?)");
+    return absl::InvalidArgumentError("the inputs hold no training document (empty files?)");
   }
   report.shards = train.shards() + validation.shards();
   return report;
