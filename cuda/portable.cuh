@@ -1,0 +1,57 @@
+// What a kernel source (cuda/*.cuh) needs so that one copy of it compiles twice:
+// with nvcc for the GPU, and with the host compiler for the CUDA simulator of the
+// tests (tests/cuda_sim/cuda_sim.h), which runs every thread of a block as a fiber.
+//
+// A kernel source holds the __global__ kernels of one op family and their host
+// launchers, which have exactly the signatures of the ops/kernels.h table entries.
+// It uses CUDA C++ as usual, with two exceptions, both macros defined here:
+//
+//   BF_LAUNCH(kernel, grid, block, shared_bytes, args...)   instead of kernel<<<...>>>(args...)
+//   BF_DYNAMIC_SHARED(float, name);                         instead of extern __shared__ float name[];
+//
+// Under nvcc a launch goes to the compute stream (cuda/stream.h) and is checked with
+// cudaGetLastError; under the simulator it runs the whole grid before returning and
+// throws bertforge::Error on a deadlock or a misused warp primitive.
+//
+// A simulator test includes tests/cuda_sim/cuda_sim.h before the kernel source.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+
+#include "cuda/cuda_check.h"
+#include "cuda/stream.h"
+
+#define BF_LAUNCH(kernel, grid, block, shared_bytes, ...)                                        \
+  do {                                                                                          \
+    kernel<<<(grid), (block), (shared_bytes), ::bertforge::cuda::compute_stream()>>>(__VA_ARGS__); \
+    BF_CUDA_CHECK(cudaGetLastError());                                                          \
+  } while (0)
+
+// Every kernel's dynamic shared memory is the same byte array, viewed as `type`.
+#define BF_DYNAMIC_SHARED(type, name)                          \
+  extern __shared__ __align__(16) unsigned char bf_dynamic_shared_[]; \
+  type* name = reinterpret_cast<type*>(bf_dynamic_shared_)
+
+#elif defined(BF_CUDA_SIMULATOR)
+
+#define BF_LAUNCH(kernel, grid, block, shared_bytes, ...) \
+  ::cuda_sim::launch(#kernel, kernel, (grid), (block), (shared_bytes), ##__VA_ARGS__)
+
+#define BF_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::cuda_sim::dynamic_shared_memory())
+
+#else
+#error "a CUDA kernel source compiles with nvcc, or with the host compiler after tests/cuda_sim/cuda_sim.h"
+#endif
+
+namespace bertforge::cuda {
+
+constexpr int kWarpSize = 32;
+
+// Blocks of `threads` threads that cover n items, one item per thread.
+inline unsigned int blocks_for(int64_t n, int threads) {
+  return static_cast<unsigned int>((n + threads - 1) / threads);
+}
+
+}  // namespace bertforge::cuda
