@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "cuda/reduce.cuh"
 
 namespace {
 
@@ -194,6 +195,33 @@ TEST(CudaSim, LaunchLimitsOfRealGpusAreEnforced) {
   EXPECT_THROW(BF_LAUNCH(do_nothing, 1, 1025, 0), bertforge::Error);
   EXPECT_THROW(BF_LAUNCH(do_nothing, 1, 32, 49 * 1024), bertforge::Error);
   EXPECT_THROW(BF_LAUNCH(do_nothing, 0, 32, 0), bertforge::Error);
+}
+
+// cuda/reduce.cuh: block sums and maxima of one value per thread, for 32 to 1024 threads.
+__global__ void block_sum_and_max(float* sums, float* maxima, const float* x) {
+  __shared__ float scratch[32];
+  const float v = x[blockIdx.x * blockDim.x + threadIdx.x];
+  const float total = bertforge::cuda::block_sum(v, scratch);
+  const float largest = bertforge::cuda::block_max(v, scratch);
+  sums[blockIdx.x * blockDim.x + threadIdx.x] = total;  // every thread gets the result
+  maxima[blockIdx.x * blockDim.x + threadIdx.x] = largest;
+}
+
+TEST(CudaSim, BlockReductionsGiveEveryThreadTheResult) {
+  for (int threads : {32, 96, 1024}) {
+    const int blocks = 2, n = blocks * threads;
+    std::vector<float> x(n), sums(n), maxima(n);
+    for (int i = 0; i < n; ++i) x[i] = static_cast<float>((i * 37) % 101) - 50.0f;  // integers: exact sums
+    BF_LAUNCH(block_sum_and_max, blocks, threads, 0, sums.data(), maxima.data(), x.data());
+    for (int b = 0; b < blocks; ++b) {
+      const auto first = x.begin() + b * threads, last = first + threads;
+      const float want_sum = std::accumulate(first, last, 0.0f), want_max = *std::max_element(first, last);
+      for (int t = 0; t < threads; ++t) {
+        ASSERT_EQ(sums[b * threads + t], want_sum) << threads << " threads, block " << b;
+        ASSERT_EQ(maxima[b * threads + t], want_max) << threads << " threads, block " << b;
+      }
+    }
+  }
 }
 
 }  // namespace
