@@ -36,7 +36,16 @@ class DeviceInterface {
   virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index) = 0;
   virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes, int index) = 0;
   virtual void copy_within(void* dst, const void* src, size_t nbytes, int index) = 0;
+  // Copies a strided view into another on this device, elements of `element_size` bytes (1, 2, 4 or 8):
+  // element (i0, .., i{dims-1}) of `shape` goes from src[sum i_d * src_strides[d]] to dst[sum i_d * dst_strides[d]]
+  // (strides in elements, the pointers already at the views' offsets; dims <= kMaxStridedCopyDims).
+  virtual void copy_strided(void* dst, const int64_t* dst_strides, const void* src, const int64_t* src_strides,
+                            const int64_t* shape, int dims, size_t element_size, int index) = 0;
+  // Sets `count` contiguous elements of `element_size` bytes (1, 2, 4 or 8) to the bytes at `value`.
+  virtual void fill(void* dst, const void* value, size_t element_size, int64_t count, int index) = 0;
 };
+
+inline constexpr int kMaxStridedCopyDims = 8;
 
 // The interface registered for `type`; throws if that backend was not built.
 DeviceInterface& device_interface(DeviceType type);

@@ -19,6 +19,13 @@ class CpuDevice final : public DeviceInterface {
   void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
   void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
   void copy_within(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  // Tensor::copy_ and fill_ walk CPU views themselves (with dtype conversion); only other devices get these calls.
+  void copy_strided(void*, const int64_t*, const void*, const int64_t*, const int64_t*, int, size_t, int) override {
+    BF_FAIL("internal error: strided CPU copies belong to Tensor::copy_");
+  }
+  void fill(void*, const void*, size_t, int64_t, int) override {
+    BF_FAIL("internal error: CPU fills belong to Tensor::fill_");
+  }
 };
 
 DeviceInterface*& registry_slot(DeviceType type) {

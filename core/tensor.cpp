@@ -370,9 +370,17 @@ Tensor Tensor::to(Device device) const {
 void Tensor::copy_(const Tensor& src) {
   BF_CHECK(src.shape() == shape(), "copy_: source ", src.shape_str(), " vs destination ", shape_str());
   if (!device().is_cpu() || !src.device().is_cpu()) {
-    BF_CHECK(device() == src.device() && dtype() == src.dtype() && is_contiguous() && src.is_contiguous(),
-             "copy_ on ", device().str(), " needs the same device, same dtype and contiguous tensors");
-    device_interface(device().type).copy_within(raw_data(), src.raw_data(), nbytes(), device().index);
+    BF_CHECK(device() == src.device() && dtype() == src.dtype(), "copy_ on ", device().str(),
+             " needs the same device and dtype, got ", src.str(), " into ", str());
+    DeviceInterface& backend = device_interface(device().type);
+    if (is_contiguous() && src.is_contiguous()) {
+      backend.copy_within(raw_data(), src.raw_data(), nbytes(), device().index);
+    } else {
+      BF_CHECK(dim() <= kMaxStridedCopyDims, "copy_ on ", device().str(), ": at most ", kMaxStridedCopyDims,
+               " dimensions, got ", shape_str());
+      backend.copy_strided(raw_data(), strides().data(), src.raw_data(), src.strides().data(), shape().data(),
+                           static_cast<int>(dim()), dtype_size(dtype()), device().index);
+    }
     return;
   }
   if (dtype() == src.dtype() && is_contiguous() && src.is_contiguous()) {
@@ -405,8 +413,12 @@ void Tensor::copy_(const Tensor& src) {
 
 void Tensor::fill_(float value) {
   if (!device().is_cpu()) {
-    Tensor host = full(shape(), value, dtype());
-    copy_(host.to(device()));
+    BF_CHECK(is_contiguous(), "fill_ on ", device().str(), " needs a contiguous tensor, got ", str());
+    visit_dtype(dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T v = convert_element<T>(value);
+      device_interface(device().type).fill(raw_data(), &v, sizeof(T), numel(), device().index);
+    });
     return;
   }
   visit_dtype(dtype(), [&](auto tag) {

@@ -1,5 +1,8 @@
-// The CUDA device backend: memory on GPUs, registered into core's device registry.
+// The CUDA device backend: memory on GPUs and kernels, registered into core's device
+// registry and the ops' kernel table.
 #pragma once
+
+#include "cuda/caching_allocator.h"
 
 namespace bertforge::cuda {
 
@@ -8,5 +11,8 @@ int device_count();
 
 // Registers the CUDA DeviceInterface and kernels so Tensors and ops can run on GPUs. Idempotent.
 void register_cuda_backend();
+
+// The caching allocator's counters for GPU `index` (after register_cuda_backend).
+AllocatorStats allocator_stats(int index);
 
 }  // namespace bertforge::cuda
