@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
 namespace bertforge {
 
 enum class DeviceType : uint8_t { kCPU = 0, kCUDA = 1 };
@@ -25,6 +28,9 @@ struct Device {
   bool operator!=(const Device& o) const { return !(*this == o); }
   std::string str() const;
 };
+
+// "cpu", "cuda" (GPU 0) or "cuda:N".
+absl::StatusOr<Device> parse_device(absl::string_view name);
 
 // Memory operations a device backend provides. All sizes in bytes.
 class DeviceInterface {

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <new>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "core/check.h"
 #include "core/host_allocator.h"
 
@@ -38,6 +40,17 @@ DeviceInterface*& registry_slot(DeviceType type) {
 
 std::string Device::str() const {
   return is_cpu() ? std::string("cpu") : absl::StrCat("cuda:", index);
+}
+
+absl::StatusOr<Device> parse_device(absl::string_view name) {
+  if (name == "cpu") return Device::cpu();
+  if (name == "cuda") return Device::cuda(0);
+  absl::string_view index_text = name;
+  int index = -1;
+  if (absl::ConsumePrefix(&index_text, "cuda:") && absl::SimpleAtoi(index_text, &index) && index >= 0) {
+    return Device::cuda(index);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown device '", name, "': cpu, cuda or cuda:N"));
 }
 
 DeviceInterface& device_interface(DeviceType type) {

@@ -369,9 +369,14 @@ Tensor Tensor::to(Device device) const {
 
 void Tensor::copy_(const Tensor& src) {
   BF_CHECK(src.shape() == shape(), "copy_: source ", src.shape_str(), " vs destination ", shape_str());
-  if (!device().is_cpu() || !src.device().is_cpu()) {
-    BF_CHECK(device() == src.device() && dtype() == src.dtype(), "copy_ on ", device().str(),
-             " needs the same device and dtype, got ", src.str(), " into ", str());
+  if (device() != src.device()) {  // through a contiguous copy on this tensor's device
+    BF_CHECK(dtype() == src.dtype(), "copy_ between devices needs the same dtype, got ", src.str(), " into ", str());
+    copy_(src.to(device()));
+    return;
+  }
+  if (!device().is_cpu()) {
+    BF_CHECK(dtype() == src.dtype(), "copy_ on ", device().str(), " needs the same dtype, got ", src.str(),
+             " into ", str());
     DeviceInterface& backend = device_interface(device().type);
     if (is_contiguous() && src.is_contiguous()) {
       backend.copy_within(raw_data(), src.raw_data(), nbytes(), device().index);
@@ -409,6 +414,16 @@ void Tensor::copy_(const Tensor& src) {
       }
     });
   });
+}
+
+void Tensor::move_to_(Device device) {
+  if (device == this->device()) return;
+  const Tensor moved = to(device);
+  Impl& self = *impl_;
+  self.storage = moved.impl().storage;
+  self.strides = moved.strides();
+  self.offset = 0;
+  if (self.autograd) self.autograd->grad = Tensor();
 }
 
 void Tensor::fill_(float value) {

@@ -102,6 +102,9 @@ class Tensor {
   // Element-wise copy from `src` (same shape; any strides and dtype) into this.
   void copy_(const Tensor& src);
   void fill_(float value);
+  // Moves this tensor's elements to `device` in place (contiguous there): every handle of this tensor, e.g. a
+  // module's parameter and its registry entry, sees the new device. Its gradient, if any, is dropped.
+  void move_to_(Device device);
 
   // ---- Autograd slot (filled by autograd/) ----------------------------------
   bool requires_grad() const;

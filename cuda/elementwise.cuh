@@ -1,10 +1,12 @@
-// CUDA kernels for element-wise arithmetic and bias rows, with host launchers of the
-// signatures of ops/kernels.h (CPU reference: ops/cpu/elementwise.cpp). One thread per
-// element; sum_rows gives each thread one column, so a warp reads 32 adjacent floats.
+// CUDA kernels for element-wise arithmetic and bias rows, their host launchers (the
+// signatures of ops/kernels.h) and their registration. CPU reference: ops/cpu/elementwise.cpp.
+// One thread per element; sum_rows gives each thread one column, so a warp reads 32
+// adjacent floats.
 #pragma once
 
 #include <cstdint>
 
+#include "cuda/kernels.h"
 #include "cuda/portable.cuh"
 #include "ops/kernels.h"
 
@@ -61,6 +63,13 @@ inline void add_bias(float* out, const float* x, const float* bias, int64_t rows
 inline void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   if (cols == 0) return;
   BF_LAUNCH(sum_rows_kernel, blocks_for(cols, kElementwiseThreads), kElementwiseThreads, 0, out, x, rows, cols);
+}
+
+void register_elementwise_kernels(KernelTable& table) {
+  table.binary = &binary;
+  table.scale = &scale;
+  table.add_bias = &add_bias;
+  table.sum_rows = &sum_rows;
 }
 
 }  // namespace bertforge::cuda

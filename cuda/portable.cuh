@@ -2,8 +2,11 @@
 // with nvcc for the GPU, and with the host compiler for the CUDA simulator of the
 // tests (tests/cuda_sim/cuda_sim.h), which runs every thread of a block as a fiber.
 //
-// A kernel source holds the __global__ kernels of one op family and their host
-// launchers, which have exactly the signatures of the ops/kernels.h table entries.
+// A kernel source holds the __global__ kernels of one op family, their host launchers,
+// which have exactly the signatures of the ops/kernels.h table entries, and the function
+// that puts the launchers in a KernelTable (declared in cuda/kernels.h). It is compiled
+// once for the GPU, by the one-line cuda/<family>.cu that includes it, and once for each
+// simulator test that includes it, so its kernels and registration need not be inline.
 // It uses CUDA C++ as usual, with two exceptions, both macros defined here:
 //
 //   BF_LAUNCH(kernel, grid, block, shared_bytes, args...)   instead of kernel<<<...>>>(args...)

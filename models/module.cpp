@@ -96,6 +96,10 @@ void Module::zero_grad() {
   for (Tensor& p : parameters()) p.set_grad(Tensor());
 }
 
+void Module::to(Device device) {
+  for (Tensor& p : parameters()) p.move_to_(device);
+}
+
 // ---- Initialisation --------------------------------------------------------------------------------------------
 
 void Module::init_parameters(uint64_t seed) {

@@ -92,6 +92,8 @@ class Module {
   void init_parameters(uint64_t seed);
   // Resets every parameter's .grad to undefined.
   void zero_grad();
+  // Moves every parameter to `device` in place (Tensor::move_to_); gradients are dropped.
+  void to(Device device);
 
   // named_parameters(), detached: the state to save.
   StateDict state_dict() const;

@@ -43,7 +43,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
                                            targetsc.data<int64_t>(), rows, classes, ignore_index);
   // The mean over kept rows, summed in double on the host (ignored rows hold 0).
   double total = 0.0;
-  for (float row_loss : loss_rows.to_float_vector()) total += row_loss;
+  for (float row_loss : loss_rows.to(Device::cpu()).to_float_vector()) total += row_loss;
   const float mean_loss = kept > 0 ? static_cast<float>(total / static_cast<double>(kept)) : 0.0f;
   Tensor out = Tensor::full({}, mean_loss, DType::kF32, device);
   return autograd::record(

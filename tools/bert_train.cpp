@@ -8,6 +8,9 @@
 //
 // Data-parallel: `mpirun -np N bert_train ...` trains on N ranks (the README's "Data-parallel training"), each
 // with --batch_size sequences per micro-batch. A rank that fails ends them all (MPI_Abort).
+//
+// GPUs: --device cuda (a build with the CUDA backend) trains on the GPU; under mpirun each rank takes the GPU of
+// its local rank. --gemm_precision tf32|bf16 runs the GEMMs on tensor cores.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,11 +22,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "core/device.h"
 #include "models/bert_config.h"
 #include "train/communicator.h"
 #include "train/tokenizer.h"
 #include "train/trainer.h"
 #include "tools/tool_main.h"
+#ifdef BERTFORGE_CUDA
+#include "cuda/device.h"
+#include "cuda/gemm.h"
+#endif
 
 ABSL_FLAG(std::string, data, "", "data directory written by bert_prep (vocab.txt, train/, validation/)");
 ABSL_FLAG(std::string, vocab, "", "vocab.txt (default: DATA/vocab.txt)");
@@ -52,6 +60,12 @@ ABSL_FLAG(int64_t, eval_interval, 200, "validation every N steps (0: only at the
 ABSL_FLAG(int64_t, eval_batches, 50, "validation batches per evaluation (0: all)");
 ABSL_FLAG(int64_t, checkpoint_interval, 500, "checkpoint every N steps (0: only at the end)");
 ABSL_FLAG(bool, resume, true, "continue from OUT/checkpoints/latest if present (--noresume: start over)");
+ABSL_FLAG(std::string, device, "cpu",
+          "cpu, cuda or cuda:N; with several ranks, cuda gives each rank the GPU of its local rank (needs a build "
+          "with the CUDA backend)");
+ABSL_FLAG(std::string, gemm_precision, "fp32",
+          "--device cuda: how cuBLAS multiplies the FP32 matrices: fp32, tf32 or bf16 (tensor cores; FP32 "
+          "accumulation, FP32 weights, activations and optimizer state)");
 ABSL_FLAG(double, collective_timeout_s, 1800,
           "data-parallel: seconds a rank waits for the others at start-up or in one collective before failing "
           "(rank 0 evaluates while the others wait)");
@@ -78,6 +92,28 @@ absl::StatusOr<BertConfig> model_config(int32_t vocab_size) {
   if (auto v = absl::GetFlag(FLAGS_dropout)) config.hidden_dropout_prob = config.attention_probs_dropout_prob = *v;
   BF_RETURN_IF_ERROR(config.validate());
   return config;
+}
+
+// The device of this rank: --device, where a plain "cuda" under a multi-rank launch means the GPU of the local rank.
+absl::StatusOr<Device> training_device(const Communicator& communicator) {
+  BF_ASSIGN_OR_RETURN(Device device, parse_device(absl::GetFlag(FLAGS_device)));
+  if (device.is_cpu()) return device;
+#ifdef BERTFORGE_CUDA
+  cuda::register_cuda_backend();
+  const int gpus = cuda::device_count();
+  if (gpus == 0) return absl::FailedPreconditionError("--device cuda: no CUDA device (or driver) on this machine");
+  if (absl::GetFlag(FLAGS_device) == "cuda") device.index = communicator.local_rank() % gpus;
+  if (device.index >= gpus) {
+    return absl::InvalidArgumentError(absl::StrCat("--device ", device.str(), ": this machine has ", gpus, " GPU(s)"));
+  }
+  BF_ASSIGN_OR_RETURN(const cuda::GemmPrecision precision,
+                      cuda::parse_gemm_precision(absl::GetFlag(FLAGS_gemm_precision)));
+  cuda::set_gemm_precision(precision);
+  return device;
+#else
+  return absl::FailedPreconditionError(
+      "--device cuda: this bert_train was built without the CUDA backend (no nvcc, or -DBERTFORGE_CUDA=OFF)");
+#endif
 }
 
 absl::Status run(Communicator& communicator) {
@@ -108,6 +144,7 @@ absl::Status run(Communicator& communicator) {
   config.eval_batches = absl::GetFlag(FLAGS_eval_batches);
   config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   config.resume = absl::GetFlag(FLAGS_resume);
+  BF_ASSIGN_OR_RETURN(config.device, training_device(communicator));
   return train_bert(config, communicator);
 }
 

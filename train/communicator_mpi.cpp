@@ -126,8 +126,13 @@ absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::create(const L
 MpiCommunicator::~MpiCommunicator() { MPI_Finalize(); }
 
 void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
+  if (!tensor.device().is_cpu()) {  // a GPU tensor goes through host memory
+    Tensor host = tensor.to(Device::cpu());
+    all_reduce(host, op);
+    tensor.copy_(host);
+    return;
+  }
   check_reduce_tensor(tensor, op, "MPI all_reduce");
-  BF_CHECK(tensor.device().is_cpu(), "MPI all_reduce: CPU tensors only, got ", tensor.str());
   BF_CHECK(tensor.numel() <= INT32_MAX, "MPI all_reduce: ", tensor.numel(), " elements exceed MPI's int count");
   MPI_Request request;
   BF_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor.raw_data(), static_cast<int>(tensor.numel()),
@@ -141,8 +146,13 @@ void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
 }
 
 void MpiCommunicator::broadcast(Tensor& tensor, int root) {
+  if (!tensor.device().is_cpu()) {  // a GPU tensor goes through host memory
+    Tensor host = tensor.to(Device::cpu());
+    broadcast(host, root);
+    tensor.copy_(host);
+    return;
+  }
   check_collective_tensor(tensor, "MPI broadcast");
-  BF_CHECK(tensor.device().is_cpu(), "MPI broadcast: CPU tensors only, got ", tensor.str());
   BF_CHECK(root >= 0 && root < world_size_, "MPI broadcast: root ", root, " outside [0, ", world_size_, ")");
   BF_CHECK(tensor.numel() <= INT32_MAX, "MPI broadcast: ", tensor.numel(), " elements exceed MPI's int count");
   MPI_Request request;

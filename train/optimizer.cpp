@@ -27,12 +27,16 @@ bool uses_weight_decay(const std::string& parameter_name) {
 
 float clip_grad_norm(const std::vector<std::pair<std::string, Tensor>>& parameters, float max_norm) {
   autograd::NoGradGuard no_grad;
-  double sum_of_squares = 0.0;
+  // The squares are summed where the gradients live, and only the total comes to the host.
+  Tensor sum_of_squares;
   for (const auto& [name, parameter] : parameters) {
     const Tensor g = parameter.grad();
-    if (g.defined()) sum_of_squares += sum(mul(g, g)).item<float>();
+    if (!g.defined()) continue;
+    const Tensor squares = sum(mul(g, g));
+    sum_of_squares = sum_of_squares.defined() ? add(sum_of_squares, squares) : squares;
   }
-  const float norm = static_cast<float>(std::sqrt(sum_of_squares));
+  const float norm =
+      sum_of_squares.defined() ? std::sqrt(sum_of_squares.to(Device::cpu()).item<float>()) : 0.0f;
   if (max_norm > 0.0f && norm > max_norm) {
     const float factor = max_norm / norm;
     for (const auto& [name, parameter] : parameters) {

@@ -126,6 +126,7 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   }
 
   BertForMaskedLM model(config.model, config.seed);
+  model.to(config.device);  // before the optimizer, whose state is made beside the parameters
   model.train();
   const NamedTensors parameters = model.named_parameters();
   OptimizerConfig optimizer_config;
@@ -224,11 +225,11 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   const int64_t sequences_per_step = config.batch_size * config.grad_accumulation * world_size;
   if (leader) {
     std::printf("bert_train: %lld layers, hidden %lld, %s attention, %lld sequences of %lld tokens per step "
-                "(%d rank(s), %s), %lld steps\n",
+                "(%d rank(s), %s, %s), %lld steps\n",
                 static_cast<long long>(config.model.num_hidden_layers),
                 static_cast<long long>(config.model.hidden_size), attention_variant_name(config.model.attention),
                 static_cast<long long>(sequences_per_step), static_cast<long long>(config.seq_len), world_size,
-                communicator.backend_name(), static_cast<long long>(config.steps));
+                communicator.backend_name(), config.device.str().c_str(), static_cast<long long>(config.steps));
   }
   const int64_t first_step = step;
   const auto run_start = std::chrono::steady_clock::now();
@@ -250,13 +251,14 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
       const MlmBatch& batch = batches[micro];
       const DropoutContext dropout{config.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(rank),
                                    static_cast<uint64_t>(micro)};
-      const Tensor loss =
-          model.mlm_loss(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels, dropout);
+      const Device device = config.device;
+      const Tensor loss = model.mlm_loss(batch.input_ids.to(device), batch.token_type_ids.to(device),
+                                         batch.attention_mask.to(device), batch.labels.to(device), dropout);
       const float weight = total_labelled > 0 ? static_cast<float>(labelled_tokens(batch)) /
                                                     static_cast<float>(total_labelled)
                                               : 0.0f;
-      autograd::backward(loss, Tensor::full({}, weight));
-      step_loss.data<float>()[0] += weight * loss.item<float>();
+      autograd::backward(loss, Tensor::full({}, weight, DType::kF32, device));
+      step_loss.data<float>()[0] += weight * loss.to(Device::cpu()).item<float>();
     }
     if (world_size > 1) reducer.all_reduce_gradients(ReduceOp::kSum);
     communicator.all_reduce(step_loss, ReduceOp::kSum);

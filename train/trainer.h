@@ -57,6 +57,9 @@ struct TrainerConfig {
   float max_grad_norm = 1.0f;
   float adam_eps = 1e-6f;  // BERT's value
   uint64_t seed = 0;
+  // Where the model, its gradients and the optimizer state live; batches are moved there. A CUDA device needs
+  // the CUDA backend registered (cuda/device.h) before train_bert.
+  Device device = Device::cpu();
 
   int64_t log_interval = 10;          // progress line every N steps (metrics are logged every step)
   int64_t eval_interval = 200;        // 0: only at the end

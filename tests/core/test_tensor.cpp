@@ -155,3 +155,20 @@ TEST(Tensor, ErrorsNameTheProblem) {
 
 }  // namespace
 }  // namespace bertforge
+
+namespace bertforge {
+namespace {
+
+TEST(Device, ParsesTheDeviceFlag) {
+  EXPECT_EQ(parse_device("cpu").value(), Device::cpu());
+  EXPECT_EQ(parse_device("cuda").value(), Device::cuda(0));
+  EXPECT_EQ(parse_device("cuda:3").value(), Device::cuda(3));
+  for (const char* bad : {"gpu", "cuda:", "cuda:-1", "cuda:x", "CPU", ""}) {
+    const absl::StatusOr<Device> parsed = parse_device(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_NE(std::string(parsed.status().message()).find("cpu, cuda or cuda:N"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace bertforge

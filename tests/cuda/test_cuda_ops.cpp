@@ -1,0 +1,184 @@
+// Every op BERT training runs, on a real GPU against the CPU at BERT-base sizes (the simulator
+// tests cover awkward small sizes), forward and backward, and BERT training steps on the GPU
+// against the CPU. Skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "cuda/device.h"
+#include "cuda/gemm.h"
+#include "ops/activation.h"
+#include "ops/adamw.h"
+#include "ops/cross_entropy.h"
+#include "ops/dropout.h"
+#include "ops/elementwise.h"
+#include "ops/embedding.h"
+#include "ops/layernorm.h"
+#include "ops/matmul.h"
+#include "ops/softmax.h"
+#include "tests/support/device_training_parity.h"
+#include "tests/support/test_support.h"
+
+namespace bertforge {
+namespace {
+
+using test_support::random_tensor;
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cuda::register_cuda_backend();
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  }
+};
+
+// |got - want| <= abs_tol + rel_tol * |want| element-wise; names the first misses.
+void expect_close(const Tensor& got, const Tensor& want, double rel_tol, double abs_tol, const std::string& what) {
+  const std::vector<float> g = got.to(Device::cpu()).to_float_vector(), w = want.to_float_vector();
+  ASSERT_EQ(g.size(), w.size()) << what;
+  int misses = 0;
+  double worst = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double error = std::fabs(double{g[i]} - w[i]);
+    worst = std::max(worst, error);
+    if (!(error <= abs_tol + rel_tol * std::fabs(w[i])) && ++misses <= 3) {
+      ADD_FAILURE() << what << "[" << i << "]: GPU " << g[i] << ", CPU " << w[i];
+    }
+  }
+  EXPECT_EQ(misses, 0) << what << ": " << misses << " of " << w.size() << " differ (max error " << worst << ")";
+}
+
+// Runs `op` on the CPU inputs and on GPU copies of them; float inputs require grad. Compares the outputs, then
+// the inputs' gradients for a random output cotangent.
+void expect_op_matches_cpu(const std::string& name, const std::vector<Tensor>& cpu_inputs,
+                           const std::function<Tensor(const std::vector<Tensor>&)>& op, double rel_tol,
+                           double abs_tol) {
+  std::vector<Tensor> on_cpu, on_gpu;
+  for (const Tensor& input : cpu_inputs) {
+    Tensor c = input.clone(), g = input.to(Device::cuda(0));
+    if (input.dtype() == DType::kF32) {
+      c.set_requires_grad(true);
+      g.set_requires_grad(true);
+    }
+    on_cpu.push_back(c);
+    on_gpu.push_back(g);
+  }
+  const Tensor y_cpu = op(on_cpu), y_gpu = op(on_gpu);
+  ASSERT_EQ(y_gpu.device(), Device::cuda(0)) << name;
+  expect_close(y_gpu, y_cpu, rel_tol, abs_tol, name + " forward");
+  const Tensor cotangent = random_tensor(y_cpu.shape(), 99);
+  autograd::backward(y_cpu, cotangent);
+  autograd::backward(y_gpu, cotangent.to(Device::cuda(0)));
+  for (size_t i = 0; i < on_cpu.size(); ++i) {
+    if (!on_cpu[i].requires_grad()) continue;
+    expect_close(on_gpu[i].grad(), on_cpu[i].grad(), rel_tol, abs_tol, name + " gradient of input " +
+                                                                          std::to_string(i));
+  }
+}
+
+// BERT-base sizes: 32 sequences of 128 tokens, hidden 768, 12 heads, FFN 3072, vocabulary 30522.
+constexpr int64_t kTokens = 32 * 128, kHidden = 768, kFfn = 3072, kVocab = 30522;
+
+TEST_F(CudaOps, ElementwiseActivationsAndLayerNorm) {
+  // Transcendentals (erff, expf, tanhf) of the GPU's libdevice are within 2 ulp of glibc's.
+  const Tensor x = random_tensor({kTokens, kFfn}, -4, 4, 1);
+  expect_op_matches_cpu("gelu", {x}, [](const auto& in) { return gelu(in[0]); }, 1e-6, 1e-6);
+  expect_op_matches_cpu("tanh", {x}, [](const auto& in) { return tanh(in[0]); }, 1e-6, 1e-6);
+  expect_op_matches_cpu("sigmoid", {x}, [](const auto& in) { return sigmoid(in[0]); }, 1e-6, 1e-6);
+  expect_op_matches_cpu("mul", {x, random_tensor({kTokens, kFfn}, 2)},
+                        [](const auto& in) { return mul(in[0], in[1]); }, 0, 0);
+  expect_op_matches_cpu("add_bias", {x, random_tensor({kFfn}, 3)},
+                        [](const auto& in) { return add_bias(in[0], in[1]); }, 1e-6, 1e-4);
+  // LayerNorm: means and variances are block reductions over 768 values (other summation order).
+  expect_op_matches_cpu("layer_norm", {random_tensor({kTokens, kHidden}, -3, 3, 4), random_tensor({kHidden}, 5),
+                                       random_tensor({kHidden}, 6)},
+                        [](const auto& in) { return layer_norm(in[0], in[1], in[2], 1e-12f); }, 1e-4, 1e-4);
+}
+
+TEST_F(CudaOps, AttentionSoftmaxesAndHeadSplits) {
+  // Scores (B, H, T, T) with a padding mask (B, 1, 1, T); sums over 128 keys in another order than the CPU.
+  const Tensor scores = random_tensor({32, 12, 128, 128}, -6, 6, 7);
+  std::vector<float> mask_values(32 * 128, 0.0f);
+  for (int64_t b = 0; b < 32; ++b) {
+    for (int64_t t = 100 + b; t < 128; ++t) mask_values[b * 128 + t] = -1e30f;
+  }
+  const Tensor mask = Tensor::from_vector(mask_values, {32, 1, 1, 128});
+  expect_op_matches_cpu("softmax", {scores, mask}, [](const auto& in) { return softmax(in[0], in[1]); }, 1e-5,
+                        1e-6);
+  expect_op_matches_cpu("clipped_softmax", {scores, mask},
+                        [](const auto& in) { return clipped_softmax(in[0], in[1], -0.03f, 1.0f); }, 1e-5, 1e-6);
+  // (B, T, H, D) -> (B, H, T, D): a strided copy, exact.
+  expect_op_matches_cpu("permute", {random_tensor({32, 128, 12, 64}, 8)},
+                        [](const auto& in) { return contiguous(permute(in[0], {0, 2, 1, 3})); }, 0, 0);
+}
+
+TEST_F(CudaOps, GemmsInEachPrecision) {
+  const Tensor a = random_tensor({kTokens, kHidden}, 9), w = random_tensor({kFfn, kHidden}, 10);
+  // FP32: cuBLAS sums 768 products in another order. TF32 and BF16 round the inputs to 10 and 7 mantissa bits:
+  // relative errors of ~2^-11 and ~2^-8 per product, ~sqrt(768) times that on sums of size ~sqrt(768) / 3.
+  const std::pair<cuda::GemmPrecision, double> precisions[] = {
+      {cuda::GemmPrecision::kFp32, 1e-4}, {cuda::GemmPrecision::kTf32, 2e-2}, {cuda::GemmPrecision::kBf16, 1.5e-1}};
+  for (const auto& [precision, tolerance] : precisions) {
+    cuda::set_gemm_precision(precision);
+    expect_op_matches_cpu("linear " + cuda::gemm_precision_name(precision), {a, w},
+                          [](const auto& in) { return linear(in[0], in[1]); }, 0, tolerance);
+  }
+  cuda::set_gemm_precision(cuda::GemmPrecision::kFp32);
+}
+
+TEST_F(CudaOps, EmbeddingCrossEntropyAndDropout) {
+  std::vector<int64_t> ids(kTokens);
+  for (int64_t i = 0; i < kTokens; ++i) ids[i] = (i * 7919) % kVocab;
+  // Embedding gradients add repeated ids with atomics (any order): relative rounding.
+  expect_op_matches_cpu("embedding", {Tensor::from_vector(ids, {kTokens}), random_tensor({kVocab, kHidden}, 11)},
+                        [](const auto& in) { return embedding(in[0], in[1]); }, 1e-5, 1e-6);
+  std::vector<int64_t> targets(640);
+  for (int64_t i = 0; i < 640; ++i) targets[i] = i % 9 == 0 ? kIgnoreIndex : (i * 104729) % kVocab;
+  // Log-sum-exp over 30522 logits: block reductions in another order.
+  expect_op_matches_cpu("cross_entropy", {random_tensor({640, kVocab}, -8, 8, 12), Tensor::from_vector(targets, {640})},
+                        [](const auto& in) { return cross_entropy(in[0], in[1]); }, 1e-5, 1e-7);
+  // Dropout masks come from the same Philox stream: bit-identical.
+  const DropoutKey key{1234, 5678};
+  expect_op_matches_cpu("dropout", {random_tensor({kTokens, kHidden}, 13)},
+                        [key](const auto& in) { return dropout(in[0], 0.1f, key, true); }, 0, 0);
+  expect_op_matches_cpu("head_dropout", {random_tensor({32, 12, 128 * 64}, 14)},
+                        [key](const auto& in) { return head_dropout(in[0], 0.2f, key, true); }, 0, 0);
+}
+
+TEST_F(CudaOps, AdamWStep) {
+  Tensor param_cpu = random_tensor({kFfn, kHidden}, 15), grad = random_tensor({kFfn, kHidden}, 16);
+  Tensor m_cpu = random_tensor({kFfn, kHidden}, -0.1f, 0.1f, 17), v_cpu = random_tensor({kFfn, kHidden}, 0, 0.01f, 18);
+  Tensor param_gpu = param_cpu.to(Device::cuda(0)), m_gpu = m_cpu.to(Device::cuda(0));
+  Tensor v_gpu = v_cpu.to(Device::cuda(0));
+  AdamWConfig config;
+  config.lr = 1e-3f;
+  config.weight_decay = 0.01f;
+  adamw_step(param_cpu, grad, m_cpu, v_cpu, config, 3);
+  adamw_step(param_gpu, grad.to(Device::cuda(0)), m_gpu, v_gpu, config, 3);
+  // Same formula per element; sqrtf and division are correctly rounded on both.
+  expect_close(param_gpu, param_cpu, 1e-6, 1e-7, "param");
+  expect_close(m_gpu, m_cpu, 1e-6, 1e-9, "m");
+  expect_close(v_gpu, v_cpu, 1e-6, 1e-12, "v");
+}
+
+class CudaTraining : public ::testing::TestWithParam<AttentionVariant> {};
+
+TEST_P(CudaTraining, StepsMatchTheCpu) {
+  cuda::register_cuda_backend();
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  test_support::expect_training_matches_cpu(GetParam(), Device::cuda(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(AttentionVariants, CudaTraining,
+                         ::testing::Values(AttentionVariant::kSoftmax, AttentionVariant::kClippedSoftmax,
+                                           AttentionVariant::kGated),
+                         [](const ::testing::TestParamInfo<AttentionVariant>& info) {
+                           return std::string(attention_variant_name(info.param));
+                         });
+
+}  // namespace
+}  // namespace bertforge

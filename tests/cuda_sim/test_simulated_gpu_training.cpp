@@ -1,0 +1,66 @@
+// The whole `--device cuda` path without a GPU: a CUDA backend whose memory is host memory
+// and whose kernel table holds the launchers of every cuda/*.cuh, run on the CUDA simulator
+// (GEMMs, which are cuBLAS on a GPU, use the CPU GEMM here). BERT training steps on
+// Device::cuda(0) must then match the same steps on the CPU: this checks that the model,
+// the optimizer and the tensor plumbing (moves, strided copies, fills, host reads) work on a
+// non-CPU device, and that no op lacks a CUDA kernel (a missing entry throws).
+#include "tests/cuda_sim/cuda_sim.h"
+// Every kernel source, compiled for the simulator, after it.
+#include "cuda/elementwise.cuh"
+#include "cuda/tensor_copy.cuh"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/device.h"
+#include "ops/kernels.h"
+#include "tests/cuda_sim/kernel_test_support.h"
+#include "tests/support/device_training_parity.h"
+
+namespace bertforge::cuda_sim_test {
+namespace {
+
+// Host memory posing as device memory; strided copies and fills run the CUDA kernels.
+class SimulatedCudaDevice final : public DeviceInterface {
+ public:
+  void* allocate(size_t nbytes, int) override { return std::aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64); }
+  void deallocate(void* ptr, int) override { std::free(ptr); }
+  void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_within(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_strided(void* dst, const int64_t* dst_strides, const void* src, const int64_t* src_strides,
+                    const int64_t* shape, int dims, size_t element_size, int) override {
+    cuda::copy_strided(dst, dst_strides, src, src_strides, shape, dims, element_size);
+  }
+  void fill(void* dst, const void* value, size_t element_size, int64_t count, int) override {
+    cuda::fill(dst, value, element_size, count);
+  }
+};
+
+void register_simulated_cuda_backend() {
+  static SimulatedCudaDevice device;
+  register_device_interface(DeviceType::kCUDA, &device);
+  KernelTable& table = mutable_kernel_table(DeviceType::kCUDA);
+  table = KernelTable{};
+  table.gemm_strided_batched = cpu().gemm_strided_batched;  // cuBLAS on a GPU
+  cuda::register_elementwise_kernels(table);
+}
+
+class SimulatedGpuTraining : public ::testing::TestWithParam<AttentionVariant> {
+ protected:
+  void SetUp() override { register_simulated_cuda_backend(); }
+};
+
+TEST_P(SimulatedGpuTraining, StepsMatchTheCpu) {
+  test_support::expect_training_matches_cpu(GetParam(), Device::cuda(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(AttentionVariants, SimulatedGpuTraining,
+                         ::testing::Values(AttentionVariant::kSoftmax, AttentionVariant::kClippedSoftmax,
+                                           AttentionVariant::kGated),
+                         [](const ::testing::TestParamInfo<AttentionVariant>& info) {
+                           return std::string(attention_variant_name(info.param));
+                         });
+
+}  // namespace
+}  // namespace bertforge::cuda_sim_test
