@@ -82,8 +82,7 @@ void register_cuda_backend() {
     registered_device = &device;
     register_device_interface(DeviceType::kCUDA, &device);
     KernelTable& table = mutable_kernel_table(DeviceType::kCUDA);
-    register_gemm(table);
-    register_elementwise_kernels(table);
+    register_all_kernels(table);
   });
 }
 

@@ -33,8 +33,10 @@ __device__ __forceinline__ float block_reduce(float value, float* scratch, float
   __syncthreads();  // scratch may still be read by a previous reduction
   if (lane == 0) scratch[warp] = value;
   __syncthreads();
-  value = lane < warps ? scratch[lane] : identity;
-  if (warp == 0) value = warp_reduce(value);
+  if (warp == 0) {  // only warp 0 reads the partials, so thread 0's write below races with no read
+    value = lane < warps ? scratch[lane] : identity;
+    value = warp_reduce(value);
+  }
   if (threadIdx.x == 0) scratch[0] = value;
   __syncthreads();
   return scratch[0];

@@ -10,8 +10,10 @@
 // torch.optim.AdamW and clip_grad_norm_, and the same thread count, twice: with the head at every position as
 // Hugging Face runs it ("torch HF"), and with the head on the labelled rows only, as bertforge ("torch same").
 //
-// Usage: bench_train [preset ...]   (default: tiny mini base)
+// Usage: bench_train [--device cuda] [preset ...]   (default: tiny mini base; on a GPU base with B=32)
 // Output: per preset, bertforge's tokens/s, then each torch variant's tokens/s and the ratio bertforge/torch.
+// --device cuda (a build with the CUDA backend): both train on GPU 0, FP32 (cuBLAS FP32 GEMMs, torch with TF32
+// off), each step ending when the GPU has finished it; the peer's Python is $BERTFORGE_BENCH_PYTHON (bench_util.h).
 #include <omp.h>
 
 #include <cstdint>
@@ -25,6 +27,9 @@
 #include "models/bert.h"
 #include "tests/bench/bench_util.h"
 #include "train/optimizer.h"
+#ifdef BERTFORGE_CUDA
+#include "cuda/device.h"
+#endif
 
 namespace {
 
@@ -63,18 +68,23 @@ struct Measured {
   int64_t parameters = 0;
 };
 
-Measured run_bertforge(const BertConfig& config, int64_t batch_size) {
+Measured run_bertforge(const BertConfig& config, int64_t batch_size, bertforge::Device device) {
   BertForMaskedLM model(config, /*init_seed=*/1);
+  model.to(device);
   model.train();
   bertforge::OptimizerConfig optimizer_config;
   bertforge::AdamWOptimizer optimizer(model.named_parameters(), optimizer_config);
-  const Batch batch = make_batch(batch_size, config.vocab_size);
+  const Batch host_batch = make_batch(batch_size, config.vocab_size);
+  const Batch batch{host_batch.input_ids.to(device), host_batch.labels.to(device)};
+  const Tensor last_parameter = model.named_parameters().back().second;
   uint64_t step = 0;
   const bertforge::bench::Timing timing = bertforge::bench::time_runs(
       [&] {
         const bertforge::DropoutContext dropout{/*seed=*/1, ++step, /*rank=*/0, /*micro_step=*/0};
         bertforge::autograd::backward(model.mlm_loss(batch.input_ids, Tensor(), Tensor(), batch.labels, dropout));
         optimizer.step(1e-4f);
+        // Reading the last parameter updated waits for the GPU's queue to drain (one stream).
+        if (!device.is_cpu()) last_parameter.to(bertforge::Device::cpu());
       },
       kWarmup, kRepeats);
   int64_t parameters = 0;
@@ -85,14 +95,34 @@ Measured run_bertforge(const BertConfig& config, int64_t batch_size) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bertforge::Device device = bertforge::Device::cpu();
+  int first_preset_arg = 1;
+  if (argc > 2 && std::string(argv[1]) == "--device") {
+    device = bertforge::parse_device(argv[2]).value();
+    first_preset_arg = 3;
+  }
   std::vector<Preset> presets = {{"tiny", 32}, {"mini", 32}, {"base", 8}};
-  if (argc > 1) {
+  if (!device.is_cpu()) {
+#ifdef BERTFORGE_CUDA
+    bertforge::cuda::register_cuda_backend();
+    if (bertforge::cuda::device_count() == 0) {
+      std::fprintf(stderr, "bench_train: --device %s but no CUDA device\n", argv[2]);
+      return 2;
+    }
+#else
+    std::fprintf(stderr, "bench_train: built without the CUDA backend\n");
+    return 2;
+#endif
+    presets = {{"mini", 128}, {"base", 32}};
+  }
+  if (argc > first_preset_arg) {
     std::vector<Preset> chosen;
-    for (int i = 1; i < argc; ++i) {
+    for (int i = first_preset_arg; i < argc; ++i) {
       bool found = false;
       for (const Preset& p : presets) {
         if (p.name == argv[i]) chosen.push_back(p), found = true;
       }
+      if (!found && !device.is_cpu() && std::string(argv[i]) == "tiny") chosen.push_back({"tiny", 128}), found = true;
       if (!found) {
         std::fprintf(stderr, "bench_train: unknown preset '%s' (tiny, mini, base)\n", argv[i]);
         return 2;
@@ -101,12 +131,12 @@ int main(int argc, char** argv) {
     presets = chosen;
   }
   const int threads = omp_get_max_threads();
-  std::printf("bench_train: %d threads, T = %lld, vocab 30522, dropout 0.1, AdamW + clipping; median of %d steps "
-              "after %d warm-up\n",
-              threads, static_cast<long long>(kSeqLen), kRepeats, kWarmup);
+  std::printf("bench_train: %s, %d threads, T = %lld, vocab 30522, dropout 0.1, AdamW + clipping; median of %d "
+              "steps after %d warm-up\n",
+              device.str().c_str(), threads, static_cast<long long>(kSeqLen), kRepeats, kWarmup);
   for (const Preset& preset : presets) {
     const BertConfig config = BertConfig::preset(preset.name).value();
-    const Measured ours = run_bertforge(config, preset.batch);
+    const Measured ours = run_bertforge(config, preset.batch, device);
     const double tokens = static_cast<double>(preset.batch * kSeqLen);
     std::printf("%-5s B=%-3lld bertforge %7.0f tokens/s (%.3f s/step)", preset.name.c_str(),
                 static_cast<long long>(preset.batch), tokens / ours.seconds, ours.seconds);
@@ -114,7 +144,8 @@ int main(int argc, char** argv) {
     for (const char* head_rows : {"all", "labelled"}) {
       const auto torch = bertforge::bench::run_torch_peer(
           "bench_train_torch.py", {std::to_string(threads), std::to_string(kWarmup), std::to_string(kRepeats),
-                                   preset.name, std::to_string(preset.batch), std::to_string(kSeqLen), head_rows});
+                                   preset.name, std::to_string(preset.batch), std::to_string(kSeqLen), head_rows,
+                                   device.is_cpu() ? "cpu" : "cuda"});
       const auto seconds = torch.find("step_seconds"), parameters = torch.find("parameters");
       if (seconds == torch.end() || parameters == torch.end()) {
         std::printf("  torch: not available");

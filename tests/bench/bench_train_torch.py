@@ -1,7 +1,7 @@
 """tests/bench/bench_train_torch.py — the PyTorch side of bench_train: one BERT MLM training step, timed.
 
 Called by bench_train (C++) as
-    bench_train_torch.py THREADS WARMUP REPEATS PRESET BATCH SEQ HEAD_ROWS
+    bench_train_torch.py THREADS WARMUP REPEATS PRESET BATCH SEQ HEAD_ROWS DEVICE
 and prints "parameters N" and "step_seconds S" (the median of REPEATS steps after WARMUP untimed ones).
 HEAD_ROWS "all" runs the MLM head at every position, as Hugging Face does; "labelled" gathers the labelled
 positions first and runs the head on those alone, as bertforge's training does (BertForMaskedLM::mlm_loss).
@@ -13,6 +13,8 @@ after each block, erf GELU; the MLM head dense -> GELU -> LayerNorm -> decoder t
 logits at every position (or at the labelled ones, see HEAD_ROWS), cross-entropy with ignore index -100. A step: forward in train mode (dropout 0.1),
 backward, clip_grad_norm_(1.0), torch.optim.AdamW (weight decay 0.01), zero_grad(set_to_none=True). The batch
 is synthetic as on the C++ side: ids uniform in [1000, V), 15% of the positions labelled, no padding.
+DEVICE is cpu or cuda; on cuda TF32 is off (FP32 GEMMs, as bertforge's default) and each timed step ends with
+torch.cuda.synchronize().
 """
 import math
 import sys
@@ -76,7 +78,7 @@ class BertForMaskedLM(torch.nn.Module):
 
     def forward(self, ids, token_types, attention_mask, labels, labelled_rows_only):
         B, T = ids.shape
-        positions = torch.arange(T).unsqueeze(0)
+        positions = torch.arange(T, device=ids.device).unsqueeze(0)
         x = self.word(ids) + self.token_type(token_types) + self.position(positions)
         x = F.dropout(self.embedding_norm(x), DROPOUT, self.training)
         extended_mask = (1.0 - attention_mask[:, None, None, :]) * torch.finfo(torch.float32).min
@@ -95,9 +97,11 @@ def main():
     threads, warmup, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     preset, batch, seq = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
     labelled_rows_only = {"all": False, "labelled": True}[sys.argv[7]]
+    device = torch.device(sys.argv[8])
     torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
-    model = BertForMaskedLM(*PRESETS[preset])
+    model = BertForMaskedLM(*PRESETS[preset]).to(device)
     model.train()
     no_decay = [p for n, p in model.named_parameters() if p.dim() == 1]
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
@@ -109,6 +113,7 @@ def main():
     labels = torch.where(torch.rand(batch, seq, generator=gen) < 0.15, ids, torch.full_like(ids, -100))
     token_types = torch.zeros_like(ids)
     attention_mask = torch.ones(batch, seq)
+    ids, labels, token_types, attention_mask = (t.to(device) for t in (ids, labels, token_types, attention_mask))
 
     def step():
         loss = model(ids, token_types, attention_mask, labels, labelled_rows_only)
@@ -116,6 +121,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     seconds = median_seconds(step, warmup, repeats)
     print("parameters", sum(p.numel() for p in model.parameters()))

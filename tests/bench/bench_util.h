@@ -1,5 +1,5 @@
 // tests/bench/bench_util.h — what the benchmarks in tests/bench share (header-only): timing a call as the median
-// (and best) of repeats after warm-up calls, and running a benchmark's PyTorch peer script with /usr/bin/python3.
+// (and best) of repeats after warm-up calls, and running a benchmark's PyTorch peer script (peer_python()).
 //
 // A peer script prints one line per figure, "key value [value ...]"; run_torch_peer returns those values by key.
 #pragma once
@@ -38,16 +38,24 @@ Timing time_runs(Fn&& run, int warmup, int repeats) {
   return {seconds[repeats / 2], seconds[0]};
 }
 
-// Whether /usr/bin/python3 can import torch (the peer scripts need it).
-inline bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
+// The Python of the peer scripts: $BERTFORGE_BENCH_PYTHON, else /usr/bin/python3 (Debian's, with python3-torch).
+inline std::string peer_python() {
+  const char* chosen = std::getenv("BERTFORGE_BENCH_PYTHON");
+  return chosen != nullptr && *chosen != '\0' ? chosen : "/usr/bin/python3";
+}
 
-// Runs `/usr/bin/python3 tests/bench/<script> <args...>` and reads its "key value [value ...]" lines; returns the
+// Whether that Python can import torch (the peer scripts need it).
+inline bool torch_available() {
+  return std::system((peer_python() + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
+}
+
+// Runs `peer_python() tests/bench/<script> <args...>` and reads its "key value [value ...]" lines; returns the
 // values by key, or nothing if torch is not available or the script cannot be started.
 inline std::map<std::string, std::vector<double>> run_torch_peer(const std::string& script,
                                                                  const std::vector<std::string>& args) {
   std::map<std::string, std::vector<double>> result;
   if (!torch_available()) return result;
-  std::string command = "/usr/bin/python3 " BENCH_SOURCE_DIR "/" + script;
+  std::string command = peer_python() + " " BENCH_SOURCE_DIR "/" + script;
   for (const std::string& arg : args) command += " " + arg;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return result;

@@ -6,16 +6,29 @@
 // non-CPU device, and that no op lacks a CUDA kernel (a missing entry throws).
 #include "tests/cuda_sim/cuda_sim.h"
 // Every kernel source, compiled for the simulator, after it.
+#include "cuda/activation.cuh"
+#include "cuda/adamw.cuh"
+#include "cuda/cross_entropy.cuh"
+#include "cuda/dropout.cuh"
 #include "cuda/elementwise.cuh"
+#include "cuda/embedding.cuh"
+#include "cuda/layernorm.cuh"
+#include "cuda/softmax.cuh"
 #include "cuda/tensor_copy.cuh"
 
 #include <cstdlib>
 #include <cstring>
 
 #include "core/device.h"
+#include "cuda/kernels.h"
 #include "ops/kernels.h"
 #include "tests/cuda_sim/kernel_test_support.h"
 #include "tests/support/device_training_parity.h"
+
+// cuBLAS has no simulator: the simulated GPU multiplies with the CPU GEMM.
+namespace bertforge::cuda {
+void register_gemm(KernelTable& table) { table.gemm_strided_batched = kernels_for(Device::cpu()).gemm_strided_batched; }
+}  // namespace bertforge::cuda
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -42,8 +55,7 @@ void register_simulated_cuda_backend() {
   register_device_interface(DeviceType::kCUDA, &device);
   KernelTable& table = mutable_kernel_table(DeviceType::kCUDA);
   table = KernelTable{};
-  table.gemm_strided_batched = cpu().gemm_strided_batched;  // cuBLAS on a GPU
-  cuda::register_elementwise_kernels(table);
+  cuda::register_all_kernels(table);
 }
 
 class SimulatedGpuTraining : public ::testing::TestWithParam<AttentionVariant> {

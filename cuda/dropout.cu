@@ -1,0 +1,2 @@
+// The translation unit nvcc compiles for cuda/dropout.cuh (kernels, launchers and registration).
+#include "cuda/dropout.cuh"
