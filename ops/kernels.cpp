@@ -1,5 +1,7 @@
-// Per-device kernel tables.
+// Per-device kernel tables, and gradient accumulation on devices other than the CPU.
 #include "ops/kernels.h"
+
+#include "autograd/engine.h"
 
 namespace bertforge {
 namespace cpu {
@@ -16,6 +18,14 @@ Tables& all_tables() {
   static Tables tables;
   return tables;
 }
+
+// acc += grad (f32, same device, grad contiguous) with the device's element-wise add kernel.
+void accumulate_with_kernels(Tensor& acc, const Tensor& grad) {
+  BF_CHECK(acc.dtype() == DType::kF32 && grad.dtype() == DType::kF32 && acc.is_contiguous(),
+           "gradient accumulation on ", acc.device().str(), " supports contiguous f32, got ", acc.str());
+  BF_KERNEL(acc.device(), binary)(BinaryOp::kAdd, acc.data<float>(), acc.data<float>(), grad.data<float>(),
+                                  acc.numel());
+}
 }  // namespace
 
 const KernelTable& kernels_for(Device device) {
@@ -29,6 +39,7 @@ const KernelTable& kernels_for(Device device) {
 KernelTable& mutable_kernel_table(DeviceType type) {
   Tables& t = all_tables();
   t.registered[static_cast<int>(type)] = true;
+  if (type != DeviceType::kCPU) autograd::register_accumulate(type, &accumulate_with_kernels);
   return t.tables[static_cast<int>(type)];
 }
 

@@ -106,7 +106,8 @@ struct KernelTable {
 
 // The table of `device`'s backend (throws if the backend was not built).
 const KernelTable& kernels_for(Device device);
-// For backends registering their kernels.
+// For backends registering their kernels; it also makes autograd accumulate gradients on that device with the
+// table's `binary` add.
 KernelTable& mutable_kernel_table(DeviceType type);
 
 // Throws "<kernel> has no <device> kernel" when a table entry is missing;

@@ -1,0 +1,2 @@
+// The translation unit nvcc compiles for cuda/activation.cuh (kernels, launchers and registration).
+#include "cuda/activation.cuh"

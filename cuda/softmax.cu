@@ -1,0 +1,2 @@
+// The translation unit nvcc compiles for cuda/softmax.cuh (kernels, launchers and registration).
+#include "cuda/softmax.cuh"
