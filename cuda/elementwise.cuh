@@ -1,13 +1,13 @@
 // CUDA kernels for element-wise arithmetic and bias rows, their host launchers (the
 // signatures of ops/kernels.h) and their registration. CPU reference: ops/cpu/elementwise.cpp.
-// One thread per element; sum_rows gives each thread one column, so a warp reads 32
-// adjacent floats.
+// One thread per element, except sum_rows (below).
 #pragma once
 
 #include <cstdint>
 
 #include "cuda/kernels.h"
 #include "cuda/portable.cuh"
+#include "cuda/reduce.cuh"
 #include "ops/kernels.h"
 
 namespace bertforge::cuda {
@@ -35,13 +35,51 @@ __global__ void add_bias_kernel(float* out, const float* x, const float* bias, i
   if (i < rows * cols) out[i] = x[i] + bias[i % cols];
 }
 
-// out (cols) = column sums of x (rows, cols), one thread per column.
-__global__ void sum_rows_kernel(float* out, const float* x, int64_t rows, int64_t cols) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= cols) return;
+// ---- sum_rows: out (cols) = column sums of x (rows, cols) -------------------------------------------
+// Both shapes it serves need many blocks: bias gradients (4096 rows x 768 columns) and whole-tensor sums
+// (a gradient's 23M elements as one column). Blocks add their partial sums into `out` with atomicAdd, after
+// a kernel zeroes it, so the last bits depend on the order the blocks finish in.
+constexpr int kSumColumns = 32;       // columns per block: a warp reads 32 adjacent floats of a row
+constexpr int kSumRowLanes = 16;      // threads per column
+constexpr int64_t kSumMinRowsPerBlock = 256;
+constexpr int64_t kMaxGridY = 65535;
+constexpr int64_t kSumElementsPerBlock = 8 * 1024;  // a single column: elements per block
+
+__global__ void zero_kernel(float* out, int64_t n) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = 0.0f;
+}
+
+// Block (column tile, row chunk) of (kSumColumns x kSumRowLanes) threads: thread (tx, ty) adds rows ty,
+// ty + kSumRowLanes, ... of its chunk in column tile * kSumColumns + tx; the row lanes meet in shared memory.
+__global__ void sum_rows_tiled_kernel(float* out, const float* x, int64_t rows, int64_t cols,
+                                      int64_t rows_per_block) {
+  __shared__ float partial[kSumRowLanes][kSumColumns + 1];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kSumColumns + threadIdx.x;
+  const int64_t first_row = static_cast<int64_t>(blockIdx.y) * rows_per_block;
+  const int64_t end_row = first_row + rows_per_block < rows ? first_row + rows_per_block : rows;
   float acc = 0.0f;
-  for (int64_t r = 0; r < rows; ++r) acc += x[r * cols + c];
-  out[c] = acc;
+  if (c < cols) {
+    for (int64_t r = first_row + threadIdx.y; r < end_row; r += kSumRowLanes) acc += x[r * cols + c];
+  }
+  partial[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    float total = 0.0f;
+    for (int lane = 0; lane < kSumRowLanes; ++lane) total += partial[lane][threadIdx.x];
+    atomicAdd(&out[c], total);
+  }
+}
+
+// One column (out[0] = sum of x[0, n)): each block sums kSumElementsPerBlock elements.
+__global__ void sum_all_kernel(float* out, const float* x, int64_t n) {
+  __shared__ float scratch[kWarpSize];
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kSumElementsPerBlock;
+  const int64_t end = first + kSumElementsPerBlock < n ? first + kSumElementsPerBlock : n;
+  float acc = 0.0f;
+  for (int64_t i = first + threadIdx.x; i < end; i += blockDim.x) acc += x[i];
+  const float total = block_sum(acc, scratch);
+  if (threadIdx.x == 0) atomicAdd(out, total);
 }
 
 inline void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n) {
@@ -62,7 +100,17 @@ inline void add_bias(float* out, const float* x, const float* bias, int64_t rows
 
 inline void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   if (cols == 0) return;
-  BF_LAUNCH(sum_rows_kernel, blocks_for(cols, kElementwiseThreads), kElementwiseThreads, 0, out, x, rows, cols);
+  BF_LAUNCH(zero_kernel, blocks_for(cols, kElementwiseThreads), kElementwiseThreads, 0, out, cols);
+  if (rows == 0) return;
+  if (cols == 1) {
+    BF_LAUNCH(sum_all_kernel, blocks_for(rows, kSumElementsPerBlock), kElementwiseThreads, 0, out, x, rows);
+    return;
+  }
+  // At least kSumMinRowsPerBlock rows per block, and more where the grid's y extent would run out.
+  const int64_t fewest = (rows + kMaxGridY - 1) / kMaxGridY;
+  const int64_t rows_per_block = fewest > kSumMinRowsPerBlock ? fewest : kSumMinRowsPerBlock;
+  const dim3 grid(blocks_for(cols, kSumColumns), blocks_for(rows, rows_per_block));
+  BF_LAUNCH(sum_rows_tiled_kernel, grid, dim3(kSumColumns, kSumRowLanes), 0, out, x, rows, cols, rows_per_block);
 }
 
 void register_elementwise_kernels(KernelTable& table) {

@@ -52,9 +52,9 @@ namespace bertforge::cuda {
 
 constexpr int kWarpSize = 32;
 
-// Blocks of `threads` threads that cover n items, one item per thread.
-inline unsigned int blocks_for(int64_t n, int threads) {
-  return static_cast<unsigned int>((n + threads - 1) / threads);
+// Blocks that cover n items, `per_block` items per block (e.g. one per thread).
+inline unsigned int blocks_for(int64_t n, int64_t per_block) {
+  return static_cast<unsigned int>((n + per_block - 1) / per_block);
 }
 
 }  // namespace bertforge::cuda

@@ -32,11 +32,16 @@ TEST(ElementwiseKernels, BinaryScaleAndBiasMatchTheCpuExactly) {
 }
 
 TEST(ElementwiseKernels, SumRowsMatchesTheCpu) {
-  const std::vector<float> x = random_values(kRows * kCols, -2, 2, 4);
-  std::vector<float> got(kCols), want(kCols);
-  cuda::sum_rows(got.data(), x.data(), kRows, kCols);
-  cpu().sum_rows(want.data(), x.data(), kRows, kCols);
-  expect_close(got, want, 1e-6, 1e-5, "sum_rows");
+  // One row chunk; several row chunks (blocks add with atomics); one column (a whole-tensor sum, several
+  // blocks); a few columns. Sums of up to 20000 values in [-2, 2): float rounding of the other order.
+  const std::pair<int64_t, int64_t> shapes[] = {{kRows, kCols}, {700, 45}, {20000, 1}, {513, 3}, {1, 77}};
+  for (const auto& [rows, cols] : shapes) {
+    const std::vector<float> x = random_values(rows * cols, -2, 2, 4);
+    std::vector<float> got(cols, 123.0f), want(cols);  // garbage in `out` must not leak into the sums
+    cuda::sum_rows(got.data(), x.data(), rows, cols);
+    cpu().sum_rows(want.data(), x.data(), rows, cols);
+    expect_close(got, want, 1e-5, 1e-3, "sum_rows " + std::to_string(rows) + "x" + std::to_string(cols));
+  }
 }
 
 TEST(ElementwiseKernels, EmptyInputsLaunchNothing) {
