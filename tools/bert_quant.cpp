@@ -4,6 +4,7 @@
 //   bert_quant --checkpoint RUN | RUN/checkpoints/step-N | model.safetensors --data DIR --out OUT/model.safetensors
 //              [--method ptq|awq] [--weight_bits 8] [--granularity per_tensor|per_channel|per_group] [--group_size 128]
 //              [--activation_bits 8 (0: FP activations)] [--observer minmax|running_minmax|percentile|mse]
+//              [--activation_exclude POINT,...]
 //              [--calibration_batches 16] [--eval_batches 50] [--batch_size 32] [--seq_len 128] [--json]
 //
 // DIR is what bert_prep writes: calibration batches come from DIR/train (shuffled by --seed), perplexity from
@@ -12,14 +13,19 @@
 // quant/quantized_model.h) and OUT/config.json, so `bert_eval --checkpoint OUT/model.safetensors` evaluates it.
 //
 // Prints progress lines (to stderr), then the report: per quantized weight its scheme and SQNR (dB), per tap
-// point its calibrated range and quantization parameters, the model file size before and after, and the FP and
-// quantized (fake-quant) validation perplexity, the latter of the model read back from the written file.
+// point its calibrated range and quantization parameters, the model file size before and after, the FP and
+// quantized (fake-quant) validation perplexity, the latter of the model read back from the written file, and how
+// close that model's final hidden state is to the FP model's on the same validation batches with the MLM masking
+// undone (SQNR in dB and mean cosine similarity over real tokens; train/evaluation.h compare_hidden_states).
+// An encoder-only checkpoint (no MLM head, e.g. all-MiniLM-L6-v2) is quantized the same way; it has no
+// perplexity ("n/a"; null in --json), so the hidden-state agreement is its measure.
 // --method awq: weight-only (activations stay FP; --activation_bits, --observer and --granularity are not used),
 // asymmetric per_group(--group_size) weights of --weight_bits bits, scales and clip ratios searched on
 // --calibration_batches training batches (at most --awq_max_samples tokens kept per Linear input). Its report:
 // per Linear how its scale is folded ("value", "gelu*1/s", or "unscaled" for the LayerNorm-fed query/key/value and
 // intermediate.dense), the chosen alpha, the clip ratios' min/mean/max, and the calibration output MSE of
-// round-to-nearest and of AWQ; then the FP, RTN (same scheme) and AWQ perplexities.
+// round-to-nearest and of AWQ; then the FP, RTN (same scheme) and AWQ perplexities and the RTN and AWQ
+// hidden-state agreement with FP.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -54,9 +60,11 @@ ABSL_FLAG(std::string, granularity, "per_tensor", "weight scales: per_tensor, pe
 ABSL_FLAG(int64_t, group_size, 128, "input channels per scale with --granularity per_group, and for awq");
 ABSL_FLAG(int64_t, awq_max_samples, 4096, "awq: calibration tokens kept per Linear input for the MSE searches");
 ABSL_FLAG(int32_t, activation_bits, 8, "activation bit width, 2..16 (asymmetric, per tensor); 0 keeps them FP");
+ABSL_FLAG(std::vector<std::string>, activation_exclude, {},
+          "tap points whose activations stay FP: a point of every layer (ffn_output) or one site (layer.0.gelu)");
 ABSL_FLAG(std::string, observer, "minmax", "activation range observer: minmax, running_minmax, percentile or mse");
 ABSL_FLAG(int64_t, calibration_batches, 16, "training batches the activation ranges are calibrated on");
-ABSL_FLAG(int64_t, eval_batches, 50, "validation batches for the perplexities (0: all)");
+ABSL_FLAG(int64_t, eval_batches, 50, "validation batches for the perplexities and hidden states (0: all)");
 ABSL_FLAG(int64_t, batch_size, 32, "sequences per batch (calibration and evaluation)");
 ABSL_FLAG(int64_t, seq_len, 128, "tokens per sequence, [CLS] and [SEP] included");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the calibration shuffle and of the masking");
@@ -79,6 +87,7 @@ absl::StatusOr<quant::PtqOptions> ptq_options() {
     return absl::InvalidArgumentError(absl::StrCat("--weight_bits / --granularity / --group_size: ", s.message()));
   }
   options.activation_bits = absl::GetFlag(FLAGS_activation_bits);
+  options.exclude = absl::GetFlag(FLAGS_activation_exclude);
   BF_ASSIGN_OR_RETURN(options.calibration.observer.kind, parse_observer_kind(absl::GetFlag(FLAGS_observer)));
   options.calibration.batches = absl::GetFlag(FLAGS_calibration_batches);
   if (absl::Status s = options.validate(); !s.ok()) {
@@ -113,9 +122,12 @@ struct Report {
   quant::PtqResult ptq;    // --method ptq
   quant::AwqResult awq_result;  // --method awq
   PerplexityResult rtn;    // --method awq: round-to-nearest with the same scheme
+  HiddenStateAgreement rtn_hidden;  // --method awq: RTN's final hidden state against FP's
   std::string scheme;            // QuantizedBert::describe
   int64_t fp_bytes = 0, quantized_bytes = 0;
+  bool has_perplexity = true;  // false for an encoder-only model
   PerplexityResult fp, quantized;
+  HiddenStateAgreement hidden;  // the quantized model's final hidden state against FP's
   int64_t num_layers = 0;
 };
 
@@ -135,6 +147,10 @@ void print_awq_table(const Report& r) {
               static_cast<long long>(r.awq_result.calibration_tokens));
 }
 
+void print_hidden(const char* label, const HiddenStateAgreement& h) {
+  std::printf("%-32s %12.2f dB SQNR, mean cosine %.6f\n", label, h.sqnr_db, h.mean_cosine);
+}
+
 void print_report(const Report& r) {
   if (r.awq) {
     print_awq_table(r);
@@ -145,15 +161,23 @@ void print_report(const Report& r) {
   std::printf("\nscheme: %s\n", r.scheme.c_str());
   std::printf("%-32s %12.3f MB -> %.3f MB (%.2fx smaller)\n", "model size", r.fp_bytes / 1e6,
               r.quantized_bytes / 1e6, static_cast<double>(r.fp_bytes) / static_cast<double>(r.quantized_bytes));
-  std::printf("%-32s %12.4f\n", "FP perplexity", r.fp.perplexity);
-  if (r.awq) {
-    std::printf("%-32s %12.4f (%+.2f%%)\n", "RTN perplexity", r.rtn.perplexity,
-                100.0 * (r.rtn.perplexity / r.fp.perplexity - 1.0));
+  if (r.has_perplexity) {
+    std::printf("%-32s %12.4f\n", "FP perplexity", r.fp.perplexity);
+    if (r.awq) {
+      std::printf("%-32s %12.4f (%+.2f%%)\n", "RTN perplexity", r.rtn.perplexity,
+                  100.0 * (r.rtn.perplexity / r.fp.perplexity - 1.0));
+    }
+    std::printf("%-32s %12.4f (%+.2f%%)\n", "quantized perplexity", r.quantized.perplexity,
+                100.0 * (r.quantized.perplexity / r.fp.perplexity - 1.0));
+    std::printf("(%lld masked tokens, %lld validation batches)\n", static_cast<long long>(r.fp.scored_tokens),
+                static_cast<long long>(r.fp.batches));
+  } else {
+    std::printf("%-32s %12s (encoder-only model: no MLM head)\n", "perplexity", "n/a");
   }
-  std::printf("%-32s %12.4f (%+.2f%%)\n", "quantized perplexity", r.quantized.perplexity,
-              100.0 * (r.quantized.perplexity / r.fp.perplexity - 1.0));
-  std::printf("(%lld masked tokens, %lld validation batches)\n", static_cast<long long>(r.fp.scored_tokens),
-              static_cast<long long>(r.fp.batches));
+  if (r.awq) print_hidden("RTN hidden state vs FP", r.rtn_hidden);
+  print_hidden("quantized hidden state vs FP", r.hidden);
+  std::printf("(final hidden state over %lld real tokens of %lld validation batches, MLM masking undone)\n",
+              static_cast<long long>(r.hidden.tokens), static_cast<long long>(r.hidden.batches));
 }
 
 void print_ptq_tables(const Report& r) {
@@ -202,7 +226,12 @@ Json report_json(const Report& r, const std::string& out) {
     row.set("awq_mse", w.awq_mse);
     weights.push_back(std::move(row));
   }
-  if (r.awq) j.set("rtn_perplexity", r.rtn.perplexity);
+  const auto perplexity = [&](const PerplexityResult& p) { return r.has_perplexity ? Json(p.perplexity) : Json(); };
+  if (r.awq) {
+    j.set("rtn_perplexity", perplexity(r.rtn));
+    j.set("rtn_hidden_sqnr_db", r.rtn_hidden.sqnr_db);
+    j.set("rtn_hidden_cosine", r.rtn_hidden.mean_cosine);
+  }
   for (const quant::WeightQuantReport& w : r.ptq.weights) {
     Json row = Json::object();
     row.set("name", w.name);
@@ -215,9 +244,12 @@ Json report_json(const Report& r, const std::string& out) {
   j.set("activations", r.ptq.activations.to_json());
   j.set("fp_bytes", r.fp_bytes);
   j.set("quantized_bytes", r.quantized_bytes);
-  j.set("fp_perplexity", r.fp.perplexity);
-  j.set("quantized_perplexity", r.quantized.perplexity);
+  j.set("fp_perplexity", perplexity(r.fp));
+  j.set("quantized_perplexity", perplexity(r.quantized));
   j.set("scored_tokens", r.fp.scored_tokens);
+  j.set("hidden_sqnr_db", r.hidden.sqnr_db);
+  j.set("hidden_cosine", r.hidden.mean_cosine);
+  j.set("hidden_tokens", r.hidden.tokens);
   return j;
 }
 
@@ -268,16 +300,17 @@ absl::Status run() {
 
   progress(absl::StrCat("loading ", paths.weights));
   BF_ASSIGN_OR_RETURN(const std::unique_ptr<BertForMaskedLM> model, load_hf_bert(paths.weights, config));
-  if (!model->has_mlm_head()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(paths.weights, " is encoder-only: the report's perplexities need an MLM head"));
-  }
   Report report;
   report.num_layers = config.num_hidden_layers;
-  progress(absl::StrCat("evaluating the FP model (", eval_batches == 0 ? "all" : absl::StrCat(eval_batches),
-                        " validation batches)"));
-  report.fp = evaluate_perplexity(*model, validation_loader, eval_batches);
-  progress(absl::StrFormat("FP perplexity %.4f", report.fp.perplexity));
+  report.has_perplexity = model->has_mlm_head();
+  if (report.has_perplexity) {
+    progress(absl::StrCat("evaluating the FP model (", eval_batches == 0 ? "all" : absl::StrCat(eval_batches),
+                          " validation batches)"));
+    report.fp = evaluate_perplexity(*model, validation_loader, eval_batches);
+    progress(absl::StrFormat("FP perplexity %.4f", report.fp.perplexity));
+  } else {
+    progress("encoder-only model: no perplexity; the hidden states are compared with FP");
+  }
 
   report.awq = awq;
   if (awq) {
@@ -289,7 +322,8 @@ absl::Status run() {
                         quant::build_quantized_bert(quant::quantize_rtn(*model, awq_opts.weights), config,
                                                     quant::ActivationQuantSpec{}));
     progress("evaluating round-to-nearest with the same scheme");
-    report.rtn = evaluate_perplexity(*rtn.model, validation_loader, eval_batches);
+    if (report.has_perplexity) report.rtn = evaluate_perplexity(*rtn.model, validation_loader, eval_batches);
+    report.rtn_hidden = compare_hidden_states(*model, *rtn.model, validation_loader, eval_batches);
     report.ptq.state = report.awq_result.state;  // what is written; activations stay FP
   } else {
     progress(absl::StrCat("quantizing ", quant::ptq_weight_names(*model).size(), " encoder weights to ",
@@ -315,8 +349,12 @@ absl::Status run() {
   progress("evaluating the quantized model, read back from the written file");
   BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert quantized, quant::load_quantized_bert(out, config));
   report.scheme = quantized.bert.describe(quantized.spec);
-  report.quantized = evaluate_perplexity(*quantized.bert.model, validation_loader, eval_batches);
-  progress(absl::StrFormat("quantized perplexity %.4f", report.quantized.perplexity));
+  if (report.has_perplexity) {
+    report.quantized = evaluate_perplexity(*quantized.bert.model, validation_loader, eval_batches);
+    progress(absl::StrFormat("quantized perplexity %.4f", report.quantized.perplexity));
+  }
+  report.hidden = compare_hidden_states(*model, *quantized.bert.model, validation_loader, eval_batches);
+  progress(absl::StrFormat("quantized hidden state vs FP: %.2f dB SQNR", report.hidden.sqnr_db));
 
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", report_json(report, out).dump(2).c_str());

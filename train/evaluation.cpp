@@ -1,7 +1,9 @@
-// Validation perplexity, outlier metrics, and the unigram baseline of perplexity.
+// Validation perplexity, outlier metrics, hidden-state agreement between two models, and the unigram baseline of
+// perplexity.
 #include "train/evaluation.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "autograd/grad_mode.h"
@@ -42,6 +44,7 @@ PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64
   const ScopedEvalMode eval_mode(model);
   double loss_sum = 0;
   PerplexityResult result;
+  const Device device = model.named_parameters().front().second.device();  // batches go where the model is
   result.batches = for_each_eval_batch(loader, max_batches, [&](const MlmBatch& batch) {
     const int64_t scored = count_scored(batch.labels);
     if (outliers != nullptr) {
@@ -49,12 +52,14 @@ PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64
     } else if (scored == 0) {
       return;
     }
+    const Tensor ids = batch.input_ids.to(device), types = batch.token_type_ids.to(device);
+    const Tensor mask = batch.attention_mask.to(device);
     if (!model.has_mlm_head() || scored == 0) {  // the outlier probes see the encoder alone
-      model.encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
+      model.encode(ids, types, mask);
       return;
     }
-    const Tensor loss = model.mlm_loss(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.labels);
-    loss_sum += static_cast<double>(loss.item<float>()) * static_cast<double>(scored);
+    const Tensor loss = model.mlm_loss(ids, types, mask, batch.labels.to(device));
+    loss_sum += static_cast<double>(loss.to(Device::cpu()).item<float>()) * static_cast<double>(scored);
     result.scored_tokens += scored;
   });
   result.mean_loss = result.scored_tokens > 0 ? loss_sum / static_cast<double>(result.scored_tokens) : 0.0;
@@ -81,6 +86,75 @@ EvalResult evaluate(BertForMaskedLM& model, DataLoader& loader, int64_t max_batc
   result.perplexity = evaluate_pass(model, loader, max_batches, &outliers);
   result.outliers = outliers.result();
   return result;
+}
+
+void HiddenStateComparison::add(const Tensor& reference, const Tensor& model, const Tensor& attention_mask) {
+  BF_CHECK(reference.shape() == model.shape() && reference.dim() == 3, "hidden states: want two (B,T,C) of one shape");
+  const std::vector<float> ref = reference.to(Device::cpu()).to_float_vector();
+  const std::vector<float> x = model.to(Device::cpu()).to_float_vector();
+  const int64_t C = reference.size(2), positions = reference.size(0) * reference.size(1);
+  std::vector<float> mask;
+  if (attention_mask.defined()) {
+    BF_CHECK(attention_mask.numel() == positions, "hidden states: the attention mask must be (B,T)");
+    mask = attention_mask.to(Device::cpu()).to_float_vector();
+  }
+  for (int64_t p = 0; p < positions; ++p) {
+    if (!mask.empty() && mask[p] == 0.0f) continue;
+    double dot = 0, ref_sq = 0, x_sq = 0, diff_sq = 0;
+    for (int64_t c = p * C; c < (p + 1) * C; ++c) {
+      dot += double(ref[c]) * x[c];
+      ref_sq += double(ref[c]) * ref[c];
+      x_sq += double(x[c]) * x[c];
+      diff_sq += (double(ref[c]) - x[c]) * (double(ref[c]) - x[c]);
+    }
+    signal_ += ref_sq;
+    noise_ += diff_sq;
+    if (ref_sq == 0 && x_sq == 0) {
+      cosine_sum_ += 1.0;
+    } else if (ref_sq > 0 && x_sq > 0) {
+      cosine_sum_ += dot / std::sqrt(ref_sq * x_sq);
+    }
+    ++tokens_;
+  }
+  ++batches_;
+}
+
+HiddenStateAgreement HiddenStateComparison::result() const {
+  HiddenStateAgreement r;
+  r.tokens = tokens_;
+  r.batches = batches_;
+  r.mean_cosine = tokens_ > 0 ? cosine_sum_ / static_cast<double>(tokens_) : 0.0;
+  r.sqnr_db = noise_ == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal_ / noise_);
+  return r;
+}
+
+Tensor unmasked_input_ids(const MlmBatch& batch) {
+  Tensor ids = batch.input_ids.clone();
+  int64_t* out = ids.data<int64_t>();
+  const int64_t* labels = batch.labels.data<int64_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    if (labels[i] != kMlmIgnoreLabel) out[i] = labels[i];
+  }
+  return ids;
+}
+
+HiddenStateAgreement compare_hidden_states(BertForMaskedLM& reference, BertForMaskedLM& model, DataLoader& loader,
+                                           int64_t max_batches) {
+  BF_CHECK(reference.config().hidden_size == model.config().hidden_size,
+           "hidden states: the two models have different hidden sizes");
+  autograd::NoGradGuard no_grad;
+  const ScopedEvalMode reference_eval(reference), model_eval(model);
+  HiddenStateComparison comparison;
+  // encode() of `m` on the batch moved to m's device.
+  const auto encode = [](BertForMaskedLM& m, const Tensor& ids, const MlmBatch& batch) {
+    const Device device = m.named_parameters().front().second.device();
+    return m.encode(ids.to(device), batch.token_type_ids.to(device), batch.attention_mask.to(device));
+  };
+  for_each_eval_batch(loader, max_batches, [&](const MlmBatch& batch) {
+    const Tensor ids = unmasked_input_ids(batch);
+    comparison.add(encode(reference, ids, batch), encode(model, ids, batch), batch.attention_mask);
+  });
+  return comparison.result();
 }
 
 double unigram_perplexity(DataLoader& loader, int64_t vocab_size, int64_t max_batches) {

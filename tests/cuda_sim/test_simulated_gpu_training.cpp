@@ -67,12 +67,8 @@ TEST_P(SimulatedGpuTraining, StepsMatchTheCpu) {
   test_support::expect_training_matches_cpu(GetParam(), Device::cuda(0));
 }
 
-INSTANTIATE_TEST_SUITE_P(AttentionVariants, SimulatedGpuTraining,
-                         ::testing::Values(AttentionVariant::kSoftmax, AttentionVariant::kClippedSoftmax,
-                                           AttentionVariant::kGated),
-                         [](const ::testing::TestParamInfo<AttentionVariant>& info) {
-                           return std::string(attention_variant_name(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(AttentionVariants, SimulatedGpuTraining, test_support::kParityAttentionVariants,
+                         test_support::parity_test_name);
 
 }  // namespace
 }  // namespace bertforge::cuda_sim_test

@@ -87,4 +87,12 @@ inline void expect_training_matches_cpu(AttentionVariant attention, Device devic
   }
 }
 
+// The attention variants, named for a parameterised test: INSTANTIATE_TEST_SUITE_P(AttentionVariants, Suite,
+// kParityAttentionVariants, parity_test_name).
+inline const auto kParityAttentionVariants = ::testing::Values(
+    AttentionVariant::kSoftmax, AttentionVariant::kClippedSoftmax, AttentionVariant::kGated);
+inline std::string parity_test_name(const ::testing::TestParamInfo<AttentionVariant>& info) {
+  return attention_variant_name(info.param);
+}
+
 }  // namespace bertforge::test_support
