@@ -191,30 +191,34 @@ std::string describe_deadlock(const Launch& launch, const uint3& block) {
                       " threads returned");
 }
 
+// Thread t of the block: its indices, and a fresh context that starts in fiber_entry on its own stack. (Not
+// inlined: getcontext returns twice, which would make the caller's loop variables unsafe.)
+__attribute__((noinline)) void prepare_fiber(Launch& launch, int t, const uint3& block, dim3 grid, dim3 block_dim) {
+  Fiber& fiber = launch.fibers[t];
+  fiber = Fiber{};
+  fiber.view.thread_idx = uint3{t % block_dim.x, (t / block_dim.x) % block_dim.y, t / (block_dim.x * block_dim.y)};
+  fiber.view.block_idx = block;
+  fiber.view.block_dim = block_dim;
+  fiber.view.grid_dim = grid;
+  fiber.warp = t / 32;
+  fiber.lane = t % 32;
+  launch.warps[fiber.warp].live_lanes |= 1u << fiber.lane;
+  getcontext(&fiber.context);
+  fiber.context.uc_stack.ss_sp = launch.stacks.get() + static_cast<size_t>(t) * kStackBytes;
+  fiber.context.uc_stack.ss_size = kStackBytes;
+  fiber.context.uc_link = nullptr;
+  const auto address = reinterpret_cast<uintptr_t>(&fiber);
+  makecontext(&fiber.context, reinterpret_cast<void (*)()>(&fiber_entry), 2, static_cast<unsigned int>(address >> 32),
+              static_cast<unsigned int>(address));
+}
+
 void run_block(Launch& launch, const uint3& block, dim3 grid, dim3 block_dim) {
   const int threads = static_cast<int>(launch.fibers.size());
   for (Warp& warp : launch.warps) {
     warp.live_lanes = 0;
     warp.exchanges.clear();
   }
-  for (int t = 0; t < threads; ++t) {
-    Fiber& fiber = launch.fibers[t];
-    fiber = Fiber{};
-    fiber.view.thread_idx = uint3{t % block_dim.x, (t / block_dim.x) % block_dim.y, t / (block_dim.x * block_dim.y)};
-    fiber.view.block_idx = block;
-    fiber.view.block_dim = block_dim;
-    fiber.view.grid_dim = grid;
-    fiber.warp = t / 32;
-    fiber.lane = t % 32;
-    launch.warps[fiber.warp].live_lanes |= 1u << fiber.lane;
-    getcontext(&fiber.context);
-    fiber.context.uc_stack.ss_sp = launch.stacks.get() + static_cast<size_t>(t) * kStackBytes;
-    fiber.context.uc_stack.ss_size = kStackBytes;
-    fiber.context.uc_link = nullptr;
-    const auto address = reinterpret_cast<uintptr_t>(&fiber);
-    makecontext(&fiber.context, reinterpret_cast<void (*)()>(&fiber_entry), 2,
-                static_cast<unsigned int>(address >> 32), static_cast<unsigned int>(address));
-  }
+  for (int t = 0; t < threads; ++t) prepare_fiber(launch, t, block, grid, block_dim);
   // Uninitialised shared memory reads as NaN, so a kernel that relies on it fails its test.
   if (!launch.dynamic_shared.empty()) {
     std::memset(launch.dynamic_shared.data(), 0xff, launch.dynamic_shared.size() * sizeof(uint64_t));
