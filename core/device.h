@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/dtype.h"
 
 namespace bertforge {
 
@@ -49,6 +50,9 @@ class DeviceInterface {
                             const int64_t* shape, int dims, size_t element_size, int index) = 0;
   // Sets `count` contiguous elements of `element_size` bytes (1, 2, 4 or 8) to the bytes at `value`.
   virtual void fill(void* dst, const void* value, size_t element_size, int64_t count, int index) = 0;
+  // dst[i] = src[i] converted, i < count, both contiguous, between the floating dtypes f32, bf16 and f16
+  // (rounding to nearest even, as core/half.h does on the CPU).
+  virtual void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t count, int index) = 0;
 };
 
 inline constexpr int kMaxStridedCopyDims = 8;

@@ -1,11 +1,14 @@
 // 16-bit floating point storage types: bfloat16 and IEEE half (binary16).
 //
 // Both are plain 2-byte structs used only for storage; arithmetic happens in
-// float. Conversions round to nearest, ties to even, and keep NaN/Inf.
+// float. Conversions round to nearest, ties to even, and keep NaN/Inf. They are
+// BF_HOST_DEVICE, so a CUDA kernel converts exactly as the CPU does.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+
+#include "core/host_device.h"
 
 namespace bertforge {
 
@@ -17,28 +20,36 @@ struct f16 {
 };
 static_assert(sizeof(bf16) == 2 && sizeof(f16) == 2, "16-bit storage types");
 
-inline uint32_t FloatBits(float f) {
+BF_HOST_DEVICE inline uint32_t FloatBits(float f) {
+#ifdef __CUDA_ARCH__
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
+#endif
 }
-inline float BitsToFloat(uint32_t u) {
+BF_HOST_DEVICE inline float BitsToFloat(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+#endif
 }
 
 // bfloat16 is the top half of a float32: 8 exponent bits, 7 mantissa bits.
-inline bf16 FloatToBf16(float f) {
+BF_HOST_DEVICE inline bf16 FloatToBf16(float f) {
   uint32_t u = FloatBits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return bf16{static_cast<uint16_t>((u >> 16) | 0x40)};  // quiet NaN
   uint32_t rounding_bias = 0x7fffu + ((u >> 16) & 1u);  // ties to even
   return bf16{static_cast<uint16_t>((u + rounding_bias) >> 16)};
 }
-inline float Bf16ToFloat(bf16 h) { return BitsToFloat(static_cast<uint32_t>(h.bits) << 16); }
+BF_HOST_DEVICE inline float Bf16ToFloat(bf16 h) { return BitsToFloat(static_cast<uint32_t>(h.bits) << 16); }
 
 // binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits; subnormals below 2^-14.
-inline f16 FloatToF16(float f) {
+BF_HOST_DEVICE inline f16 FloatToF16(float f) {
   uint32_t u = FloatBits(f);
   uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   uint32_t abs = u & 0x7fffffffu;
@@ -58,7 +69,7 @@ inline f16 FloatToF16(float f) {
   return f16{static_cast<uint16_t>(sign | h)};
 }
 
-inline float F16ToFloat(f16 h) {
+BF_HOST_DEVICE inline float F16ToFloat(f16 h) {
   uint32_t sign = static_cast<uint32_t>(h.bits & 0x8000u) << 16;
   uint32_t exponent = (h.bits >> 10) & 0x1fu;
   uint32_t mantissa = h.bits & 0x3ffu;

@@ -37,11 +37,7 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define BF_HOST_DEVICE __host__ __device__
-#else
-#define BF_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace bertforge {
 

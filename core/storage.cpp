@@ -28,6 +28,9 @@ class CpuDevice final : public DeviceInterface {
   void fill(void*, const void*, size_t, int64_t, int) override {
     BF_FAIL("internal error: CPU fills belong to Tensor::fill_");
   }
+  void convert(void*, DType, const void*, DType, int64_t, int) override {
+    BF_FAIL("internal error: CPU conversions belong to Tensor::copy_");
+  }
 };
 
 DeviceInterface*& registry_slot(DeviceType type) {

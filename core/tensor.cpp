@@ -374,9 +374,15 @@ void Tensor::copy_(const Tensor& src) {
     copy_(src.to(device()));
     return;
   }
+  if (!device().is_cpu() && dtype() != src.dtype()) {  // convert contiguous elements, then place them
+    const Tensor from = src.contiguous();
+    Tensor converted = is_contiguous() ? *this : empty(shape(), dtype(), device());
+    device_interface(device().type).convert(converted.raw_data(), dtype(), from.raw_data(), from.dtype(), numel(),
+                                            device().index);
+    if (!is_contiguous()) copy_(converted);
+    return;
+  }
   if (!device().is_cpu()) {
-    BF_CHECK(dtype() == src.dtype(), "copy_ on ", device().str(), " needs the same dtype, got ", src.str(),
-             " into ", str());
     DeviceInterface& backend = device_interface(device().type);
     if (is_contiguous() && src.is_contiguous()) {
       backend.copy_within(raw_data(), src.raw_data(), nbytes(), device().index);

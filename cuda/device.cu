@@ -49,6 +49,10 @@ class CudaDevice final : public DeviceInterface {
     select(index);
     cuda::fill(dst, value, element_size, count);
   }
+  void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t count, int index) override {
+    select(index);
+    cuda::convert(dst, dst_dtype, src, src_dtype, count);
+  }
 
   AllocatorStats stats(int index) const { return allocators_.at(index)->stats(); }
 

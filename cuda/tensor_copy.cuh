@@ -1,6 +1,7 @@
-// CUDA kernels behind Tensor::copy_ of strided views and Tensor::fill_ on a GPU (the
-// DeviceInterface of cuda/device.cpp). Elements are moved as raw 1, 2, 4 or 8-byte words,
-// so one kernel serves every dtype. CPU reference: the strided loops of core/tensor.cpp.
+// CUDA kernels behind Tensor::copy_ of strided views, dtype conversions and Tensor::fill_
+// on a GPU (the DeviceInterface of cuda/device.cu). Copies and fills move raw 1, 2, 4 or
+// 8-byte words, so one kernel serves every dtype; conversions between f32, bf16 and f16 go
+// through float with core/half.h's rounding. CPU reference: core/tensor.cpp.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 
 #include "core/check.h"
 #include "core/device.h"
+#include "core/half.h"
 #include "cuda/portable.cuh"
 
 namespace bertforge::cuda {
@@ -41,6 +43,56 @@ template <typename Word>
 __global__ void fill_kernel(Word* dst, Word value, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) dst[i] = value;
+}
+
+// ---- Conversions between the floating storage types ------------------------------------------------
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(bf16 x) { return Bf16ToFloat(x); }
+__device__ __forceinline__ float to_float(f16 x) { return F16ToFloat(x); }
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ float from_float<float>(float x) {
+  return x;
+}
+template <>
+__device__ __forceinline__ bf16 from_float<bf16>(float x) {
+  return FloatToBf16(x);
+}
+template <>
+__device__ __forceinline__ f16 from_float<f16>(float x) {
+  return FloatToF16(x);
+}
+
+template <typename Dst, typename Src>
+__global__ void convert_kernel(Dst* dst, const Src* src, int64_t n) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = from_float<Dst>(to_float(src[i]));
+}
+
+// Calls fn(T{}) with the storage type of a floating dtype.
+template <typename Fn>
+void visit_floating_dtype(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kF32: fn(float{}); break;
+    case DType::kBF16: fn(bf16{}); break;
+    case DType::kF16: fn(f16{}); break;
+    default: BF_FAIL("convert on a GPU: f32, bf16 and f16 only, got ", dtype_name(dtype));
+  }
+}
+
+// dst[0, count) = src[0, count) converted (see DeviceInterface::convert).
+inline void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t count) {
+  if (count == 0) return;
+  visit_floating_dtype(dst_dtype, [&](auto dst_tag) {
+    visit_floating_dtype(src_dtype, [&](auto src_tag) {
+      using Dst = decltype(dst_tag);
+      using Src = decltype(src_tag);
+      void (*const convert_pair_kernel)(Dst*, const Src*, int64_t) = &convert_kernel<Dst, Src>;
+      BF_LAUNCH(convert_pair_kernel, blocks_for(count, kCopyThreads), kCopyThreads, 0, static_cast<Dst*>(dst),
+                static_cast<const Src*>(src), count);
+    });
+  });
 }
 
 // Calls fn(Word{}) with the unsigned integer type of `element_size` bytes.

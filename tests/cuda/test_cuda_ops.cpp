@@ -153,6 +153,17 @@ TEST_F(CudaOps, EmbeddingCrossEntropyAndDropout) {
                         [key](const auto& in) { return head_dropout(in[0], 0.2f, key, true); }, 0, 0);
 }
 
+TEST_F(CudaOps, DtypeConversionsRoundAsTheCpu) {
+  const Tensor x = random_tensor({kTokens, kHidden}, -70000, 70000, 19);
+  for (DType narrow : {DType::kBF16, DType::kF16}) {
+    // Values beyond f16's 65504 become inf on both sides: the same rounding code (core/half.h).
+    const std::vector<float> want = x.to(narrow).to(DType::kF32).to_float_vector();
+    const Tensor on_gpu = x.to(Device::cuda(0)).to(narrow);
+    EXPECT_EQ(on_gpu.to(Device::cpu()).to(DType::kF32).to_float_vector(), want) << dtype_name(narrow);
+    EXPECT_EQ(on_gpu.to(DType::kF32).to(Device::cpu()).to_float_vector(), want) << dtype_name(narrow) << " -> f32";
+  }
+}
+
 TEST_F(CudaOps, AdamWStep) {
   Tensor param_cpu = random_tensor({kFfn, kHidden}, 15), grad = random_tensor({kFfn, kHidden}, 16);
   Tensor m_cpu = random_tensor({kFfn, kHidden}, -0.1f, 0.1f, 17), v_cpu = random_tensor({kFfn, kHidden}, 0, 0.01f, 18);

@@ -48,6 +48,9 @@ class SimulatedCudaDevice final : public DeviceInterface {
   void fill(void* dst, const void* value, size_t element_size, int64_t count, int) override {
     cuda::fill(dst, value, element_size, count);
   }
+  void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t count, int) override {
+    cuda::convert(dst, dst_dtype, src, src_dtype, count);
+  }
 };
 
 void register_simulated_cuda_backend() {

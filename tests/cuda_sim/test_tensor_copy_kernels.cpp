@@ -1,8 +1,11 @@
 // cuda/tensor_copy.cuh on the CUDA simulator: strided copies of permuted and sliced views
-// against Tensor::copy_ on the CPU (exact: elements are moved, not computed), and fills.
+// against Tensor::copy_ on the CPU (exact: elements are moved, not computed), conversions
+// between f32, bf16 and f16 (exact: the same rounding code, core/half.h), and fills.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
 #include "cuda/tensor_copy.cuh"
+
+#include <cmath>
 
 #include "core/tensor.h"
 #include "tests/cuda_sim/kernel_test_support.h"
@@ -36,6 +39,37 @@ TEST(TensorCopyKernels, TransposedAndOffsetViewsOfEveryElementSize) {
     const Tensor typed = x.to(dtype).transpose(0, 1);
     EXPECT_EQ(copy_with_kernel(typed).to_float_vector(), typed.contiguous().to_float_vector()) << dtype_name(dtype);
   }
+}
+
+// The bytes of `t` (contiguous).
+std::vector<uint8_t> bytes_of(const Tensor& t) {
+  const auto* first = static_cast<const uint8_t*>(t.raw_data());
+  return std::vector<uint8_t>(first, first + t.nbytes());
+}
+
+TEST(TensorCopyKernels, ConversionsRoundExactlyAsTheCpu) {
+  // Normal values, values that are subnormal or overflow in f16, exact ties, and the specials.
+  std::vector<float> values = random_values(997, -70000, 70000, 5);
+  for (float v : {0.0f, -0.0f, 1e-6f, -3e-7f, 65504.0f, 65520.0f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256,
+                  1.0f + 1.0f / 2048, 1e38f, INFINITY, -INFINITY, NAN}) {
+    values.push_back(v);
+  }
+  const int64_t n = static_cast<int64_t>(values.size());
+  const Tensor x = Tensor::from_vector(values, {n});
+  for (DType narrow : {DType::kBF16, DType::kF16}) {
+    const Tensor want = x.to(narrow);  // core/half.h on the CPU
+    Tensor got = Tensor::empty({n}, narrow);
+    cuda::convert(got.raw_data(), narrow, x.raw_data(), DType::kF32, n);
+    EXPECT_EQ(bytes_of(got), bytes_of(want)) << "f32 -> " << dtype_name(narrow);
+    Tensor back = Tensor::empty({n}, DType::kF32);
+    cuda::convert(back.raw_data(), DType::kF32, want.raw_data(), narrow, n);
+    EXPECT_EQ(bytes_of(back), bytes_of(want.to(DType::kF32))) << dtype_name(narrow) << " -> f32";
+  }
+  const Tensor as_bf16 = x.to(DType::kBF16);
+  Tensor got = Tensor::empty({n}, DType::kF16);
+  cuda::convert(got.raw_data(), DType::kF16, as_bf16.raw_data(), DType::kBF16, n);
+  EXPECT_EQ(bytes_of(got), bytes_of(as_bf16.to(DType::kF16))) << "bf16 -> f16";
+  EXPECT_THROW(cuda::convert(got.raw_data(), DType::kI64, x.raw_data(), DType::kF32, n), Error);
 }
 
 TEST(TensorCopyKernels, FillWritesEveryElement) {
