@@ -60,6 +60,13 @@ def outlier_cells(e):
     return [fmt(e[k]) for k in OUTLIER_KEYS]
 
 
+def markdown_table(header, rows):
+    """The lines of a Markdown table: `header` (cell texts) over `rows` (lists of cell texts)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
 def bar_chart(path, title, bars, x_label):
     """bars: [(label, value, color)], drawn as horizontal bars from 0, labels on the left. Writes an SVG."""
     width, left, right, top, row = 860, 330, 60, 40, 26
@@ -232,11 +239,8 @@ def main():
       "per-tensor activations at every tap point, min-max ranges); RTN/AWQ are asymmetric per group of 128 input "
       "channels, activations FP32 (AWQ's RTN baseline is the same scheme without AWQ's scales and clipping).")
     w("")
-    w("| model | hidden SQNR (dB) | cosine | avg kurtosis | max kurtosis | max FFN out inf-norm | "
-      "max FFN i+o inf-norm | max LN(FFN i+o) inf-norm |")
-    w("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        w("| " + " | ".join(r) + " |")
+    md.extend(markdown_table(["model", "hidden SQNR (dB)", "cosine", "avg kurtosis", "max kurtosis",
+                              "max FFN out inf-norm", "max FFN i+o inf-norm", "max LN(FFN i+o) inf-norm"], rows))
     w("")
     w("![MiniLM hidden-state SQNR](outlier_study_minilm.svg)")
     w("")
@@ -295,11 +299,9 @@ def main():
     w("")
     w("The seed's Tables 6 (uniform W8A8) and 7 (AWQ W8), for every combination, FP included:")
     w("")
-    w("| model | quantization | perplexity | avg kurtosis | max kurtosis | max FFN output inf-norm | "
-      "max FFN input + output inf-norm | max LN(FFN i + o) inf-norm | hidden SQNR dB / cosine vs FP |")
-    w("|---|---|---|---|---|---|---|---|---|")
-    for r in table:
-        w("| " + " | ".join(r) + " |")
+    md.extend(markdown_table(["model", "quantization", "perplexity", "avg kurtosis", "max kurtosis",
+                              "max FFN output inf-norm", "max FFN input + output inf-norm",
+                              "max LN(FFN i + o) inf-norm", "hidden SQNR dB / cosine vs FP"], table))
     w("")
     w("For reference, the seed's BERT-base (370k steps on Wiki-40B + BookCorpus), as perplexity / avg kurtosis / "
       "max kurtosis / the three inf-norms: uniform W8A8 outlier-free "
