@@ -33,9 +33,10 @@ void register_gemm(KernelTable& table) { table.gemm_strided_batched = kernels_fo
 namespace bertforge::cuda_sim_test {
 namespace {
 
-// Host memory posing as device memory; strided copies and fills run the CUDA kernels.
+// Host memory posing as device memory; strided copies, fills and conversions run the CUDA kernels.
 class SimulatedCudaDevice final : public DeviceInterface {
  public:
+  // aligned_alloc needs a multiple of the alignment; one spare line keeps zero-byte tensors valid.
   void* allocate(size_t nbytes, int) override { return std::aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64); }
   void deallocate(void* ptr, int) override { std::free(ptr); }
   void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
