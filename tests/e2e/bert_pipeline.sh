@@ -6,10 +6,9 @@ set -uo pipefail
 build=$1
 source=$2
 # shellcheck source=tests/e2e/e2e_lib.sh
-. "$source/tests/e2e/e2e_lib.sh"  # work, fail, expect_error
+. "$source/tests/e2e/e2e_lib.sh"  # work, fail, expect_error, prep_excerpt
 
-"$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" --vocab_size 600 \
-  --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "bert_prep"; }
+prep_excerpt "$work/data" --vocab_size 600
 [ -s "$work/data/vocab.txt" ] && ls "$work/data/train/"*.zst > /dev/null && ls "$work/data/validation/"*.zst > /dev/null ||
   fail "bert_prep wrote no vocab or shards"
 echo "ok: bert_prep"

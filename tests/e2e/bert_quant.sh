@@ -8,10 +8,9 @@ set -uo pipefail
 build=$1
 source=$2
 # shellcheck source=tests/e2e/e2e_lib.sh
-. "$source/tests/e2e/e2e_lib.sh"  # work, fail, expect_error
+. "$source/tests/e2e/e2e_lib.sh"  # work, fail, expect_error, prep_excerpt
 
-"$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" --vocab_size 600 \
-  --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "bert_prep"; }
+prep_excerpt "$work/data" --vocab_size 600
 "$build/bert_train" --data "$work/data" --out "$work/run" --preset tiny --seq_len 64 --batch_size 8 --steps 30 \
   --warmup_steps 3 --lr 2e-3 --log_interval 10 --eval_interval 0 --eval_batches 4 --checkpoint_interval 0 \
   > "$work/train.log" 2>&1 || { cat "$work/train.log"; fail "bert_train"; }
@@ -93,9 +92,7 @@ done
 # hidden states compared.
 minilm="$source/.cache/minilm"
 if [ -f "$minilm/.complete" ]; then
-  "$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/minilm_data" \
-    --vocab "$minilm/vocab.txt" --documents blank --validation_fraction 0.2 --seed 3 > /dev/null 2>&1 ||
-    fail "bert_prep --vocab MiniLM"
+  prep_excerpt "$work/minilm_data" --vocab "$minilm/vocab.txt"
   "$build/bert_quant" --checkpoint "$minilm" --data "$work/minilm_data" --seq_len 64 --batch_size 4 \
     --granularity per_channel --activation_bits 0 --eval_batches 2 --json --out "$work/minilm_w8/model.safetensors" \
     > "$work/minilm.json" 2> "$work/minilm.err" || { cat "$work/minilm.err"; fail "bert_quant on MiniLM"; }

@@ -12,9 +12,8 @@ set -uo pipefail
 build=$1
 source=$2
 mpiexec=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/e2e/e2e_lib.sh
+. "$source/tests/e2e/e2e_lib.sh"  # work, fail, expect_error, prep_excerpt
 
 # What mpirun needs in this container: running as root is refused without these two variables. Each rank runs
 # one OpenMP thread, so 2 ranks fit 2 cores.
@@ -24,21 +23,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 mpirun2=(timeout 300 "$mpiexec" -np 2)
 
-# expect_error "what" "message fragment" command...: non-zero exit within 120 s, saying the fragment.
-expect_error() {
-  local what=$1 fragment=$2
-  shift 2
-  local out status start=$SECONDS
-  out=$(timeout 120 "$@" 2>&1)
-  status=$?
-  [ $status -ne 0 ] || fail "$what: exited 0"
-  [ $status -ne 124 ] || fail "$what: hung (killed by timeout after 120 s): $out"
-  grep -qF -- "$fragment" <<<"$out" || fail "$what: no '$fragment' in: $out"
-  echo "ok: $what (exit $status after $((SECONDS - start)) s)"
-}
 
-"$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" --vocab_size 600 \
-  --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "bert_prep"; }
+prep_excerpt "$work/data" --vocab_size 600
 
 common=(--data "$work/data" --preset tiny --seq_len 64 --steps 10 --warmup_steps 2 --lr 2e-3 --log_interval 5
         --eval_interval 0 --eval_batches 0 --dropout 0)

@@ -13,11 +13,9 @@ if [ ! -f "$cache/.complete" ]; then
   exit 77
 fi
 # shellcheck source=tests/e2e/e2e_lib.sh
-. "$source/tests/e2e/e2e_lib.sh"  # work, fail
+. "$source/tests/e2e/e2e_lib.sh"  # work, fail, prep_excerpt
 
-"$build/bert_prep" --input "$source/tests/e2e/fixtures/kjv_excerpt.txt" --out "$work/data" \
-  --vocab "$cache/vocab.txt" --documents blank --validation_fraction 0.2 --seed 3 > "$work/prep.log" 2>&1 ||
-  { cat "$work/prep.log"; fail "bert_prep --vocab MiniLM"; }
+prep_excerpt "$work/data" --vocab "$cache/vocab.txt"
 cmp -s "$cache/vocab.txt" "$work/data/vocab.txt" || fail "bert_prep did not keep MiniLM's vocab.txt"
 echo "ok: bert_prep with MiniLM's vocabulary"
 
