@@ -18,11 +18,12 @@
 //   The driver adds 128 * rowsum(w) back to turn sum(a' w) into sum(a w).
 //
 // Speed on AMD Zen 3 (the development machine, bench_int8_gemm, 2 threads, BERT-base shapes): this kernel reaches
-// 180-198 GOP/s against 149-161 GFLOP/s for our FP32 GEMM (1.2-1.3x), while PyTorch's onednn int8 reaches
-// 209-282 GOP/s on the same shapes. A microbenchmark here saw vpmaddubsw and vpmaddwd issue about once per cycle
-// each, which would cap this instruction pair near the FP32 FMA rate; onednn's figures say that is not the whole
-// story, so the tile shape and the sign trick's extra instructions are where to look next. VNNI (vpdpbusd: 64
-// multiply-adds in one instruction) removes the pair altogether.
+// 180-250 GOP/s against 157-167 GFLOP/s for our FP32 GEMM (1.1-1.5x), while PyTorch's onednn int8 reaches
+// 245-282 GOP/s on the same shapes. bench_int8_ceiling times the instruction sequences alone, on registers: this
+// one (sign trick) peaks at 1.37x the FP32 FMA's multiply-adds per second, int16 vpmaddwd (option 1) at 1.52x, and
+// plain vpmaddubsw + vpmaddwd at 1.90x, which is exact only for activations of at most 7 bits. So no exact 8-bit
+// AVX2 kernel on this CPU can be twice as fast as the FP32 GEMM. VNNI (vpdpbusd: 64 multiply-adds in one
+// instruction) removes the pair altogether.
 //
 // Tile 4 x 16: 8 accumulators (4 rows x 2 registers of 8 channels) + 2 weight registers + 1 broadcast activation
 // and its absolute value + 1 temporary + the ones vector = 14 of the 16 ymm registers.
