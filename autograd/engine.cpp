@@ -5,6 +5,8 @@
 // 2. Start at the root; a node runs once all its consumers have handed it
 //    their gradient contributions, which are summed on arrival.
 // 3. Gradients reaching a leaf are added into leaf.grad, which the leaf owns.
+//    Edges into each leaf are counted in step 1 too, so that the caller can be
+//    told when the last one has delivered (on_leaf_ready).
 #include "autograd/engine.h"
 
 #include <unordered_map>
@@ -47,7 +49,8 @@ Tensor owned_copy(const Tensor& t) { return t.detach().clone(); }
 
 void register_accumulate(DeviceType type, AccumulateFn fn) { accumulate_slot(type) = fn; }
 
-void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) {
+void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph,
+              const LeafGradientReadyFn& on_leaf_ready) {
   BF_CHECK(requires_grad(root), "backward() on a tensor that does not require grad");
   Tensor seed = grad_output;
   if (!seed.defined()) {
@@ -66,17 +69,20 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
     } else {
       root_meta->grad = owned_copy(seed);
     }
+    if (on_leaf_ready) on_leaf_ready(*root_meta);
     return;
   }
 
-  // 1. Count consumers of every node reachable from the root.
+  // 1. Count consumers of every node reachable from the root, and the edges into every leaf.
   std::unordered_map<Node*, int> consumers;
+  std::unordered_map<const AutogradMeta*, int> leaf_edges;
   std::vector<Node*> stack = {root_meta->grad_fn.get()};
   consumers[stack.back()] = 0;
   while (!stack.empty()) {
     Node* node = stack.back();
     stack.pop_back();
     for (const Edge& edge : node->next_edges()) {
+      if (edge.leaf) ++leaf_edges[edge.leaf.get()];
       if (!edge.node) continue;
       auto [it, inserted] = consumers.try_emplace(edge.node.get(), 0);
       ++it->second;
@@ -111,6 +117,7 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
           leaf_grad = owned_copy(g);
         }
       }
+      if (edge.leaf && --leaf_edges[edge.leaf.get()] == 0 && on_leaf_ready) on_leaf_ready(*edge.leaf);
       if (!edge.node) continue;
       if (g.defined()) {
         auto it = pending.find(edge.node.get());

@@ -95,14 +95,14 @@ absl::StatusOr<BertConfig> model_config(int32_t vocab_size) {
 }
 
 // The device of this rank: --device, where a plain "cuda" under a multi-rank launch means the GPU of the local rank.
-absl::StatusOr<Device> training_device(const Communicator& communicator) {
+absl::StatusOr<Device> training_device(int local_rank) {
   BF_ASSIGN_OR_RETURN(Device device, parse_device(absl::GetFlag(FLAGS_device)));
   if (device.is_cpu()) return device;
 #ifdef BERTFORGE_CUDA
   cuda::register_cuda_backend();
   const int gpus = cuda::device_count();
   if (gpus == 0) return absl::FailedPreconditionError("--device cuda: no CUDA device (or driver) on this machine");
-  if (absl::GetFlag(FLAGS_device) == "cuda") device.index = communicator.local_rank() % gpus;
+  if (absl::GetFlag(FLAGS_device) == "cuda") device.index = local_rank % gpus;
   if (device.index >= gpus) {
     return absl::InvalidArgumentError(absl::StrCat("--device ", device.str(), ": this machine has ", gpus, " GPU(s)"));
   }
@@ -116,7 +116,7 @@ absl::StatusOr<Device> training_device(const Communicator& communicator) {
 #endif
 }
 
-absl::Status run(Communicator& communicator) {
+absl::Status run(Communicator& communicator, Device device) {
   const std::string data = absl::GetFlag(FLAGS_data);
   if (data.empty() || absl::GetFlag(FLAGS_out).empty()) {
     return absl::InvalidArgumentError("--data and --out are required (see --help)");
@@ -144,7 +144,7 @@ absl::Status run(Communicator& communicator) {
   config.eval_batches = absl::GetFlag(FLAGS_eval_batches);
   config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   config.resume = absl::GetFlag(FLAGS_resume);
-  BF_ASSIGN_OR_RETURN(config.device, training_device(communicator));
+  config.device = device;
   return train_bert(config, communicator);
 }
 
@@ -171,12 +171,16 @@ int main(int argc, char** argv) {
     const absl::StatusOr<bertforge::LaunchEnvironment> launch =
         bertforge::detect_launch_environment([](const char* name) { return std::getenv(name); });
     if (!launch.ok()) bertforge::fail(nullptr, std::string(launch.status().message()));
+    // The device first: GPU ranks exchange gradients over NCCL, on that GPU.
+    const absl::StatusOr<bertforge::Device> device = bertforge::training_device(launch->local_rank);
+    if (!device.ok()) bertforge::fail(nullptr, std::string(device.status().message()));
     bertforge::CommunicatorOptions options;
     options.timeout_seconds = absl::GetFlag(FLAGS_collective_timeout_s);
+    options.device = *device;
     absl::StatusOr<std::unique_ptr<bertforge::Communicator>> made = bertforge::make_communicator(*launch, options);
     if (!made.ok()) bertforge::fail(nullptr, std::string(made.status().message()));
     communicator = std::move(*made);
-    const absl::Status status = bertforge::run(*communicator);
+    const absl::Status status = bertforge::run(*communicator, *device);
     if (!status.ok()) bertforge::fail(communicator.get(), std::string(status.message()));
   } catch (const bertforge::Error& e) {
     bertforge::fail(communicator.get(), e.what());

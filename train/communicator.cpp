@@ -10,6 +10,9 @@
 #if BERTFORGE_MPI
 #include "train/communicator_mpi.h"
 #endif
+#if BERTFORGE_NCCL
+#include "train/communicator_nccl.h"
+#endif
 
 namespace bertforge {
 namespace {
@@ -40,6 +43,14 @@ void check_reduce_tensor(const Tensor& tensor, ReduceOp op, const char* what) {
   check_collective_tensor(tensor, what);
   BF_CHECK(op != ReduceOp::kAverage || tensor.dtype() == DType::kF32, what,
            ": averaging needs an f32 tensor, got ", tensor.str());
+}
+
+std::unique_ptr<PendingCollective> Communicator::all_reduce_async(Tensor& tensor, ReduceOp op) {
+  struct Finished final : PendingCollective {
+    void wait() override {}
+  };
+  all_reduce(tensor, op);
+  return std::make_unique<Finished>();
 }
 
 // ---- SingleProcessCommunicator ----------------------------------------------------------------
@@ -82,19 +93,38 @@ absl::StatusOr<LaunchEnvironment> detect_launch_environment(
     BF_ASSIGN_OR_RETURN(launch.local_rank, int_variable(getenv, "MPI_LOCALRANKID", launch.local_rank));
     return launch;
   }
+  // A launcher without MPI: srun without --mpi (SLURM_STEP_ID marks a job step), or torchrun-style variables.
   BF_ASSIGN_OR_RETURN(const int slurm_tasks, int_variable(getenv, "SLURM_NTASKS", 1));
   if (slurm_tasks > 1 && getenv("SLURM_STEP_ID") != nullptr) {
-    return absl::UnimplementedError(absl::StrCat(
-        "started by srun as one of ", slurm_tasks, " tasks, but without MPI's process management: launch with "
-        "`srun --mpi=pmix bert_train ...` (or `mpirun -np N bert_train ...`); a rendezvous without MPI is not "
-        "supported yet"));
+    launch.launcher = "srun";
+    launch.world_size = slurm_tasks;
+    BF_ASSIGN_OR_RETURN(launch.rank, int_variable(getenv, "SLURM_PROCID", -1));
+    BF_ASSIGN_OR_RETURN(launch.local_rank, int_variable(getenv, "SLURM_LOCALID", 0));
+    if (getenv("SLURM_JOB_ID") != nullptr) {
+      launch.job_id = absl::StrCat(getenv("SLURM_JOB_ID"), ".", getenv("SLURM_STEP_ID"));
+    }
+  } else if (launch.requested_world_size > 1) {
+    launch.launcher = "RANK / WORLD_SIZE";
+    launch.world_size = launch.requested_world_size;
+    BF_ASSIGN_OR_RETURN(launch.rank, int_variable(getenv, "RANK", -1));
+    BF_ASSIGN_OR_RETURN(launch.local_rank, int_variable(getenv, "LOCAL_RANK", 0));
+    if (getenv("TORCHELASTIC_RUN_ID") != nullptr) launch.job_id = getenv("TORCHELASTIC_RUN_ID");
+  } else {
+    return launch;
   }
-  if (launch.requested_world_size > 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "WORLD_SIZE=", launch.requested_world_size, " (and RANK) are set, but this process was not started by an "
-        "MPI launcher: the RANK / WORLD_SIZE rendezvous of torchrun-style launchers is not supported yet; launch "
-        "with `mpirun -np ", launch.requested_world_size, " bert_train ...`"));
+  launch.kind = LaunchEnvironment::Kind::kRendezvous;
+  if (launch.rank < 0 || launch.rank >= launch.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("started by ", launch.launcher, " as one of ", launch.world_size,
+                                                   " ranks, but the rank (", launch.rank, ") is missing or outside "
+                                                   "that range"));
   }
+  if (getenv("BERTFORGE_RENDEZVOUS_FILE") == nullptr || *getenv("BERTFORGE_RENDEZVOUS_FILE") == '\0') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "started by ", launch.launcher, " as rank ", launch.rank, " of ", launch.world_size, " without MPI: set "
+        "BERTFORGE_RENDEZVOUS_FILE to a path that every rank sees (a shared file system across nodes), through which "
+        "the ranks meet; or launch with `mpirun -np ", launch.world_size, " bert_train ...` (or srun --mpi=pmix)"));
+  }
+  launch.rendezvous_file = getenv("BERTFORGE_RENDEZVOUS_FILE");
   return launch;
 }
 
@@ -105,6 +135,16 @@ absl::StatusOr<std::unique_ptr<Communicator>> make_communicator(const LaunchEnvi
                                                    options.timeout_seconds, " s"));
   }
   if (launch.kind == LaunchEnvironment::Kind::kSingleProcess) return std::make_unique<SingleProcessCommunicator>();
+  const bool on_gpu = !options.device.is_cpu();
+#if BERTFORGE_NCCL
+  if (on_gpu) return NcclCommunicator::create(launch, options);
+#endif
+  if (launch.kind == LaunchEnvironment::Kind::kRendezvous) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "started by ", launch.launcher, " without MPI as rank ", launch.rank, " of ", launch.world_size, ": ",
+        on_gpu ? "GPU ranks without MPI need NCCL, and this build has none (BERTFORGE_NCCL)"
+               : "CPU ranks exchange gradients over MPI; launch with `mpirun -np N bert_train ...`"));
+  }
 #if BERTFORGE_MPI
   BF_ASSIGN_OR_RETURN(std::unique_ptr<MpiCommunicator> mpi, MpiCommunicator::create(launch, options));
   return std::unique_ptr<Communicator>(std::move(mpi));

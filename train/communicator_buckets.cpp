@@ -37,9 +37,14 @@ BucketedReducer::BucketedReducer(Communicator& communicator, std::vector<std::pa
     numels.push_back(parameter.numel());
   }
   buckets_ = plan_buckets(numels, bucket_bytes);
-  for (const auto& [begin, end] : buckets_) {
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    const auto [begin, end] = buckets_[b];
     int64_t total = 0;
-    for (size_t k = begin; k < end; ++k) total += numels[k];
+    for (size_t k = begin; k < end; ++k) {
+      total += numels[k];
+      const Tensor& parameter = parameters_[order_[k]].second;
+      if (parameter.requires_grad()) bucket_of_[parameter.autograd_meta()] = b;
+    }
     buffers_.push_back(Tensor::empty({total}, DType::kF32, parameters_[order_[begin]].second.device()));
   }
 }
@@ -55,18 +60,52 @@ void BucketedReducer::for_each_slot(size_t bucket, const std::function<void(Tens
 }
 
 void BucketedReducer::all_reduce_gradients(ReduceOp op) {
+  start_overlapped_reduction(op);
+  finish_overlapped_reduction();
+}
+
+autograd::LeafGradientReadyFn BucketedReducer::start_overlapped_reduction(ReduceOp op) {
+  BF_CHECK(!reducing_, "BucketedReducer: a reduction is already in progress");
+  reducing_ = true;
+  op_ = op;
+  next_bucket_ = 0;
+  in_flight_.clear();
+  in_flight_.resize(buckets_.size());
+  unready_.clear();
+  for (const auto& [begin, end] : buckets_) unready_.push_back(end - begin);
+  return [this](const AutogradMeta& leaf) {
+    const auto it = bucket_of_.find(&leaf);
+    if (it == bucket_of_.end()) return;  // not one of this reducer's parameters
+    --unready_[it->second];
+    start_ready_buckets();
+  };
+}
+
+void BucketedReducer::start_ready_buckets() {
+  while (next_bucket_ < buckets_.size() && unready_[next_bucket_] == 0) start_bucket(next_bucket_++);
+}
+
+void BucketedReducer::start_bucket(size_t bucket) {
+  for_each_slot(bucket, [](Tensor& parameter, Tensor& slot) {
+    const Tensor grad = parameter.grad();
+    if (grad.defined()) {
+      slot.copy_(grad);
+    } else {
+      slot.fill_(0.0f);
+    }
+  });
+  in_flight_[bucket] = communicator_.all_reduce_async(buffers_[bucket], op_);
+}
+
+void BucketedReducer::finish_overlapped_reduction() {
+  BF_CHECK(reducing_, "BucketedReducer: finish_overlapped_reduction without a reduction in progress");
+  while (next_bucket_ < buckets_.size()) start_bucket(next_bucket_++);
   for (size_t b = 0; b < buckets_.size(); ++b) {
-    for_each_slot(b, [](Tensor& parameter, Tensor& slot) {
-      const Tensor grad = parameter.grad();
-      if (grad.defined()) {
-        slot.copy_(grad);
-      } else {
-        slot.fill_(0.0f);
-      }
-    });
-    communicator_.all_reduce(buffers_[b], op);
+    in_flight_[b]->wait();
     for_each_slot(b, [](Tensor& parameter, Tensor& slot) { parameter.set_grad(slot.clone()); });
   }
+  in_flight_.clear();
+  reducing_ = false;
 }
 
 void BucketedReducer::broadcast_parameters(int root) {

@@ -4,14 +4,13 @@
 #include <mpi.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "train/startup_watchdog.h"
 
 namespace bertforge {
 namespace {
@@ -41,38 +40,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Ends the process with a message unless destroyed within `timeout_seconds`: MPI_Init waits for every rank
-// without a timeout of its own, and this thread is the only one left to notice that a rank never came.
-class StartupWatchdog {
- public:
-  StartupWatchdog(const LaunchEnvironment& launch, double timeout_seconds)
-      : thread_([this, launch, timeout_seconds] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          const auto timeout = std::chrono::duration<double>(timeout_seconds);
-          if (done_changed_.wait_for(lock, timeout, [this] { return done_; })) return;
-          std::fprintf(stderr,
-                       "rank %d: data-parallel start-up: not every one of the %d ranks that %s started joined "
-                       "within %.0f s (one failed to start, or is stuck); exiting\n",
-                       launch.rank, launch.world_size, launch.launcher.c_str(), timeout_seconds);
-          std::fflush(stderr);
-          std::_Exit(1);
-        }) {}
-  ~StartupWatchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    done_changed_.notify_one();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable done_changed_;
-  bool done_ = false;
-  std::thread thread_;  // last: starts once the members above exist
-};
-
 MPI_Datatype mpi_datatype(const Tensor& tensor) { return tensor.dtype() == DType::kF32 ? MPI_FLOAT : MPI_INT64_T; }
 
 // Completes `request`, polling so that a collective some rank never joins ends in an error, not a hang.
@@ -97,7 +64,7 @@ void wait_for(MPI_Request* request, const char* what, int rank, double timeout_s
 
 absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::create(const LaunchEnvironment& launch,
                                                                           const CommunicatorOptions& options) {
-  const StartupWatchdog watchdog(launch, options.timeout_seconds);
+  const StartupWatchdog watchdog(launch, options.timeout_seconds, "data-parallel start-up");
   int provided = 0;
   // FUNNELED: OpenMP threads exist, but only the main thread calls MPI.
   const int init_error = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
@@ -125,24 +92,47 @@ absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::create(const L
 
 MpiCommunicator::~MpiCommunicator() { MPI_Finalize(); }
 
-void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
-  if (!tensor.device().is_cpu()) {  // a GPU tensor goes through host memory
-    Tensor host = tensor.to(Device::cpu());
-    all_reduce(host, op);
-    tensor.copy_(host);
-    return;
+namespace {
+
+// An MPI_Iallreduce on `buffer` (host memory) in flight; wait() completes it, averages, and copies the result into
+// `target` when that is another tensor (on a GPU).
+class MpiPendingAllReduce final : public PendingCollective {
+ public:
+  MpiPendingAllReduce(Tensor target, Tensor buffer, ReduceOp op, int rank, int world_size, double timeout_seconds)
+      : target_(std::move(target)), buffer_(std::move(buffer)), op_(op), rank_(rank), world_size_(world_size),
+        timeout_seconds_(timeout_seconds) {
+    BF_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer_.raw_data(), static_cast<int>(buffer_.numel()),
+                                mpi_datatype(buffer_), MPI_SUM, MPI_COMM_WORLD, &request_));
   }
+
+  void wait() override {
+    wait_for(&request_, "all_reduce", rank_, timeout_seconds_);
+    if (op_ == ReduceOp::kAverage) {
+      float* values = buffer_.data<float>();
+      const float inverse = 1.0f / static_cast<float>(world_size_);
+      for (int64_t i = 0; i < buffer_.numel(); ++i) values[i] *= inverse;
+    }
+    if (!target_.device().is_cpu()) target_.copy_(buffer_);
+  }
+
+ private:
+  Tensor target_, buffer_;
+  ReduceOp op_;
+  int rank_, world_size_;
+  double timeout_seconds_;
+  MPI_Request request_;
+};
+
+}  // namespace
+
+void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) { all_reduce_async(tensor, op)->wait(); }
+
+std::unique_ptr<PendingCollective> MpiCommunicator::all_reduce_async(Tensor& tensor, ReduceOp op) {
   check_reduce_tensor(tensor, op, "MPI all_reduce");
   BF_CHECK(tensor.numel() <= INT32_MAX, "MPI all_reduce: ", tensor.numel(), " elements exceed MPI's int count");
-  MPI_Request request;
-  BF_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor.raw_data(), static_cast<int>(tensor.numel()),
-                              mpi_datatype(tensor), MPI_SUM, MPI_COMM_WORLD, &request));
-  wait_for(&request, "all_reduce", rank_, timeout_seconds_);
-  if (op == ReduceOp::kAverage) {
-    float* values = tensor.data<float>();
-    const float inverse = 1.0f / static_cast<float>(world_size_);
-    for (int64_t i = 0; i < tensor.numel(); ++i) values[i] *= inverse;
-  }
+  // A GPU tensor goes through host memory.
+  Tensor buffer = tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu());
+  return std::make_unique<MpiPendingAllReduce>(tensor, std::move(buffer), op, rank_, world_size_, timeout_seconds_);
 }
 
 void MpiCommunicator::broadcast(Tensor& tensor, int root) {

@@ -32,6 +32,8 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   const char* backend_name() const override { return "MPI"; }
   void all_reduce(Tensor& tensor, ReduceOp op) override;
+  // MPI_Iallreduce; a GPU tensor is copied to host memory first, and back in wait().
+  std::unique_ptr<PendingCollective> all_reduce_async(Tensor& tensor, ReduceOp op) override;
   void broadcast(Tensor& tensor, int root) override;
   void barrier() override;
   [[noreturn]] void abort(int exit_code) override;

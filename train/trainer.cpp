@@ -257,10 +257,13 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
       const float weight = total_labelled > 0 ? static_cast<float>(labelled_tokens(batch)) /
                                                     static_cast<float>(total_labelled)
                                               : 0.0f;
-      autograd::backward(loss, Tensor::full({}, weight, DType::kF32, device));
+      // The step's last backward pass reduces each bucket of gradients over the ranks as soon as it is final.
+      const bool reduce_now = world_size > 1 && micro + 1 == config.grad_accumulation;
+      autograd::backward(loss, Tensor::full({}, weight, DType::kF32, device), /*retain_graph=*/false,
+                         reduce_now ? reducer.start_overlapped_reduction(ReduceOp::kSum) : nullptr);
+      if (reduce_now) reducer.finish_overlapped_reduction();
       step_loss.data<float>()[0] += weight * loss.to(Device::cpu()).item<float>();
     }
-    if (world_size > 1) reducer.all_reduce_gradients(ReduceOp::kSum);
     communicator.all_reduce(step_loss, ReduceOp::kSum);
     const int64_t tokens = sequences_per_step * config.seq_len;
     const float lr = schedule.lr_at(step);

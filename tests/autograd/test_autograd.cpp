@@ -96,6 +96,47 @@ TEST(Autograd, DeepChainRunsInTopologicalOrder) {
   EXPECT_EQ(x.grad().item<float>(), static_cast<float>(1 << 20));
 }
 
+TEST(Autograd, LeafReadyIsCalledOnceWhenTheGradientIsFinal) {
+  // L = sum((x w1) w2) + sum(x x): w2 is nearest the loss; x arrives through three edges (x w1, and x twice).
+  Tensor x = param({1, -2}, {2});
+  Tensor w1 = param({3, 4}, {2});
+  Tensor w2 = param({5, 6}, {2});
+  x.set_grad(Tensor::from_vector<float>({100, 100}, {2}));  // an earlier backward's gradient accumulates too
+  Tensor loss = add(sum(mul(mul(x, w1), w2)), sum(mul(x, x)));
+  std::vector<std::pair<const AutogradMeta*, std::vector<float>>> calls;
+  autograd::backward(loss, Tensor(), false, [&](const AutogradMeta& leaf) {
+    calls.emplace_back(&leaf, leaf.grad.to_float_vector());
+  });
+  ASSERT_EQ(calls.size(), 3u);
+  auto call_of = [&](const Tensor& t) {
+    for (size_t i = 0; i < calls.size(); ++i) {
+      if (calls[i].first == t.autograd_meta()) return i;
+    }
+    ADD_FAILURE() << "no call for a leaf";
+    return calls.size();
+  };
+  const size_t cx = call_of(x), cw1 = call_of(w1), cw2 = call_of(w2);
+  ASSERT_LT(cx, calls.size());
+  ASSERT_LT(cw1, calls.size());
+  ASSERT_LT(cw2, calls.size());
+  EXPECT_LT(cw2, cw1);  // w2's edge delivers before backward reaches x w1
+  // At each call the gradient is already the final one: dL/dx = w1 w2 + 2x (+ 100), dL/dw1 = x w2, dL/dw2 = x w1.
+  EXPECT_EQ(calls[cx].second, (std::vector<float>{100 + 15 + 2, 100 + 24 - 4}));
+  EXPECT_EQ(calls[cw1].second, (std::vector<float>{5, -12}));
+  EXPECT_EQ(calls[cw2].second, (std::vector<float>{3, -8}));
+  EXPECT_EQ(calls[cx].second, x.grad().to_float_vector());
+}
+
+TEST(Autograd, LeafReadyIsCalledForALeafRoot) {
+  Tensor x = param({2}, {1});
+  int calls = 0;
+  autograd::backward(x, Tensor::from_vector<float>({1}, {1}), false, [&](const AutogradMeta& leaf) {
+    EXPECT_EQ(&leaf, x.autograd_meta());
+    ++calls;
+  });
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(Gradcheck, AcceptsACorrectGradientAndRejectsAWrongOne) {
   Tensor x = param({0.3f, -1.2f, 2.0f}, {3});
   auto square = [](const std::vector<Tensor>& in) { return mul(in[0], in[0]); };

@@ -97,6 +97,9 @@ expect_error "resume with another world size" "was written by a run of 1 rank(s)
   "${mpirun2[@]}" "$build/bert_train" "${common[@]}" --out "$work/one" --batch_size 8 --steps 12
 expect_error "WORLD_SIZE unlike mpirun's" "mismatched world size: WORLD_SIZE=4" \
   "${mpirun2[@]}" -x WORLD_SIZE=4 "$build/bert_train" "${common[@]}" --out "$work/ws" --batch_size 4
-expect_error "RANK / WORLD_SIZE without mpirun" "not supported yet" \
+expect_error "RANK / WORLD_SIZE without a rendezvous file" "set BERTFORGE_RENDEZVOUS_FILE" \
   env RANK=0 WORLD_SIZE=2 "$build/bert_train" "${common[@]}" --out "$work/env" --batch_size 4
+expect_error "CPU ranks without mpirun" "CPU ranks exchange gradients over MPI" \
+  env RANK=0 WORLD_SIZE=2 BERTFORGE_RENDEZVOUS_FILE="$work/rendezvous" "$build/bert_train" "${common[@]}" \
+  --out "$work/env" --batch_size 4
 echo "all ok"

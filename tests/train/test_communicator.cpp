@@ -3,13 +3,17 @@
 // run in tests/e2e/data_parallel.sh under mpirun.
 #include "train/communicator.h"
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "autograd/engine.h"
 #include "core/check.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
 #include "train/communicator_buckets.h"
 
 namespace bertforge {
@@ -87,14 +91,44 @@ TEST(LaunchEnvironment, ReadsPmiVariables) {
   EXPECT_EQ(launch->local_rank, 2);
 }
 
-TEST(LaunchEnvironment, RefusesLaunchersWithoutMpi) {
+TEST(LaunchEnvironment, ReadsTorchrunStyleVariablesWithARendezvousFile) {
+  const absl::StatusOr<LaunchEnvironment> launch =
+      detect({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"TORCHELASTIC_RUN_ID", "run9"},
+              {"BERTFORGE_RENDEZVOUS_FILE", "/shared/job.id"}});
+  ASSERT_TRUE(launch.ok()) << launch.status();
+  EXPECT_EQ(launch->kind, LaunchEnvironment::Kind::kRendezvous);
+  EXPECT_EQ(launch->world_size, 4);
+  EXPECT_EQ(launch->rank, 3);
+  EXPECT_EQ(launch->local_rank, 1);
+  EXPECT_EQ(launch->rendezvous_file, "/shared/job.id");
+  EXPECT_EQ(launch->job_id, "run9");
+}
+
+TEST(LaunchEnvironment, ReadsSrunVariablesWithoutMpi) {
+  const absl::StatusOr<LaunchEnvironment> launch =
+      detect({{"SLURM_NTASKS", "8"}, {"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "5"}, {"SLURM_LOCALID", "1"},
+              {"SLURM_JOB_ID", "4242"}, {"BERTFORGE_RENDEZVOUS_FILE", "/shared/job.id"}});
+  ASSERT_TRUE(launch.ok()) << launch.status();
+  EXPECT_EQ(launch->kind, LaunchEnvironment::Kind::kRendezvous);
+  EXPECT_EQ(launch->world_size, 8);
+  EXPECT_EQ(launch->rank, 5);
+  EXPECT_EQ(launch->local_rank, 1);
+  EXPECT_EQ(launch->job_id, "4242.0");
+}
+
+TEST(LaunchEnvironment, RefusesLaunchersWithoutMpiOrARendezvousFile) {
   absl::StatusOr<LaunchEnvironment> launch = detect({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"}});
   ASSERT_FALSE(launch.ok());
-  EXPECT_NE(launch.status().message().find("not supported yet"), absl::string_view::npos) << launch.status();
+  EXPECT_NE(launch.status().message().find("BERTFORGE_RENDEZVOUS_FILE"), absl::string_view::npos)
+      << launch.status();
   EXPECT_NE(launch.status().message().find("mpirun -np 2"), absl::string_view::npos) << launch.status();
   launch = detect({{"SLURM_NTASKS", "4"}, {"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "1"}});
   ASSERT_FALSE(launch.ok());
   EXPECT_NE(launch.status().message().find("srun --mpi=pmix"), absl::string_view::npos) << launch.status();
+  launch = detect({{"WORLD_SIZE", "2"}, {"BERTFORGE_RENDEZVOUS_FILE", "/shared/job.id"}});  // no RANK
+  ASSERT_FALSE(launch.ok());
+  EXPECT_NE(launch.status().message().find("the rank (-1) is missing"), absl::string_view::npos)
+      << launch.status();
   launch = detect({{"OMPI_COMM_WORLD_SIZE", "two"}});
   ASSERT_FALSE(launch.ok());
   EXPECT_NE(launch.status().message().find("OMPI_COMM_WORLD_SIZE"), absl::string_view::npos) << launch.status();
@@ -107,6 +141,18 @@ TEST(MakeCommunicator, SingleProcessAndABadTimeout) {
   EXPECT_EQ((*made)->world_size(), 1);
   options.timeout_seconds = 0;
   EXPECT_FALSE(make_communicator(LaunchEnvironment{}, options).ok());
+}
+
+TEST(MakeCommunicator, CpuRanksWithoutMpiAreRefused) {
+  LaunchEnvironment launch;
+  launch.kind = LaunchEnvironment::Kind::kRendezvous;
+  launch.launcher = "RANK / WORLD_SIZE";
+  launch.world_size = 2;
+  launch.rendezvous_file = "/shared/job.id";
+  const absl::StatusOr<std::unique_ptr<Communicator>> made = make_communicator(launch, CommunicatorOptions{});
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.status().message().find("CPU ranks exchange gradients over MPI"), absl::string_view::npos)
+      << made.status();
 }
 
 // ---- Buckets ----------------------------------------------------------------------------------
@@ -130,6 +176,7 @@ class MirroredPairCommunicator final : public Communicator {
   const char* backend_name() const override { return "mirrored pair"; }
   void all_reduce(Tensor& tensor, ReduceOp op) override {
     check_reduce_tensor(tensor, op, "all_reduce");
+    if (on_all_reduce) on_all_reduce(tensor);
     sizes.push_back(tensor.numel());
     if (op == ReduceOp::kSum) {
       float* data = tensor.data<float>();
@@ -146,6 +193,7 @@ class MirroredPairCommunicator final : public Communicator {
 
   std::vector<int64_t> sizes;
   float broadcast_value = 0.5f;
+  std::function<void(const Tensor&)> on_all_reduce;  // sees each all-reduce's tensor before it is reduced
 };
 
 std::vector<std::pair<std::string, Tensor>> make_parameters() {
@@ -198,6 +246,59 @@ TEST(BucketedReducer, BroadcastCopiesTheRootsParameters) {
   for (const auto& [name, p] : parameters) {
     EXPECT_EQ(values(p), std::vector<float>(p.numel(), 0.5f)) << name;
   }
+}
+
+// The step's last backward with the reducer's hook: the bucket of the last layer starts while backward has not
+// reached the first layer yet, every bucket starts with final gradients, and the result is the blocking one's.
+TEST(BucketedReducer, OverlappedReductionStartsBucketsDuringBackward) {
+  MirroredPairCommunicator pair;
+  std::vector<std::pair<std::string, Tensor>> parameters;
+  for (const char* name : {"a.weight", "a.bias", "b.weight", "b.bias"}) {
+    Tensor p = Tensor::from_vector(std::vector<float>{0.5f, -1.0f, 2.0f}, {3});
+    p.set_requires_grad(true);
+    parameters.emplace_back(name, p);
+  }
+  const Tensor &aw = parameters[0].second, &ab = parameters[1].second, &bw = parameters[2].second,
+               &bb = parameters[3].second;
+  // Two buckets of 6 floats: {b.bias, b.weight}, then {a.bias, a.weight}.
+  BucketedReducer reducer(pair, parameters, /*bucket_bytes=*/6 * sizeof(float));
+  ASSERT_EQ(reducer.bucket_count(), 2u);
+  const Tensor x = Tensor::from_vector(std::vector<float>{1.0f, 2.0f, 3.0f}, {3});
+  const Tensor loss = sum(add(mul(add(mul(x, aw), ab), bw), bb));  // L = sum((x aw + ab) bw + bb)
+
+  std::vector<bool> first_layer_done_at_start;  // per bucket start: whether a.weight already had its gradient
+  pair.on_all_reduce = [&](const Tensor& buffer) {
+    first_layer_done_at_start.push_back(aw.grad().defined());
+    // Final gradients: dL/dbb = 1, dL/dbw = x aw + ab = (1, -3, 8), dL/dab = bw, dL/daw = x bw = (0.5, -2, 6).
+    const std::vector<float> got = values(buffer);
+    if (first_layer_done_at_start.size() == 1) {
+      EXPECT_EQ(got, (std::vector<float>{1, 1, 1, 1, -3, 8}));  // b.bias, b.weight
+    } else {
+      EXPECT_EQ(got, (std::vector<float>{0.5f, -1, 2, 0.5f, -2, 6}));  // a.bias, a.weight
+    }
+  };
+  autograd::backward(loss, Tensor(), false, reducer.start_overlapped_reduction(ReduceOp::kSum));
+  EXPECT_EQ(first_layer_done_at_start, (std::vector<bool>{false, true}));
+  reducer.finish_overlapped_reduction();
+  EXPECT_EQ(pair.sizes, (std::vector<int64_t>{6, 6}));
+  EXPECT_EQ(values(bb.grad()), (std::vector<float>{2, 2, 2}));  // doubled by the mirrored rank
+  EXPECT_EQ(values(aw.grad()), (std::vector<float>{1, -4, 12}));
+  // A second reduction may start once the first has finished, not before.
+  reducer.start_overlapped_reduction(ReduceOp::kSum);
+  EXPECT_THROW(reducer.start_overlapped_reduction(ReduceOp::kSum), Error);
+}
+
+// Buckets whose parameters backward never reached start in finish, in order.
+TEST(BucketedReducer, FinishStartsBucketsThatBackwardDidNotReach) {
+  MirroredPairCommunicator pair;
+  auto parameters = make_parameters();
+  const std::vector<float> b_bias = values(parameters[3].second.grad());
+  BucketedReducer reducer(pair, parameters, /*bucket_bytes=*/16 * sizeof(float));
+  reducer.start_overlapped_reduction(ReduceOp::kSum);  // and no backward at all
+  EXPECT_TRUE(pair.sizes.empty());
+  reducer.finish_overlapped_reduction();
+  EXPECT_EQ(pair.sizes, (std::vector<int64_t>{15, 15}));
+  EXPECT_EQ(values(parameters[3].second.grad())[0], 2.0f * b_bias[0]);
 }
 
 }  // namespace
