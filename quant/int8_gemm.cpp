@@ -46,7 +46,7 @@ void microkernel_scalar(int64_t kq, const uint8_t* a, const int8_t* b, int32_t* 
 
 bool always() { return true; }
 
-constexpr Int8Microkernel kScalar{Int8GemmIsa::kScalar, kScalarMR, kScalarNR, 512, /*signed_a=*/false,
+constexpr Int8Microkernel kScalar{Int8GemmIsa::kScalar, kScalarMR, kScalarNR, 512, /*signed_a=*/false, /*max_a_bits=*/8,
                                   microkernel_scalar, always};
 
 }  // namespace
@@ -59,7 +59,7 @@ namespace {
 
 using detail::Int8Microkernel;
 
-constexpr int64_t kMC = 128;  // rows per task: an A block (MC x KC <= 96 KiB) stays in L2; multiple of every MR
+constexpr int64_t kMC = 96;  // rows per task: an A block (MC x KC <= 72 KiB) stays in L2; a multiple of every MR (4, 6, 8)
 constexpr int64_t kNC = 256;  // output channels per task: a multiple of every NR
 // Below this many multiply-adds a second thread costs more than it saves.
 constexpr int64_t kMinWorkPerThread = int64_t{64} * 64 * 64;
@@ -80,6 +80,26 @@ const Int8Microkernel& microkernel_for(Int8GemmIsa isa) {
   BF_CHECK(int8_gemm_isa_available(isa), "int8 GEMM path ", int8_gemm_isa_name(isa),
            " is not available on this CPU or in this build");
   return *compiled_microkernel(isa);
+}
+
+// The path's microkernel for activation codes of `a_bits` bits: AVX2 has a faster one for at most 7.
+const Int8Microkernel& microkernel_for(Int8GemmIsa isa, int a_bits) {
+  const Int8Microkernel& general = microkernel_for(isa);
+  const Int8Microkernel* seven_bit = isa == Int8GemmIsa::kAvx2 ? detail::avx2_7bit_microkernel() : nullptr;
+  return seven_bit != nullptr && a_bits <= seven_bit->max_a_bits ? *seven_bit : general;
+}
+
+// Checks the promise that every code of A (M,K) is below 2^a_bits; one pass over A, cheap beside the GEMM.
+void check_activation_codes(int64_t M, const uint8_t* A, int64_t lda, int64_t K, int a_bits) {
+  BF_CHECK(a_bits >= 1 && a_bits <= 8, "int8 GEMM: activation bits ", a_bits, " outside [1, 8]");
+  if (a_bits == 8) return;
+  uint8_t seen = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    const uint8_t* row = A + m * lda;
+    for (int64_t k = 0; k < K; ++k) seen |= row[k];
+  }
+  BF_CHECK(seen >> a_bits == 0, "int8 GEMM: an activation code is ", (1 << a_bits), " or more, outside the ",
+           a_bits, "-bit range promised");
 }
 
 // A growable 64-byte aligned per-thread scratch buffer, reused across calls.
@@ -194,8 +214,8 @@ void run_task(const Int8Microkernel& uk, const uint8_t* A, int64_t lda, const Pa
   }
 }
 
-void run_gemm(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, const Finish& f) {
-  const Int8Microkernel& uk = microkernel_for(W.isa);
+void run_gemm(const Int8Microkernel& uk, int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W,
+              const Finish& f) {
   const int64_t N = W.rows, K = W.cols;
   const int64_t m_tasks = ceil_div(M, kMC), n_tasks = ceil_div(N, kNC), tasks = m_tasks * n_tasks;
   const int64_t by_work = std::max<int64_t>(1, M * N * std::max<int64_t>(K, 1) / kMinWorkPerThread);
@@ -210,8 +230,8 @@ void run_gemm(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& 
 }
 
 // corr[n] such that acc - corr[n] = sum_k (a - zero_point) w: the packed-A offset (128 for signed_a) is folded in.
-std::vector<int32_t> corrections(const PackedInt8Weight& W, int32_t zero_point) {
-  const int32_t offset = microkernel_for(W.isa).signed_a ? 128 : 0;
+std::vector<int32_t> corrections(const Int8Microkernel& uk, const PackedInt8Weight& W, int32_t zero_point) {
+  const int32_t offset = uk.signed_a ? 128 : 0;
   std::vector<int32_t> corr(static_cast<size_t>(W.rows));
   for (int64_t n = 0; n < W.rows; ++n) corr[n] = (zero_point - offset) * W.row_sums[n];
   return corr;
@@ -284,16 +304,19 @@ PackedInt8Weight pack_int8_weight(const int8_t* W, int64_t N, int64_t K, int64_t
   return p;
 }
 
-void int8_gemm_s32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, int32_t* C, int64_t ldc) {
+void int8_gemm_s32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, int32_t* C, int64_t ldc,
+                  int a_bits) {
   BF_CHECK(M >= 0 && lda >= W.cols && ldc >= W.rows, "int8_gemm_s32: bad sizes M ", M, ", lda ", lda, ", ldc ", ldc,
            " for W (", W.rows, ", ", W.cols, ")");
+  check_activation_codes(M, A, lda, W.cols, a_bits);
   if (M == 0 || W.rows == 0) return;
-  const std::vector<int32_t> corr = corrections(W, 0);
+  const Int8Microkernel& uk = microkernel_for(W.isa, a_bits);
+  const std::vector<int32_t> corr = corrections(uk, W, 0);
   Finish f;
   f.corr = corr.data();
   f.C = C;
   f.ldc = ldc;
-  run_gemm(M, A, lda, W, f);
+  run_gemm(uk, M, A, lda, W, f);
 }
 
 void int8_gemm_f32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, const Int8Epilogue& e,
@@ -304,8 +327,10 @@ void int8_gemm_f32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Wei
            " outside [0, 255]");
   BF_CHECK(e.w_scales != nullptr && (e.num_w_scales == 1 || e.num_w_scales == W.rows), "int8_gemm_f32: ",
            e.num_w_scales, " weight scales for ", W.rows, " output channels (expected 1 or N)");
+  check_activation_codes(M, A, lda, W.cols, e.a_bits);
   if (M == 0 || W.rows == 0) return;
-  const std::vector<int32_t> corr = corrections(W, e.a_zero_point);
+  const Int8Microkernel& uk = microkernel_for(W.isa, e.a_bits);
+  const std::vector<int32_t> corr = corrections(uk, W, e.a_zero_point);
   std::vector<float> comb(static_cast<size_t>(W.rows)), bias(static_cast<size_t>(W.rows), 0.0f);
   for (int64_t n = 0; n < W.rows; ++n) {
     comb[n] = e.a_scale * e.w_scales[e.num_w_scales == 1 ? 0 : n];
@@ -317,15 +342,17 @@ void int8_gemm_f32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Wei
   f.ldy = ldy;
   f.comb = comb.data();
   f.bias = bias.data();
-  run_gemm(M, A, lda, W, f);
+  run_gemm(uk, M, A, lda, W, f);
 }
 
 void quantize_activations(const float* X, int64_t M, int64_t K, int64_t ldx, float scale, int32_t zero_point,
-                          uint8_t* Q, int64_t ldq) {
+                          uint8_t* Q, int64_t ldq, int bits) {
   BF_CHECK(scale > 0.0f && std::isfinite(scale), "quantize_activations: scale ", scale, " must be finite and > 0");
-  BF_CHECK(zero_point >= 0 && zero_point <= 255, "quantize_activations: zero point ", zero_point,
-           " outside [0, 255]");
-  const float z = static_cast<float>(zero_point);
+  BF_CHECK(bits >= 1 && bits <= 8, "quantize_activations: ", bits, " bits outside [1, 8]");
+  const int32_t max_code = (1 << bits) - 1;
+  BF_CHECK(zero_point >= 0 && zero_point <= max_code, "quantize_activations: zero point ", zero_point,
+           " outside [0, ", max_code, "]");
+  const float z = static_cast<float>(zero_point), q_max = static_cast<float>(max_code);
   const int64_t by_work = std::max<int64_t>(1, M * K / (int64_t{1} << 15));
   const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_work));
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -335,7 +362,7 @@ void quantize_activations(const float* X, int64_t M, int64_t K, int64_t ldx, flo
     // Clamp in float (a NaN becomes 0: max(0, NaN) is 0), then convert: vectorises to divide, round, min, max, cvt.
     for (int64_t k = 0; k < K; ++k) {
       const float v = std::nearbyint(x[k] / scale) + z;
-      q[k] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(0.0f, v), 255.0f)));
+      q[k] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(0.0f, v), q_max)));
     }
   }
 }

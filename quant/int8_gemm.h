@@ -16,7 +16,8 @@
 // Paths (instruction sets), chosen once at run time, or explicitly for tests and benchmarks:
 //   kAvx512Vnni  vpdpbusd, 64 multiply-adds per instruction (int8_gemm_avx512.cpp). Compiled with
 //                __attribute__((target)), used only where __builtin_cpu_supports says the CPU has it.
-//   kAvx2        vpsignb + vpmaddubsw + vpmaddwd, exact (int8_gemm_avx2.cpp).
+//   kAvx2        vpsignb + vpmaddubsw + vpmaddwd, exact (int8_gemm_avx2.cpp); for activations of at most 7 bits
+//                (the calls' a_bits), vpmaddubsw + vpmaddwd alone, which cannot saturate there: faster, as exact.
 //   kScalar      portable C++ on the same packed layout.
 // Weights are packed once ("prepacked") into the layout of one path; pass the packed weight to any call.
 #pragma once
@@ -61,13 +62,16 @@ struct PackedInt8Weight {
 PackedInt8Weight pack_int8_weight(const int8_t* W, int64_t N, int64_t K, int64_t ldw,
                                   Int8GemmIsa isa = int8_gemm_best_isa());
 
-// C (M,N) int32 (leading dim ldc) = A (M,K) uint8 (leading dim lda) x W^T.
-void int8_gemm_s32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, int32_t* C, int64_t ldc);
+// C (M,N) int32 (leading dim ldc) = A (M,K) uint8 (leading dim lda) x W^T. a_bits: every code of A is below
+// 2^a_bits (checked: an error otherwise), which lets a path use a faster kernel.
+void int8_gemm_s32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, int32_t* C, int64_t ldc,
+                   int a_bits = 8);
 
 // How the int32 sums become floats.
 struct Int8Epilogue {
   float a_scale = 1.0f;        // s_a
   int32_t a_zero_point = 0;    // z_a in [0, 255]
+  int a_bits = 8;              // every activation code is below 2^a_bits (as int8_gemm_s32's a_bits)
   const float* w_scales = nullptr;  // s_w: 1 value (per tensor) or N (per output channel)
   int64_t num_w_scales = 1;
   const float* bias = nullptr;  // (N) or nullptr
@@ -78,9 +82,9 @@ struct Int8Epilogue {
 void int8_gemm_f32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, const Int8Epilogue& epilogue,
                    float* Y, int64_t ldy);
 
-// Q (M,K) uint8 (leading dim ldq) = clamp(round(X / scale) + zero_point, 0, 255), X (M,K) f32 (leading dim ldx);
-// round half to even. OpenMP over rows, vectorised.
+// Q (M,K) uint8 (leading dim ldq) = clamp(round(X / scale) + zero_point, 0, 2^bits - 1), X (M,K) f32 (leading
+// dim ldx); round half to even. OpenMP over rows, vectorised.
 void quantize_activations(const float* X, int64_t M, int64_t K, int64_t ldx, float scale, int32_t zero_point,
-                          uint8_t* Q, int64_t ldq);
+                          uint8_t* Q, int64_t ldq, int bits = 8);
 
 }  // namespace bertforge::quant

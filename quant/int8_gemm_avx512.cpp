@@ -53,7 +53,8 @@ bool cpu_has_vnni() {
 }
 
 // KC = 512: a B panel block (512 x 32 = 16 KiB) and an A panel (8 x 512 = 4 KiB) fit in L1 (32–48 KiB).
-constexpr Int8Microkernel kVnni{Int8GemmIsa::kAvx512Vnni, MR, NR, 512, /*signed_a=*/false, microkernel_vnni,
+constexpr Int8Microkernel kVnni{Int8GemmIsa::kAvx512Vnni, MR, NR, 512, /*signed_a=*/false, /*max_a_bits=*/8,
+                                microkernel_vnni,
                                 cpu_has_vnni};
 
 }  // namespace

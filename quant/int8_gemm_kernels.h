@@ -18,6 +18,7 @@ struct Int8Microkernel {
   int64_t mr, nr;   // register tile
   int64_t kc;       // K block (multiple of 4): an A panel (MR x KC) and a B panel (KC x NR) share L1
   bool signed_a;    // the A panel holds a - 128 as int8 (the driver adds 128 * rowsum back)
+  int max_a_bits;   // exact only for activation codes below 2^max_a_bits
   void (*run)(int64_t kq, const uint8_t* a, const int8_t* b, int32_t* tile);
   bool (*cpu_supports)();
 };
@@ -25,6 +26,7 @@ struct Int8Microkernel {
 // nullptr when the path is not compiled into this build.
 const Int8Microkernel* scalar_microkernel();
 const Int8Microkernel* avx2_microkernel();
+const Int8Microkernel* avx2_7bit_microkernel();  // AVX2, activations of at most 7 bits: same weight layout
 const Int8Microkernel* avx512_vnni_microkernel();
 
 }  // namespace bertforge::quant::detail

@@ -28,14 +28,14 @@ absl::Status QuantizedLinear::check_weight_scheme(const QuantScheme& scheme) {
 absl::StatusOr<QuantizedLinear> QuantizedLinear::create(const QuantizedWeight& weight, const Tensor& bias,
                                                         const ActivationQuantParams& input, Int8GemmIsa isa) {
   BF_RETURN_IF_ERROR(check_weight_scheme(weight.scheme));
-  if (input.bits != 8) {
+  if (input.bits < 1 || input.bits > 8) {
     return absl::InvalidArgumentError(
-        absl::StrCat("int8 execution needs 8-bit activations (uint8 codes), got ", input.bits, " bits"));
+        absl::StrCat("int8 execution needs activations of at most 8 bits (uint8 codes), got ", input.bits, " bits"));
   }
-  if (input.zero_point < 0 || input.zero_point > 255) {
+  if (input.zero_point < 0 || input.zero_point > input.qmax()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "int8 execution needs an activation zero point in [0, 255] (a calibrated range that contains 0), got ",
-        input.zero_point, " (scale ", input.scale, ")"));
+        "int8 execution needs an activation zero point in [0, ", input.qmax(), "] (a calibrated range that contains "
+        "0), got ", input.zero_point, " (scale ", input.scale, ")"));
   }
   const int64_t N = weight.rows, K = weight.cols;
   if (bias.defined() && (bias.dtype() != DType::kF32 || bias.shape() != Shape{N})) {
@@ -67,7 +67,7 @@ Tensor QuantizedLinear::forward(const Tensor& x) const {
   // The codes of x live only for this call; one buffer per thread, grown as needed.
   thread_local std::vector<uint8_t> codes;
   if (static_cast<int64_t>(codes.size()) < M * K) codes.resize(static_cast<size_t>(M * K));
-  quantize_activations(xc.data<float>(), M, K, K, input_.scale, input_.zero_point, codes.data(), K);
+  quantize_activations(xc.data<float>(), M, K, K, input_.scale, input_.zero_point, codes.data(), K, input_.bits);
 
   Shape out_shape = x.shape();
   out_shape.back() = N;
@@ -75,6 +75,7 @@ Tensor QuantizedLinear::forward(const Tensor& x) const {
   Int8Epilogue epilogue;
   epilogue.a_scale = input_.scale;
   epilogue.a_zero_point = input_.zero_point;
+  epilogue.a_bits = input_.bits;
   epilogue.w_scales = w_scales_.data();
   epilogue.num_w_scales = static_cast<int64_t>(w_scales_.size());
   epilogue.bias = bias_.empty() ? nullptr : bias_.data();

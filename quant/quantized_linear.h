@@ -1,16 +1,17 @@
 // quant/quantized_linear.h — a Linear executed in integers: y = x W^T + b with W as int8 codes and x quantized to
 // uint8 on the fly, for inference of PTQ W8A8 models (quant/ptq.h).
 //
-//   q_x (M,K) uint8 = clamp(round(x / s_a) + z_a, 0, 255)            quantize_activations, one pass over x
+//   q_x (M,K) uint8 = clamp(round(x / s_a) + z_a, 0, 2^b - 1)        quantize_activations, one pass over x
 //   y   (M,N) f32   = s_a s_w[n] (q_x W_q^T - z_a rowsum(W_q)[n]) + b[n]   int8_gemm_f32: exact int32 sums, fused
 //                                                                      dequantizing epilogue (quant/int8_gemm.h)
 // which is, up to float rounding order, the fake-quantized Linear: FP x_fq W_deq^T + b with x_fq = (q_x - z_a) s_a
 // and W_deq = s_w W_q (quant/activation_quant.h, quant/weight_quant.h).
 //
 // What it takes: a weight quantized symmetric, per tensor or per output channel, with at most 8 bits (its codes
-// lie in [-127, 127]); the bias (N) in FP; and the 8-bit asymmetric parameters (s_a, z_a) of the input's
-// calibrated range, with z_a in [0, 255] (the range contains 0, as every BERT Linear input's does). Other weight
-// schemes (per_group, asymmetric) and other activation widths are refused by create() with the reason.
+// lie in [-127, 127]); the bias (N) in FP; and the asymmetric parameters (s_a, z_a) of the input's calibrated
+// range at b <= 8 bits, with z_a in [0, 2^b - 1] (the range contains 0, as every BERT Linear input's does); at
+// most 7 bits take the faster AVX2 kernel. Other weight schemes (per_group, asymmetric) and activations of more than
+// 8 bits are refused by create() with the reason.
 //
 // The weight is packed once, for the fastest int8 GEMM path of this CPU (or a chosen one). Inference only: forward
 // throws with grad mode on (no gradient flows through integer codes). Install it on a models/ Linear with

@@ -194,10 +194,10 @@ absl::Status make_int8(QuantizedBert& bert, const QuantizedStateDict& state, con
     return absl::InvalidArgumentError(absl::StrCat("int8 execution does not support AWQ-scaled GELU outputs (",
                                                    bert.awq_scaled_layers, " layers)"));
   }
-  if (spec.bits != 8 || !bert.activations.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat("int8 execution needs 8-bit quantized activations, the model has ",
-                                                   spec.quantized() ? absl::StrCat(spec.bits, "-bit") : "FP",
-                                                   " activations"));
+  if (!spec.quantized() || spec.bits > 8 || !bert.activations.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "int8 execution needs activations quantized to at most 8 bits, the model has ",
+        spec.quantized() ? absl::StrCat(spec.bits, "-bit") : "FP", " activations"));
   }
   std::map<std::string, const QuantizedWeight*> quantized;  // by bertforge name
   for (const auto& [name, qw] : state.quantized) {

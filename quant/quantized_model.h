@@ -34,7 +34,8 @@
 //               fake-quantized by the hook because the residual branch also reads them, then re-quantized to the
 //               same codes by the Linear. With fake_quant_taps false no hook is set: only the six Linears' inputs
 //               are quantized (what an int8 deployment of these Linears computes; used for throughput).
-//               Needs 8-bit activations whose Linear-input points are not excluded, and weights symmetric per
+//               Needs activations of at most 8 bits whose Linear-input points are not excluded (at most 7 bits
+//               take the faster AVX2 kernel of quant/int8_gemm.h), and weights symmetric per
 //               tensor or per channel with at most 8 bits; anything else is an InvalidArgument naming it.
 //               The MLM head, embeddings, LayerNorms, attention matmuls and softmax stay FP32 in both modes.
 //

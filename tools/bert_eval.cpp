@@ -12,7 +12,7 @@
 // table's first line names the scheme, --json gives it as "quantization" (null for an FP checkpoint). With --int8
 // the six encoder Linears per layer run in integers (int8 GEMM; quant/quantized_model.h, QuantizedExecution::kInt8)
 // and the other tap points stay fake-quantized, so the perplexity is comparable with the fake-quant one; a scheme
-// without int8 execution (per_group or asymmetric weights, activations not 8-bit) is an error.
+// without int8 execution (per_group or asymmetric weights, activations wider than 8 bits or FP) is an error.
 //
 // Any Hugging Face BERT layout loads (models/hf_checkpoint.h). An encoder-only checkpoint (a BertModel such as
 // all-MiniLM-L6-v2; make DIR with bert_prep --vocab <its vocab.txt>) has no MLM head, so no perplexity: the

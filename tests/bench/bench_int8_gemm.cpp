@@ -9,6 +9,8 @@
 //             quantized linear layer costs, compared with fp32 in "ratio"
 //   int8 gemm int8_gemm_f32 on already-quantized activations (kernel + epilogue)
 //   int8 s32  int8_gemm_s32: the raw kernel, int32 out
+//   7-bit     "int8 full" and "int8 gemm" with activations quantized to 7 bits (a_bits = 7), which the AVX2 path
+//             runs without its sign trick, compared with fp32 in "ratio 7-bit"
 //   torch     torch.ao.nn.quantized.dynamic.Linear (int8, activations quantized on the fly) and torch FP32 linear,
 //             from tests/bench/bench_int8_gemm_torch.py, run after ours
 // The int8 path is the one int8_gemm_best_isa() picks (AVX2 on AMD Zen 3; see int8_gemm_avx2.cpp for why AVX2 int8
@@ -46,7 +48,7 @@ const Shape kShapes[] = {
 };
 
 struct Rates {
-  double fp32 = 0, full = 0, gemm = 0, s32 = 0;
+  double fp32 = 0, full = 0, gemm = 0, s32 = 0, full7 = 0, gemm7 = 0;
 };
 
 Rates measure(const Shape& s, Int8GemmIsa isa) {
@@ -80,6 +82,15 @@ Rates measure(const Shape& s, Int8GemmIsa isa) {
   });
   r.gemm = rate([&] { int8_gemm_f32(s.M, xq.data(), s.K, packed, e, y.data(), s.N); });
   r.s32 = rate([&] { int8_gemm_s32(s.M, xq.data(), s.K, packed, c.data(), s.N); });
+  Int8Epilogue e7 = e;
+  e7.a_bits = 7;
+  e7.a_scale = 8.0f / 127.0f;
+  e7.a_zero_point = 64;
+  r.full7 = rate([&] {
+    quantize_activations(x.data(), s.M, s.K, s.K, e7.a_scale, e7.a_zero_point, xq.data(), s.K, 7);
+    int8_gemm_f32(s.M, xq.data(), s.K, packed, e7, y.data(), s.N);
+  });
+  r.gemm7 = rate([&] { int8_gemm_f32(s.M, xq.data(), s.K, packed, e7, y.data(), s.N); });
   return r;
 }
 
@@ -114,10 +125,10 @@ int main() {
   for (size_t i = 0; i < ours.size(); ++i) {
     const Shape& s = kShapes[i];
     const Rates& r = ours[i];
-    std::printf("int8 M %4ld (N,K) (%4ld,%4ld): fp32 %6.1f | int8 full %6.1f gemm %6.1f s32 %6.1f GOP/s | "
-                "ratio full/fp32 %.2f",
+    std::printf("int8 M %4ld (N,K) (%4ld,%4ld): fp32 %6.1f | int8 full %6.1f gemm %6.1f s32 %6.1f | 7-bit full "
+                "%6.1f gemm %6.1f GOP/s | ratio full/fp32 %.2f, 7-bit %.2f",
                 static_cast<long>(s.M), static_cast<long>(s.N), static_cast<long>(s.K), r.fp32, r.full, r.gemm,
-                r.s32, r.full / r.fp32);
+                r.s32, r.full7, r.gemm7, r.full / r.fp32, r.full7 / r.fp32);
     const auto it = torch.find(s.key());
     if (it != torch.end() && it->second.size() == 2) {
       std::printf(" | torch int8 %6.1f fp32 %6.1f, ours/torch int8 %.2f", it->second[0], it->second[1],

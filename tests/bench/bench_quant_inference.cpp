@@ -15,6 +15,8 @@
 //               Linears computes, the fair throughput figure against FP32
 //   fp32-deq    the fake-quant model with its hook removed: FP32 everywhere, with the dequantized weights, loaded
 //               through load_state_dict (a control for fp32: same work, a model built the other way)
+//   int8 a7,    int8 and int8-lin of PTQ W8A7 (activations quantized to 7 bits, calibrated alike), whose Linears
+//   int8-lin a7 the AVX2 path runs with its faster 7-bit kernel (quant/int8_gemm.h)
 // PyTorch (tests/bench/bench_quant_inference_torch.py, /usr/bin/python3, same thread count): the Hugging Face-style
 // eager model of bench_train_torch.py, FP32, and with quantize_dynamic int8 Linears (the encoder parameter count is
 // checked against bertforge's).
@@ -31,6 +33,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -120,12 +123,17 @@ int run_preset(const std::string& preset, int threads) {
   }
   const std::string shard = (std::filesystem::temp_directory_path() /
                              ("bench_quant_inference_" + std::to_string(::getpid()) + ".zst")).string();
-  DataLoader loader = calibration_loader(shard, config.vocab_size);
-  quant::PtqOptions options;
-  options.calibration.batches = kCalibrationBatches;
-  absl::StatusOr<quant::PtqResult> ptq = quant::quantize_ptq(fp, loader, options);
-  std::filesystem::remove(shard);
-  BF_CHECK(ptq.ok(), ptq.status().ToString());
+  const auto calibrate = [&](int activation_bits) {
+    DataLoader loader = calibration_loader(shard, config.vocab_size);
+    quant::PtqOptions options;
+    options.calibration.batches = kCalibrationBatches;
+    options.activation_bits = activation_bits;
+    absl::StatusOr<quant::PtqResult> result = quant::quantize_ptq(fp, loader, options);
+    std::filesystem::remove(shard);
+    BF_CHECK(result.ok(), result.status().ToString());
+    return std::move(*result);
+  };
+  const std::optional<quant::PtqResult> ptq = calibrate(8), ptq7 = calibrate(7);
 
   const Tensor ids = Tensor::from_vector(random_ids(kBatch * kSeqLen, config.vocab_size, 7), {kBatch, kSeqLen});
   const double tokens = static_cast<double>(kBatch * kSeqLen);
@@ -138,10 +146,15 @@ int run_preset(const std::string& preset, int threads) {
   const auto int8_linears = build(*ptq, config, {quant::QuantizedExecution::kInt8, /*fake_quant_taps=*/false});
   auto fp_dequantized = build(*ptq, config, {quant::QuantizedExecution::kFakeQuant});
   fp_dequantized->set_hook(nullptr);
-  const std::vector<double> seconds = encode_seconds(
-      {&fp, fake_quant.get(), int8.get(), int8_linears.get(), fp_dequantized.get()}, ids);
+  const auto int8_a7 = build(*ptq7, config, {quant::QuantizedExecution::kInt8, /*fake_quant_taps=*/true});
+  const auto int8_linears_a7 = build(*ptq7, config, {quant::QuantizedExecution::kInt8, /*fake_quant_taps=*/false});
+  const std::vector<double> seconds =
+      encode_seconds({&fp, fake_quant.get(), int8.get(), int8_linears.get(), fp_dequantized.get(), int8_a7.get(),
+                      int8_linears_a7.get()},
+                     ids);
   std::vector<Row> rows = {{"fp32", seconds[0]},     {"fake-quant", seconds[1]}, {"int8", seconds[2]},
-                           {"int8-lin", seconds[3]}, {"fp32-deq", seconds[4]}};
+                           {"int8-lin", seconds[3]}, {"fp32-deq", seconds[4]},   {"int8 a7", seconds[5]},
+                           {"int8-lin a7", seconds[6]}};
 
   const auto torch = bench::run_torch_peer("bench_quant_inference_torch.py",
                                            {std::to_string(threads), std::to_string(kWarmup),

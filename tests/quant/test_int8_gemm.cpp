@@ -59,12 +59,13 @@ class Int8GemmPaths : public ::testing::TestWithParam<Int8GemmIsa> {
       GTEST_SKIP() << int8_gemm_isa_name(GetParam()) << " is not available on this CPU (compiled, not executed)";
     }
   }
-  void expect_exact(const std::vector<uint8_t>& A, const std::vector<int8_t>& W, const Problem& p) {
+  // a_bits < 8: the codes of A must be below 2^a_bits (the AVX2 path then takes its 7-bit kernel).
+  void expect_exact(const std::vector<uint8_t>& A, const std::vector<int8_t>& W, const Problem& p, int a_bits = 8) {
     SCOPED_TRACE(std::string(int8_gemm_isa_name(GetParam())) + " M " + std::to_string(p.M) + " N " +
-                 std::to_string(p.N) + " K " + std::to_string(p.K));
+                 std::to_string(p.N) + " K " + std::to_string(p.K) + " a_bits " + std::to_string(a_bits));
     const PackedInt8Weight packed = pack_int8_weight(W.data(), p.N, p.K, p.K, GetParam());
     std::vector<int32_t> C(p.M * p.N, -7);
-    int8_gemm_s32(p.M, A.data(), p.K, packed, C.data(), p.N);
+    int8_gemm_s32(p.M, A.data(), p.K, packed, C.data(), p.N, a_bits);
     const std::vector<int64_t> want = reference(A, W, p);
     int64_t misses = 0;
     for (int64_t i = 0; i < p.M * p.N; ++i) {
@@ -85,6 +86,45 @@ TEST_P(Int8GemmPaths, EqualsIntegerReferenceOnAwkwardSizes) {
     expect_exact(random_u8(p.M * p.K, seed), random_s8(p.N * p.K, seed + 100), p);
     ++seed;
   }
+}
+
+// Activations of at most 7 bits: the same exact sums through the AVX2 path's 7-bit kernel (and the others').
+TEST_P(Int8GemmPaths, SevenBitActivationsEqualIntegerReference) {
+  const Problem problems[] = {{1, 1, 1}, {7, 13, 3}, {33, 17, 31}, {13, 50, 769}, {130, 270, 770}, {3, 5, 3072}};
+  uint32_t seed = 40;
+  for (const Problem& p : problems) {
+    std::vector<uint8_t> A = random_u8(p.M * p.K, seed);
+    for (uint8_t& a : A) a >>= 1;  // [0, 127]
+    expect_exact(A, random_s8(p.N * p.K, seed + 100), p, /*a_bits=*/7);
+    ++seed;
+  }
+  // The extremes: 127 x +-127 in every pair, 2 * 16129 = 32258, just below vpmaddubsw's saturation.
+  const Problem p{6, 20, 3072};
+  std::vector<uint8_t> A(p.M * p.K, 127);
+  std::vector<int8_t> W(p.N * p.K, 127);
+  for (int64_t n = 0; n < p.N; n += 2) std::fill(W.begin() + n * p.K, W.begin() + (n + 1) * p.K, int8_t{-127});
+  expect_exact(A, W, p, 7);
+  // 6-bit codes too.
+  for (uint8_t& a : A) a = 63;
+  expect_exact(A, W, p, 6);
+}
+
+// A code outside the promised width is an error, not a saturated sum.
+TEST_P(Int8GemmPaths, ACodeBeyondThePromisedBitsIsRefused) {
+  const Problem p{3, 4, 10};
+  std::vector<uint8_t> A(p.M * p.K, 5);
+  A[17] = 128;
+  const std::vector<int8_t> W = random_s8(p.N * p.K, 3);
+  const PackedInt8Weight packed = pack_int8_weight(W.data(), p.N, p.K, p.K, GetParam());
+  std::vector<int32_t> C(p.M * p.N);
+  EXPECT_THROW(int8_gemm_s32(p.M, A.data(), p.K, packed, C.data(), p.N, 7), Error);
+  EXPECT_THROW(int8_gemm_s32(p.M, A.data(), p.K, packed, C.data(), p.N, 0), Error);
+  Int8Epilogue e;
+  const float one = 1.0f;
+  e.w_scales = &one;
+  e.a_bits = 7;
+  std::vector<float> Y(p.M * p.N);
+  EXPECT_THROW(int8_gemm_f32(p.M, A.data(), p.K, packed, e, Y.data(), p.N), Error);
 }
 
 // All activations 255 and weights +-127 everywhere: pair sums of 64770 would saturate a direct vpmaddubsw; the sum
@@ -226,6 +266,13 @@ TEST(Int8Gemm, QuantizeActivationsMatchesPlainLoop) {
   EXPECT_EQ(Q[3], 255);
   EXPECT_THROW(quantize_activations(X.data(), 1, 1, 1, 0.0f, 0, Q.data(), 1), Error);
   EXPECT_THROW(quantize_activations(X.data(), 1, 1, 1, 1.0f, 256, Q.data(), 1), Error);
+  // 6 bits: clamped to 63; a zero point above 63 is refused.
+  quantize_activations(X.data(), M, K, ldx, scale, 20, Q.data(), ldq, 6);
+  EXPECT_EQ(Q[3], 63);
+  EXPECT_EQ(Q[2], 0);
+  EXPECT_EQ(Q[5], std::min(std::max(std::nearbyint(X[5] / scale) + 20.0f, 0.0f), 63.0f));
+  EXPECT_THROW(quantize_activations(X.data(), 1, 1, 1, 1.0f, 64, Q.data(), 1, 6), Error);
+  EXPECT_THROW(quantize_activations(X.data(), 1, 1, 1, 1.0f, 0, Q.data(), 1, 9), Error);
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // QuantizedExecution::kInt8):
 //   - a QuantizedLinear equals the fake-quantized FP Linear (x fake-quantized, W dequantized, FP32 GEMM) up to float
 //     rounding order, for per-tensor, per-channel and 4-bit weights, on every int8 GEMM path of this CPU
-//   - unsupported schemes (per_group, asymmetric weights, non-8-bit activations, a range without 0) and grad mode
+//   - unsupported schemes (per_group, asymmetric weights, activations wider than 8 bits, a range without 0) and grad mode
 //     are refused with the reason
 //   - a PTQ W8A8 2-layer model: int8 logits agree with the fake-quant model's within 2e-4 relative to the logits'
 //     scale and the perplexities within 1e-4 relative (bounds); measured here: bit-identical logits and perplexity
@@ -57,19 +57,23 @@ TEST(QuantizedLinear, EqualsTheFakeQuantizedLinearOnEveryPath) {
   const Tensor W = random_tensor({N, K}, 11);
   const Tensor bias = random_tensor({N}, 12);
   const Tensor x = random_tensor({3, 5, K}, -2.0f, 3.0f, 13);
-  const ActivationQuantParams input = ActivationQuantParams::from_range({-2.0f, 3.0f}, 8);
   autograd::NoGradGuard no_grad;
-  for (const QuantScheme& s : {scheme(8, Granularity::kPerTensor), scheme(8, Granularity::kPerChannel),
-                               scheme(4, Granularity::kPerChannel)}) {
-    const QuantizedWeight qw = quantize_weight(W, s);
-    const std::vector<float> want = values(linear(fake_quantize_activation(x, input), dequantize(qw), bias));
-    for (Int8GemmIsa isa : int8_gemm_available_isas()) {
-      absl::StatusOr<QuantizedLinear> q = QuantizedLinear::create(qw, bias, input, isa);
-      ASSERT_TRUE(q.ok()) << q.status();
-      const Tensor y = q->forward(x);
-      EXPECT_EQ(y.shape(), (Shape{3, 5, N}));
-      // Exact int32 sums vs an FP32 GEMM of K = 70 products: a few ulps of the largest output.
-      EXPECT_LT(relative_max_error(values(y), want), 1e-5) << s.str() << " " << int8_gemm_isa_name(isa);
+  // 8-bit activations, and 7 and 6 bits (the AVX2 path's faster kernel).
+  for (int activation_bits : {8, 7, 6}) {
+    const ActivationQuantParams input = ActivationQuantParams::from_range({-2.0f, 3.0f}, activation_bits);
+    for (const QuantScheme& s : {scheme(8, Granularity::kPerTensor), scheme(8, Granularity::kPerChannel),
+                                 scheme(4, Granularity::kPerChannel)}) {
+      const QuantizedWeight qw = quantize_weight(W, s);
+      const std::vector<float> want = values(linear(fake_quantize_activation(x, input), dequantize(qw), bias));
+      for (Int8GemmIsa isa : int8_gemm_available_isas()) {
+        absl::StatusOr<QuantizedLinear> q = QuantizedLinear::create(qw, bias, input, isa);
+        ASSERT_TRUE(q.ok()) << q.status();
+        const Tensor y = q->forward(x);
+        EXPECT_EQ(y.shape(), (Shape{3, 5, N}));
+        // Exact int32 sums vs an FP32 GEMM of K = 70 products: a few ulps of the largest output.
+        EXPECT_LT(relative_max_error(values(y), want), 1e-5)
+            << s.str() << " A" << activation_bits << " " << int8_gemm_isa_name(isa);
+      }
     }
   }
 }
@@ -85,8 +89,8 @@ TEST(QuantizedLinear, RefusesWhatItCannotExecute) {
   };
   refused(quantize_weight(W, scheme(8, Granularity::kPerGroup)), input, "per_group");
   refused(quantize_weight(W, scheme(8, Granularity::kPerChannel, /*symmetric=*/false)), input, "symmetric");
-  refused(quantize_weight(W, scheme(8, Granularity::kPerTensor)), ActivationQuantParams::from_range({-1, 1}, 6),
-          "8-bit activations");
+  refused(quantize_weight(W, scheme(8, Granularity::kPerTensor)), ActivationQuantParams::from_range({-1, 1}, 12),
+          "at most 8 bits");
   refused(quantize_weight(W, scheme(8, Granularity::kPerTensor)), ActivationQuantParams::from_range({2, 3}, 8),
           "zero point");
 
@@ -226,7 +230,7 @@ TEST_F(Int8Model, RefusesSchemesWithoutInt8Execution) {
 
   PtqResult weight_only = ptq(Granularity::kPerTensor);
   weight_only.activations = ActivationQuantSpec{};
-  refused(weight_only, "8-bit quantized activations");
+  refused(weight_only, "activations quantized to at most 8 bits, the model has FP");
 }
 
 }  // namespace
