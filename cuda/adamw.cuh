@@ -1,5 +1,5 @@
-// CUDA kernel for one AdamW step, its host launcher (the signature of ops/kernels.h) and its
-// registration. CPU reference: ops/cpu/adamw.cpp. The step's scalars (bias corrections in double, as
+// CUDA kernels for one AdamW step, of one tensor and of a list of them (one launch per group of tensors, see
+// cuda/multi_tensor.cuh), their host launchers (the signatures of ops/kernels.h) and their registration. CPU reference: ops/cpu/adamw.cpp. The step's scalars (bias corrections in double, as
 // the CPU and PyTorch compute them) are computed once on the host; each thread then updates
 // one element in the CPU's order of operations:
 //   param *= 1 - lr * weight_decay                 (decoupled weight decay, before the step)
@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "cuda/kernels.h"
+#include "cuda/multi_tensor.cuh"
 #include "cuda/portable.cuh"
 #include "ops/kernels.h"
 
@@ -46,17 +47,42 @@ inline AdamWScalars adamw_scalars(float lr, float beta1, float beta2, float eps,
   return s;
 }
 
+// One element's update, with gradient g and weight-decay factor `decay`.
+__device__ __forceinline__ void adamw_element(float& param, float& m, float& v, float g, const AdamWScalars& s,
+                                              float decay) {
+  const float m_i = s.beta1 * m + s.m_weight * g;
+  const float v_i = s.beta2 * v + s.v_weight * g * g;
+  const float denom = sqrtf(v_i) / s.bias_correction2_sqrt + s.eps;
+  param = param * decay - s.step_size * (m_i / denom);
+  m = m_i;
+  v = v_i;
+}
+
 // param, grad, m, v (n): one AdamW step in place.
 __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, int64_t n, AdamWScalars s) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const float g = grad[i];
-  const float m_i = s.beta1 * m[i] + s.m_weight * g;
-  const float v_i = s.beta2 * v[i] + s.v_weight * g * g;
-  const float denom = sqrtf(v_i) / s.bias_correction2_sqrt + s.eps;
-  param[i] = param[i] * s.decay - s.step_size * (m_i / denom);
-  m[i] = m_i;
-  v[i] = v_i;
+  adamw_element(param[i], m[i], v[i], grad[i], s, s.decay);
+}
+
+// The tensors of one multi-tensor launch: the chunk table and, per tensor, its four arrays and decay factor.
+struct AdamWGroup {
+  MultiTensorChunks chunks;
+  float* param[kMultiTensorGroup];
+  const float* grad[kMultiTensorGroup];
+  float* m[kMultiTensorGroup];
+  float* v[kMultiTensorGroup];
+  float decay[kMultiTensorGroup];  // 1 - lr * weight_decay of each tensor
+};
+
+// One block per chunk of the group's tensors (cuda/multi_tensor.cuh); the gradient scaled by grad_scale.
+__global__ void adamw_many_kernel(AdamWGroup group, AdamWScalars s, float grad_scale) {
+  const ChunkRange chunk = chunk_of_block(group.chunks, blockIdx.x);
+  const int t = chunk.tensor;
+  for (int64_t i = chunk.begin + threadIdx.x; i < chunk.end; i += blockDim.x) {
+    adamw_element(group.param[t][i], group.m[t][i], group.v[t][i], group.grad[t][i] * grad_scale, s,
+                  group.decay[t]);
+  }
 }
 
 // param, grad, m, v (n); step counts from 1.
@@ -67,6 +93,29 @@ inline void adamw_update(float* param, const float* grad, float* m, float* v, in
             adamw_scalars(lr, beta1, beta2, eps, weight_decay, step));
 }
 
-void register_adamw_kernels(KernelTable& table) { table.adamw_update = &adamw_update; }
+// Lists of `count` tensors (host arrays of device pointers); one launch per kMultiTensorGroup tensors.
+inline void adamw_update_many(float* const* params, const float* const* grads, float* const* m, float* const* v,
+                              const int64_t* sizes, const float* weight_decays, int64_t count, float grad_scale,
+                              float lr, float beta1, float beta2, float eps, int64_t step) {
+  const AdamWScalars s = adamw_scalars(lr, beta1, beta2, eps, /*weight_decay=*/0.0f, step);
+  for_each_tensor_group(sizes, count, [&](int64_t first, const MultiTensorChunks& chunks, int64_t) {
+    AdamWGroup group;
+    group.chunks = chunks;
+    for (int t = 0; t < chunks.count; ++t) {
+      group.param[t] = params[first + t];
+      group.grad[t] = grads[first + t];
+      group.m[t] = m[first + t];
+      group.v[t] = v[first + t];
+      group.decay[t] = adamw_scalars(lr, beta1, beta2, eps, weight_decays[first + t], step).decay;
+    }
+    BF_LAUNCH(adamw_many_kernel, static_cast<unsigned int>(chunks.first_chunk[chunks.count]), kAdamWThreads, 0,
+              group, s, grad_scale);
+  });
+}
+
+void register_adamw_kernels(KernelTable& table) {
+  table.adamw_update = &adamw_update;
+  table.adamw_update_many = &adamw_update_many;
+}
 
 }  // namespace bertforge::cuda

@@ -1,11 +1,12 @@
-// CUDA kernels for element-wise arithmetic and bias rows, their host launchers (the
-// signatures of ops/kernels.h) and their registration. CPU reference: ops/cpu/elementwise.cpp.
-// One thread per element, except sum_rows (below).
+// CUDA kernels for element-wise arithmetic, bias rows and sums (of one tensor, and the sums of squares of a list
+// of tensors), their host launchers (the signatures of ops/kernels.h) and their registration. CPU reference:
+// ops/cpu/elementwise.cpp, ops/cpu/multi_tensor.cpp. One thread per element, except the sums (below).
 #pragma once
 
 #include <cstdint>
 
 #include "cuda/kernels.h"
+#include "cuda/multi_tensor.cuh"
 #include "cuda/portable.cuh"
 #include "cuda/reduce.cuh"
 #include "ops/kernels.h"
@@ -82,6 +83,23 @@ __global__ void sum_all_kernel(float* out, const float* x, int64_t n) {
   if (threadIdx.x == 0) atomicAdd(out, total);
 }
 
+// The tensors of one multi-tensor launch of sum_of_squares_chunks.
+struct SquaresGroup {
+  MultiTensorChunks chunks;
+  const float* x[kMultiTensorGroup];
+};
+
+// partials[b] = the sum of squares of block b's chunk (cuda/multi_tensor.cuh).
+__global__ void sum_of_squares_chunks_kernel(float* partials, SquaresGroup group) {
+  __shared__ float scratch[kWarpSize];
+  const ChunkRange chunk = chunk_of_block(group.chunks, blockIdx.x);
+  const float* x = group.x[chunk.tensor];
+  float acc = 0.0f;
+  for (int64_t i = chunk.begin + threadIdx.x; i < chunk.end; i += blockDim.x) acc += x[i] * x[i];
+  const float total = block_sum(acc, scratch);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
 inline void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n) {
   if (n == 0) return;
   BF_LAUNCH(binary_kernel, blocks_for(n, kElementwiseThreads), kElementwiseThreads, 0, op, out, a, b, n);
@@ -113,7 +131,19 @@ inline void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   BF_LAUNCH(sum_rows_tiled_kernel, grid, dim3(kSumColumns, kSumRowLanes), 0, out, x, rows, cols, rows_per_block);
 }
 
+// Lists of `count` tensors (a host array of device pointers); one launch per kMultiTensorGroup tensors.
+inline void sum_of_squares_chunks(float* partials, const float* const* tensors, const int64_t* sizes, int64_t count) {
+  for_each_tensor_group(sizes, count, [&](int64_t first, const MultiTensorChunks& chunks, int64_t chunks_before) {
+    SquaresGroup group;
+    group.chunks = chunks;
+    for (int t = 0; t < chunks.count; ++t) group.x[t] = tensors[first + t];
+    BF_LAUNCH(sum_of_squares_chunks_kernel, static_cast<unsigned int>(chunks.first_chunk[chunks.count]),
+              kElementwiseThreads, 0, partials + chunks_before, group);
+  });
+}
+
 void register_elementwise_kernels(KernelTable& table) {
+  table.sum_of_squares_chunks = &sum_of_squares_chunks;
   table.binary = &binary;
   table.scale = &scale;
   table.add_bias = &add_bias;

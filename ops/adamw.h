@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -28,5 +29,18 @@ struct AdamWConfig {
 //   param -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
 // Not recorded by autograd.
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWConfig& config, int64_t step);
+
+// One parameter of adamw_step_many: its tensors (as for adamw_step) and whether weight decay applies to it.
+struct AdamWTensors {
+  Tensor param, grad, m, v;
+  bool decay = true;
+};
+
+// adamw_step on every entry (weight decay config.weight_decay where `decay`, else 0), each gradient multiplied
+// by grad_scale first (global-norm clipping's factor; the product is rounded to float, exactly as scaling the
+// gradient and then calling adamw_step). One kernel call for the whole list: on a GPU one launch per
+// kMultiTensorGroup parameters instead of one per parameter. All entries on one device.
+void adamw_step_many(const std::vector<AdamWTensors>& tensors, const AdamWConfig& config, float grad_scale,
+                     int64_t step);
 
 }  // namespace bertforge

@@ -102,7 +102,29 @@ struct KernelTable {
   // ---- AdamW (ops/cpu/adamw.cpp): one decoupled-weight-decay step, in place; step counts from 1.
   void (*adamw_update)(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                        float beta2, float eps, float weight_decay, int64_t step) = nullptr;
+
+  // ---- Multi-tensor (ops/cpu/multi_tensor.cpp): one call over `count` tensors (sizes[i] elements each), one
+  // launch per kMultiTensorGroup tensors on a GPU, instead of one or more per tensor. Each tensor is cut into
+  // chunks of kMultiTensorChunk elements (its last chunk shorter): multi_tensor_chunks() counts them.
+  // partials (chunks): the sum of x^2 over each chunk, tensor by tensor, chunk by chunk.
+  void (*sum_of_squares_chunks)(float* partials, const float* const* tensors, const int64_t* sizes,
+                                int64_t count) = nullptr;
+  // adamw_update on every tensor i with weight decay weight_decays[i] and gradient grads[i] * grad_scale (the
+  // product rounded to float first, as scaling the gradient and then updating would).
+  void (*adamw_update_many)(float* const* params, const float* const* grads, float* const* m, float* const* v,
+                            const int64_t* sizes, const float* weight_decays, int64_t count, float grad_scale,
+                            float lr, float beta1, float beta2, float eps, int64_t step) = nullptr;
 };
+
+inline constexpr int64_t kMultiTensorChunk = 65536;  // elements per chunk: a GPU block's share
+inline constexpr int kMultiTensorGroup = 32;          // tensors per GPU launch (their table is a kernel argument)
+
+// The chunks of tensors of these sizes: sum over i of ceil(sizes[i] / kMultiTensorChunk).
+inline int64_t multi_tensor_chunks(const int64_t* sizes, int64_t count) {
+  int64_t chunks = 0;
+  for (int64_t i = 0; i < count; ++i) chunks += (sizes[i] + kMultiTensorChunk - 1) / kMultiTensorChunk;
+  return chunks;
+}
 
 // The table of `device`'s backend (throws if the backend was not built).
 const KernelTable& kernels_for(Device device);

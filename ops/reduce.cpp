@@ -79,4 +79,25 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   return sum(x, dims, /*keepdim=*/false).reshape(shape);
 }
 
+Tensor sum_of_squares(const std::vector<Tensor>& tensors) {
+  if (tensors.empty()) return Tensor::zeros({});
+  const Device device = tensors.front().device();
+  std::vector<Tensor> contiguous;
+  std::vector<const float*> pointers;
+  std::vector<int64_t> sizes;
+  for (const Tensor& t : tensors) {
+    check_dtype("sum_of_squares", "tensor", t);
+    check_same_device("sum_of_squares", tensors.front(), t);
+    contiguous.push_back(t.contiguous());
+    pointers.push_back(contiguous.back().data<float>());
+    sizes.push_back(t.numel());
+  }
+  const int64_t chunks = multi_tensor_chunks(sizes.data(), static_cast<int64_t>(sizes.size()));
+  if (chunks == 0) return Tensor::zeros({}, DType::kF32, device);
+  Tensor partials = Tensor::empty({chunks}, DType::kF32, device);
+  BF_KERNEL(device, sum_of_squares_chunks)(partials.data<float>(), pointers.data(), sizes.data(),
+                                           static_cast<int64_t>(sizes.size()));
+  return sum(partials);
+}
+
 }  // namespace bertforge

@@ -15,4 +15,9 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = fa
 // Sums a broadcast result back to `shape` (the gradient of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
+// The sum over all `tensors` of sum(x^2), 0-d, on their device: one kernel call for the whole list (one launch per
+// kMultiTensorGroup tensors on a GPU) of per-chunk sums, then their sum. The squared global norm of gradients.
+// Every tensor f32 on one device; not recorded by autograd. An empty list gives 0 on the CPU.
+Tensor sum_of_squares(const std::vector<Tensor>& tensors);
+
 }  // namespace bertforge

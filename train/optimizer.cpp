@@ -25,26 +25,13 @@ bool uses_weight_decay(const std::string& parameter_name) {
   return !absl::EndsWith(parameter_name, ".bias") && !absl::StrContains(parameter_name, "LayerNorm.");
 }
 
-float clip_grad_norm(const std::vector<std::pair<std::string, Tensor>>& parameters, float max_norm) {
+float global_grad_norm(const std::vector<std::pair<std::string, Tensor>>& parameters) {
   autograd::NoGradGuard no_grad;
-  // The squares are summed where the gradients live, and only the total comes to the host.
-  Tensor sum_of_squares;
+  std::vector<Tensor> grads;
   for (const auto& [name, parameter] : parameters) {
-    const Tensor g = parameter.grad();
-    if (!g.defined()) continue;
-    const Tensor squares = sum(mul(g, g));
-    sum_of_squares = sum_of_squares.defined() ? add(sum_of_squares, squares) : squares;
+    if (parameter.grad().defined()) grads.push_back(parameter.grad());
   }
-  const float norm =
-      sum_of_squares.defined() ? std::sqrt(sum_of_squares.to(Device::cpu()).item<float>()) : 0.0f;
-  if (max_norm > 0.0f && norm > max_norm) {
-    const float factor = max_norm / norm;
-    for (const auto& [name, parameter] : parameters) {
-      Tensor p = parameter;
-      if (p.grad().defined()) p.set_grad(scale(p.grad(), factor));
-    }
-  }
-  return norm;
+  return std::sqrt(sum_of_squares(grads).to(Device::cpu()).item<float>());
 }
 
 AdamWOptimizer::AdamWOptimizer(std::vector<std::pair<std::string, Tensor>> parameters, OptimizerConfig config)
@@ -57,17 +44,22 @@ AdamWOptimizer::AdamWOptimizer(std::vector<std::pair<std::string, Tensor>> param
 }
 
 float AdamWOptimizer::step(float lr) {
-  const float norm = clip_grad_norm(parameters_, config_.max_grad_norm);
+  const float norm = global_grad_norm(parameters_);
+  // Clipping scales every gradient by max_norm / norm; the update applies that factor as it reads them.
+  const float grad_scale = config_.max_grad_norm > 0.0f && norm > config_.max_grad_norm
+                               ? config_.max_grad_norm / norm
+                               : 1.0f;
   ++steps_taken_;
+  std::vector<AdamWTensors> updates;
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    auto& [name, parameter] = parameters_[i];
-    const Tensor grad = parameter.grad();
-    if (!grad.defined()) continue;
-    AdamWConfig adamw = config_.adamw;
-    adamw.lr = lr;
-    if (!uses_weight_decay(name)) adamw.weight_decay = 0.0f;
-    adamw_step(parameter, grad, m_[i], v_[i], adamw, steps_taken_);
+    const auto& [name, parameter] = parameters_[i];
+    if (parameter.grad().defined()) {
+      updates.push_back({parameter, parameter.grad(), m_[i], v_[i], uses_weight_decay(name)});
+    }
   }
+  AdamWConfig adamw = config_.adamw;
+  adamw.lr = lr;
+  adamw_step_many(updates, adamw, grad_scale, steps_taken_);
   zero_grad();
   return norm;
 }

@@ -27,10 +27,9 @@ struct LrSchedule {
 // LayerNorm parameters (names as in Hugging Face).
 bool uses_weight_decay(const std::string& parameter_name);
 
-// Scales every gradient by min(1, max_norm / ||g||) where ||g|| is the L2 norm
-// of all gradients together; returns ||g|| before clipping. max_norm <= 0
-// only measures. Parameters without a gradient are skipped.
-float clip_grad_norm(const std::vector<std::pair<std::string, Tensor>>& parameters, float max_norm);
+// ||g||: the L2 norm of all gradients together, summed where they live (one kernel call for the whole list, see
+// ops/reduce.h sum_of_squares) with one value read back. Parameters without a gradient are skipped.
+float global_grad_norm(const std::vector<std::pair<std::string, Tensor>>& parameters);
 
 struct OptimizerConfig {
   AdamWConfig adamw;           // lr is ignored: step() takes it from the schedule

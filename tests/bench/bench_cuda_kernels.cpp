@@ -3,6 +3,8 @@
 // cuBLAS GEMMs' FLOP/s in each precision. Needs a GPU (built with the CUDA backend; exits 2 without one).
 //
 // Usage: bench_cuda_kernels
+// The optimizer step of BERT-base is timed twice: one AdamW launch per parameter tensor, and the multi-tensor
+// kernel; and the global norm's per-chunk sums of squares.
 // Output: per kernel, microseconds per call (median of 20 after 3 warm-up, CUDA events), the bytes it must move
 // at least (each input read once, each output written once), GB/s, and that as a fraction of the copy bandwidth.
 #include <cuda_runtime.h>
@@ -58,6 +60,17 @@ Tensor gpu_random(const bertforge::Shape& shape, float lo, float hi, uint64_t se
 }
 
 float* f(const Tensor& t) { return static_cast<float*>(t.raw_data()); }
+
+// The element counts of BertForMaskedLM's parameters at the base preset, in model order.
+std::vector<int64_t> bert_base_parameter_sizes() {
+  std::vector<int64_t> sizes = {kVocab * kHidden, 512 * kHidden, 2 * kHidden, kHidden, kHidden};  // embeddings, LN
+  for (int layer = 0; layer < 12; ++layer) {
+    for (int i = 0; i < 4; ++i) sizes.insert(sizes.end(), {kHidden * kHidden, kHidden});  // Q, K, V, output
+    sizes.insert(sizes.end(), {kHidden, kHidden, kFfn * kHidden, kFfn, kHidden * kFfn, kHidden, kHidden, kHidden});
+  }
+  sizes.insert(sizes.end(), {kHidden * kHidden, kHidden, kHidden, kHidden, kVocab});  // MLM head (decoder tied)
+  return sizes;
+}
 
 }  // namespace
 
@@ -153,6 +166,42 @@ int main() {
   report("adamw update (3072x768)", 28.0 * param_n, [&] {
     k.adamw_update(f(param), f(grad), f(m), f(v), param_n, 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f, 10);
   });
+  // The optimizer step of BERT-base (its ~200 parameter tensors): one launch per tensor against the multi-tensor
+  // kernels (one launch per kMultiTensorGroup tensors); the same bytes either way.
+  const std::vector<int64_t> sizes = bert_base_parameter_sizes();
+  std::vector<Tensor> params, grads, ms, vs;
+  std::vector<float*> param_ptrs, m_ptrs, v_ptrs;
+  std::vector<const float*> grad_ptrs;
+  std::vector<float> decays;
+  int64_t total = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    params.push_back(gpu_random({sizes[i]}, -1, 1, 100 + i));
+    grads.push_back(gpu_random({sizes[i]}, -1, 1, 400 + i));
+    ms.push_back(gpu_random({sizes[i]}, -0.1f, 0.1f, 700 + i));
+    vs.push_back(gpu_random({sizes[i]}, 0, 0.01f, 1000 + i));
+    param_ptrs.push_back(f(params.back()));
+    grad_ptrs.push_back(f(grads.back()));
+    m_ptrs.push_back(f(ms.back()));
+    v_ptrs.push_back(f(vs.back()));
+    decays.push_back(0.01f);
+    total += sizes[i];
+  }
+  const std::string tensors = std::to_string(sizes.size()) + " tensors";
+  report("adamw, BERT-base, per tensor (" + tensors + ")", 28.0 * total, [&] {
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      k.adamw_update(param_ptrs[i], grad_ptrs[i], m_ptrs[i], v_ptrs[i], sizes[i], 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f, 10);
+    }
+  });
+  report("adamw, BERT-base, multi-tensor", 28.0 * total, [&] {
+    k.adamw_update_many(param_ptrs.data(), grad_ptrs.data(), m_ptrs.data(), v_ptrs.data(), sizes.data(),
+                        decays.data(), static_cast<int64_t>(sizes.size()), 1.0f, 1e-4f, 0.9f, 0.999f, 1e-6f, 10);
+  });
+  const Tensor partials = Tensor::empty({bertforge::multi_tensor_chunks(sizes.data(), sizes.size())}, DType::kF32,
+                                        Device::cuda(0));
+  report("sum of squares, BERT-base grads, chunks", 4.0 * total, [&] {
+    k.sum_of_squares_chunks(f(partials), grad_ptrs.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
+  });
+
   const Tensor heads_in = gpu_random({32, kSeq, kHeads, kHidden / kHeads}, -1, 1, 15);
   report("strided copy (B,T,H,D)->(B,H,T,D)", 8.0 * hidden_n,
          [&] { heads_in.permute({0, 2, 1, 3}).contiguous(); });

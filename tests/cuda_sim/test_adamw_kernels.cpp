@@ -44,5 +44,44 @@ TEST(AdamWKernels, EmptyInputsLaunchNothing) {
   EXPECT_NO_THROW(cuda::adamw_update(nullptr, nullptr, nullptr, nullptr, 0, 1e-3f, 0.9f, 0.999f, 1e-6f, 0.0f, 1));
 }
 
+// The multi-tensor update: 35 tensors (two launches), one of two chunks, some empty, weight decay on every other,
+// a clipping factor; against the CPU's list update, to the single-tensor test's tolerances.
+TEST(AdamWKernels, ManyTensorsMatchTheCpu) {
+  constexpr int kTensors = 35;
+  std::vector<std::vector<float>> param(kTensors), grad(kTensors), m(kTensors), v(kTensors);
+  std::vector<int64_t> sizes;
+  std::vector<float> weight_decays;
+  for (int t = 0; t < kTensors; ++t) {
+    const int64_t n = t == 20 ? kMultiTensorChunk + 300 : t % 9 == 0 ? 0 : 13 * t + 1;
+    param[t] = random_values(n, -1, 1, 100 + t);
+    grad[t] = random_values(n, -2, 2, 200 + t);
+    m[t] = random_values(n, -0.1f, 0.1f, 300 + t);
+    v[t] = random_values(n, 0, 0.01f, 400 + t);
+    sizes.push_back(n);
+    weight_decays.push_back(t % 2 == 0 ? 0.01f : 0.0f);
+  }
+  auto want_param = param, want_m = m, want_v = v;
+  const auto pointers = [](std::vector<std::vector<float>>& lists) {
+    std::vector<float*> p;
+    for (auto& l : lists) p.push_back(l.data());
+    return p;
+  };
+  std::vector<const float*> grads;
+  for (auto& g : grad) grads.push_back(g.data());
+  for (int64_t step : {int64_t{1}, int64_t{2}}) {
+    cuda::adamw_update_many(pointers(param).data(), grads.data(), pointers(m).data(), pointers(v).data(),
+                            sizes.data(), weight_decays.data(), kTensors, 0.6f, 1e-3f, 0.9f, 0.999f, 1e-6f, step);
+    cpu().adamw_update_many(pointers(want_param).data(), grads.data(), pointers(want_m).data(),
+                            pointers(want_v).data(), sizes.data(), weight_decays.data(), kTensors, 0.6f, 1e-3f, 0.9f,
+                            0.999f, 1e-6f, step);
+  }
+  for (int t = 0; t < kTensors; ++t) {
+    const std::string what = "tensor " + std::to_string(t);
+    expect_close(m[t], want_m[t], 1e-6, 2e-7, "m, " + what);
+    expect_close(v[t], want_v[t], 1e-6, 1e-10, "v, " + what);
+    expect_close(param[t], want_param[t], 3e-7, 2e-7, "param, " + what);
+  }
+}
+
 }  // namespace
 }  // namespace bertforge::cuda_sim_test

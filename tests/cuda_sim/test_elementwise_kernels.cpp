@@ -50,5 +50,26 @@ TEST(ElementwiseKernels, EmptyInputsLaunchNothing) {
   EXPECT_NO_THROW(cuda::sum_rows(nullptr, nullptr, 5, 0));
 }
 
+// 40 tensors (two launches of kMultiTensorGroup and 8), one of three chunks, some empty: every chunk's partial sum
+// of squares, in the CPU's order of chunks, to float rounding (each block adds in its own order).
+TEST(ElementwiseKernels, SumOfSquaresChunksMatchesTheCpu) {
+  std::vector<std::vector<float>> values;
+  std::vector<const float*> tensors;
+  std::vector<int64_t> sizes;
+  for (int t = 0; t < 40; ++t) {
+    const int64_t n = t == 33 ? 2 * kMultiTensorChunk + 3 : t % 7 == 0 ? 0 : 1 + 37 * t;
+    values.push_back(random_values(n, -2, 2, 50 + t));
+    sizes.push_back(n);
+  }
+  for (const auto& v : values) tensors.push_back(v.data());
+  const int64_t chunks = multi_tensor_chunks(sizes.data(), static_cast<int64_t>(sizes.size()));
+  ASSERT_EQ(chunks, 40 - 6 + 2);  // 6 empty tensors, one of 3 chunks
+  std::vector<float> got(chunks, NAN), want(chunks);
+  cuda::sum_of_squares_chunks(got.data(), tensors.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
+  cpu().sum_of_squares_chunks(want.data(), tensors.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
+  expect_close(got, want, 1e-5, 1e-6, "sum_of_squares_chunks");
+  EXPECT_NO_THROW(cuda::sum_of_squares_chunks(nullptr, nullptr, nullptr, 0));
+}
+
 }  // namespace
 }  // namespace bertforge::cuda_sim_test

@@ -11,6 +11,9 @@
 // may fuse a multiply-add that torch rounds twice. Float rounding is ~1e-7 relative.
 #include "ops/adamw.h"
 
+#include "ops/elementwise.h"
+#include "ops/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -194,6 +197,45 @@ TEST(AdamW, RejectsBadArguments) {
   Tensor grad_t = Tensor::ones({3, 4}).transpose(0, 1);
   EXPECT_NO_THROW(adamw_step(param, grad_t, m, v, config, 1));
   EXPECT_NE(m.to_float_vector()[0], 0.0f);
+}
+
+// The list version equals adamw_step on each tensor with its gradient scaled first: bit for bit, on tensors of
+// several chunks (kMultiTensorChunk), one element, and none, with and without weight decay.
+TEST(AdamW, ManyEqualsOneAtATimeWithScaledGradients) {
+  const AdamWConfig config{/*lr=*/1e-3f, 0.9f, 0.999f, /*eps=*/1e-6f, /*weight_decay=*/0.05f};
+  const float grad_scale = 0.37f;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const auto random = [&](int64_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = normal(rng);
+    return Tensor::from_vector(v, {n});
+  };
+  std::vector<AdamWTensors> many;
+  std::vector<AdamWTensors> one_at_a_time;
+  for (int64_t n : {2 * kMultiTensorChunk + 17, int64_t{1}, int64_t{0}, int64_t{1000}}) {
+    const Tensor param = random(n), grad = random(n), m = scale(random(n), 0.1f), r = random(n), v = mul(r, r);
+    many.push_back({param.clone(), grad, m.clone(), v.clone(), /*decay=*/n != 1});
+    one_at_a_time.push_back({param.clone(), scale(grad, grad_scale), m.clone(), v.clone(), n != 1});
+  }
+  for (int64_t step = 1; step <= 3; ++step) {
+    adamw_step_many(many, config, grad_scale, step);
+    for (AdamWTensors& t : one_at_a_time) {
+      AdamWConfig single = config;
+      if (!t.decay) single.weight_decay = 0.0f;
+      adamw_step(t.param, t.grad, t.m, t.v, single, step);
+    }
+  }
+  for (size_t i = 0; i < many.size(); ++i) {
+    EXPECT_EQ(many[i].param.to_float_vector(), one_at_a_time[i].param.to_float_vector()) << "tensor " << i;
+    EXPECT_EQ(many[i].m.to_float_vector(), one_at_a_time[i].m.to_float_vector()) << "tensor " << i;
+    EXPECT_EQ(many[i].v.to_float_vector(), one_at_a_time[i].v.to_float_vector()) << "tensor " << i;
+  }
+  EXPECT_NO_THROW(adamw_step_many({}, config, 1.0f, 1));
+  EXPECT_THROW(adamw_step_many(many, config, NAN, 1), Error);
+  std::vector<AdamWTensors> mismatched = {{Tensor::zeros({3}), Tensor::zeros({4}), Tensor::zeros({3}),
+                                           Tensor::zeros({3}), true}};
+  EXPECT_THROW(adamw_step_many(mismatched, config, 1.0f, 1), Error);
 }
 
 }  // namespace

@@ -2,7 +2,12 @@
 // backward against the numeric gradient checker.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <vector>
+
+#include "core/check.h"
 #include "ops/elementwise.h"
+#include "ops/kernels.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
@@ -51,6 +56,31 @@ TEST(Reduce, SumAndMean) {
   expect_gradcheck([](auto& in) { return sum(in[0], {0, 2}); }, {x});
   expect_gradcheck([](auto& in) { return mean(in[0], {1}, true); }, {x});
   expect_gradcheck([](auto& in) { return mean(in[0]); }, {x});
+}
+
+// The sum of squares of a list of tensors (several chunks, one element, none, a transposed view) against a double
+// reference, 1e-6 relative.
+TEST(Reduce, SumOfSquaresOfAList) {
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<Tensor> tensors;
+  double want = 0.0;
+  for (int64_t n : {3 * kMultiTensorChunk + 5, int64_t{1}, int64_t{0}, int64_t{777}}) {
+    std::vector<float> values(n);
+    for (float& x : values) {
+      x = u(rng);
+      want += static_cast<double>(x) * x;
+    }
+    tensors.push_back(Tensor::from_vector(values, {n}));
+  }
+  tensors.push_back(Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}).transpose(0, 1));
+  want += 91.0;
+  const Tensor got = sum_of_squares(tensors);
+  EXPECT_EQ(got.dim(), 0);
+  EXPECT_NEAR(got.item<float>(), want, 1e-6 * want);
+  EXPECT_EQ(sum_of_squares({}).item<float>(), 0.0f);
+  EXPECT_EQ(sum_of_squares({Tensor::zeros({0})}).item<float>(), 0.0f);
+  EXPECT_THROW(sum_of_squares({Tensor::zeros({2}, DType::kI64)}), Error);
 }
 
 TEST(Shape, ViewsAreDifferentiable) {

@@ -40,15 +40,39 @@ std::vector<std::pair<std::string, Tensor>> two_params() {
   return {{"layer.weight", w}, {"layer.bias", b}};
 }
 
-TEST(ClipGradNorm, ScalesToTheMaxNorm) {
+TEST(GlobalGradNorm, IsTheNormOfAllGradientsTogether) {
   auto params = two_params();
+  EXPECT_EQ(global_grad_norm(params), 0.0f);  // no gradients yet
   params[0].second.set_grad(Tensor::from_vector<float>({3, 0}, {2}));
+  EXPECT_FLOAT_EQ(global_grad_norm(params), 3.0f);  // b has none: skipped
   params[1].second.set_grad(Tensor::from_vector<float>({4}, {1}));
-  EXPECT_FLOAT_EQ(clip_grad_norm(params, 10.0f), 5.0f);  // below the max: untouched
-  EXPECT_EQ(params[0].second.grad().to_float_vector(), (std::vector<float>{3, 0}));
-  EXPECT_FLOAT_EQ(clip_grad_norm(params, 1.0f), 5.0f);
-  EXPECT_FLOAT_EQ(params[0].second.grad().at({0}), 0.6f);
-  EXPECT_FLOAT_EQ(params[1].second.grad().at({0}), 0.8f);
+  EXPECT_FLOAT_EQ(global_grad_norm(params), 5.0f);
+}
+
+// Clipping: one step with gradients (3, 0), (4) and max norm 1 moves the parameters exactly as AdamW on the
+// gradients scaled to norm 1, (0.6, 0), (0.8), and returns the norm before clipping; below the max norm the
+// gradients are used as they are.
+TEST(AdamWOptimizer, ClipsTheGlobalNormBeforeTheUpdate) {
+  // The parameters after one step with these gradients, and the norm step() returned.
+  const auto one_step = [](float max_norm, std::vector<float> w_grad, float b_grad, float* norm) {
+    auto params = two_params();
+    OptimizerConfig config;
+    config.max_grad_norm = max_norm;
+    // A first step moves by about lr * g / (|g| + eps): a large eps makes it depend on the gradient's size.
+    config.adamw.eps = 1.0f;
+    AdamWOptimizer optimizer(params, config);
+    params[0].second.set_grad(Tensor::from_vector<float>(w_grad, {2}));
+    params[1].second.set_grad(Tensor::from_vector<float>({b_grad}, {1}));
+    *norm = optimizer.step(0.1f);
+    return std::vector<std::vector<float>>{params[0].second.to_float_vector(), params[1].second.to_float_vector()};
+  };
+  float norm = 0;
+  const auto clipped = one_step(1.0f, {3, 0}, 4, &norm);
+  EXPECT_FLOAT_EQ(norm, 5.0f);
+  EXPECT_EQ(clipped, one_step(0.0f, {3.0f * 0.2f, 0}, 4.0f * 0.2f, &norm));
+  EXPECT_FLOAT_EQ(norm, 1.0f);
+  EXPECT_EQ(one_step(10.0f, {3, 0}, 4, &norm), one_step(0.0f, {3, 0}, 4, &norm));
+  EXPECT_NE(clipped, one_step(0.0f, {3, 0}, 4, &norm));  // the clip changed something
 }
 
 // L = sum(w * w) + sum(b * x): one training step's gradients.
