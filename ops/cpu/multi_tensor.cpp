@@ -24,7 +24,9 @@ void sum_of_squares_chunks(float* partials, const float* const* tensors, const i
 #pragma omp parallel for schedule(dynamic) if (parallel : total > 1)
   for (int64_t c = 0; c < total; ++c) {
     double sum = 0.0;
-    for (int64_t i = 0; i < chunks[c].n; ++i) sum += static_cast<double>(chunks[c].x[i]) * chunks[c].x[i];
+    const float* x = chunks[c].x;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < chunks[c].n; ++i) sum += static_cast<double>(x[i]) * x[i];
     partials[c] = static_cast<float>(sum);
   }
 }
