@@ -26,7 +26,7 @@
 // AVX2 kernel on this CPU can be twice as fast as the FP32 GEMM. VNNI (vpdpbusd: 64 multiply-adds in one
 // instruction) removes the pair altogether.
 //
-// Tile 4 x 16: 8 accumulators (4 rows x 2 registers of 8 channels) + 2 weight registers + 1 broadcast activation
+// The 8-bit tile, 4 x 16: 8 accumulators (4 rows x 2 registers of 8 channels) + 2 weight registers + 1 broadcast activation
 // and its absolute value + 1 temporary + the ones vector = 14 of the 16 ymm registers.
 #include <cstdint>
 
@@ -38,86 +38,47 @@
 namespace bertforge::quant::detail {
 namespace {
 
-constexpr int64_t MR = 4, NR = 16;
+constexpr int64_t NR = 16;
+constexpr int64_t MR = 4;   // rows of the 8-bit kernel's tile
+constexpr int64_t MR7 = 6;  // rows of the 7-bit kernel's tile
 
-__attribute__((target("avx2"))) void microkernel_avx2(int64_t kq, const uint8_t* a, const int8_t* b,
-                                                      int32_t* tile) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i c00 = _mm256_setzero_si256(), c01 = _mm256_setzero_si256();
-  __m256i c10 = _mm256_setzero_si256(), c11 = _mm256_setzero_si256();
-  __m256i c20 = _mm256_setzero_si256(), c21 = _mm256_setzero_si256();
-  __m256i c30 = _mm256_setzero_si256(), c31 = _mm256_setzero_si256();
-  for (int64_t g = 0; g < kq; ++g) {
-    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));       // channels 0..7, 4 k each
-    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32));  // channels 8..15
-    // One row: acc += madd(maddubs(|a'|, sign(w, a')), 1), a' = the row's 4 k broadcast to every lane.
-#define BF_INT8_ROW(r, acc0, acc1)                                                                       \
-  {                                                                                                      \
-    int32_t a4;                                                                                          \
-    __builtin_memcpy(&a4, a + (r) * 4, 4);                                                               \
-    const __m256i ar = _mm256_set1_epi32(a4), ur = _mm256_abs_epi8(ar);                                  \
-    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(ur, _mm256_sign_epi8(w0, ar)), ones)); \
-    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(ur, _mm256_sign_epi8(w1, ar)), ones)); \
-  }
-    BF_INT8_ROW(0, c00, c01)
-    BF_INT8_ROW(1, c10, c11)
-    BF_INT8_ROW(2, c20, c21)
-    BF_INT8_ROW(3, c30, c31)
-#undef BF_INT8_ROW
-    a += MR * 4;
-    b += NR * 4;
-  }
-  __m256i* t = reinterpret_cast<__m256i*>(tile);
-  _mm256_storeu_si256(t + 0, c00), _mm256_storeu_si256(t + 1, c01);
-  _mm256_storeu_si256(t + 2, c10), _mm256_storeu_si256(t + 3, c11);
-  _mm256_storeu_si256(t + 4, c20), _mm256_storeu_si256(t + 5, c21);
-  _mm256_storeu_si256(t + 6, c30), _mm256_storeu_si256(t + 7, c31);
-}
-
+// The tile's kernel for `Rows` rows; kSignTrick: 8-bit activations stored as a - 128 (the sign trick above), else
+// activations of at most 7 bits stored as they are.
+//
 // Activations of at most 7 bits (a <= 127): vpmaddubsw(a, w) cannot saturate (a pair is at most 2 * 127 * 127 =
 // 32258), so the sign trick is not needed: per row one broadcast and, per weight register, vpmaddubsw + vpmaddwd +
 // vpaddd (bench_int8_ceiling: 1.90x the FP32 FMA's rate for this sequence, against 1.37x with the sign trick).
 // Without the absolute value and sign registers, 6 rows fit: 12 accumulators + 2 weights + the broadcast + ones =
 // 16 ymm registers. bench_int8_gemm: 1.6-1.85x our FP32 GEMM on BERT-base shapes, about onednn's int8 rate.
-constexpr int64_t MR7 = 6;  // rows of the 7-bit kernel's tile
-
-__attribute__((target("avx2"))) void microkernel_avx2_7bit(int64_t kq, const uint8_t* a, const int8_t* b,
-                                                           int32_t* tile) {
+// The loops over rows and registers have constant bounds and unroll fully, so acc stays in registers.
+template <int Rows, bool kSignTrick>
+__attribute__((target("avx2"))) void microkernel(int64_t kq, const uint8_t* a, const int8_t* b, int32_t* tile) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i c00 = _mm256_setzero_si256(), c01 = _mm256_setzero_si256();
-  __m256i c10 = _mm256_setzero_si256(), c11 = _mm256_setzero_si256();
-  __m256i c20 = _mm256_setzero_si256(), c21 = _mm256_setzero_si256();
-  __m256i c30 = _mm256_setzero_si256(), c31 = _mm256_setzero_si256();
-  __m256i c40 = _mm256_setzero_si256(), c41 = _mm256_setzero_si256();
-  __m256i c50 = _mm256_setzero_si256(), c51 = _mm256_setzero_si256();
+  __m256i acc[Rows][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
   for (int64_t g = 0; g < kq; ++g) {
-    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
-    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32));
-#define BF_INT8_ROW(r, acc0, acc1)                                                               \
-  {                                                                                              \
-    int32_t a4;                                                                                  \
-    __builtin_memcpy(&a4, a + (r) * 4, 4);                                                       \
-    const __m256i ar = _mm256_set1_epi32(a4);                                                    \
-    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(ar, w0), ones));        \
-    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(ar, w1), ones));        \
-  }
-    BF_INT8_ROW(0, c00, c01)
-    BF_INT8_ROW(1, c10, c11)
-    BF_INT8_ROW(2, c20, c21)
-    BF_INT8_ROW(3, c30, c31)
-    BF_INT8_ROW(4, c40, c41)
-    BF_INT8_ROW(5, c50, c51)
-#undef BF_INT8_ROW
-    a += MR7 * 4;
+    const __m256i w[2] = {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)),        // channels 0..7, 4 k each
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32))};  // channels 8..15
+#pragma GCC unroll 8
+    for (int r = 0; r < Rows; ++r) {
+      int32_t a4;  // the row's 4 k, broadcast to every lane
+      __builtin_memcpy(&a4, a + r * 4, 4);
+      const __m256i ar = _mm256_set1_epi32(a4);
+      // Sign trick: acc += madd(maddubs(|a'|, sign(w, a')), 1); 7-bit: acc += madd(maddubs(a, w), 1).
+      const __m256i unsigned_a = kSignTrick ? _mm256_abs_epi8(ar) : ar;
+#pragma GCC unroll 2
+      for (int j = 0; j < 2; ++j) {
+        const __m256i signed_w = kSignTrick ? _mm256_sign_epi8(w[j], ar) : w[j];
+        acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned_a, signed_w), ones));
+      }
+    }
+    a += Rows * 4;
     b += NR * 4;
   }
   __m256i* t = reinterpret_cast<__m256i*>(tile);
-  _mm256_storeu_si256(t + 0, c00), _mm256_storeu_si256(t + 1, c01);
-  _mm256_storeu_si256(t + 2, c10), _mm256_storeu_si256(t + 3, c11);
-  _mm256_storeu_si256(t + 4, c20), _mm256_storeu_si256(t + 5, c21);
-  _mm256_storeu_si256(t + 6, c30), _mm256_storeu_si256(t + 7, c31);
-  _mm256_storeu_si256(t + 8, c40), _mm256_storeu_si256(t + 9, c41);
-  _mm256_storeu_si256(t + 10, c50), _mm256_storeu_si256(t + 11, c51);
+#pragma GCC unroll 8
+  for (int r = 0; r < Rows; ++r) _mm256_storeu_si256(t + 2 * r, acc[r][0]), _mm256_storeu_si256(t + 2 * r + 1, acc[r][1]);
 }
 
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2"); }
@@ -125,9 +86,9 @@ bool cpu_has_avx2() { return __builtin_cpu_supports("avx2"); }
 // KC = 768: a B panel block (768 x 16 = 12 KiB) and an A panel (4 x 768 = 3 KiB) fit in a 32 KiB L1 together;
 // BERT-base's K = 768 is then a single block, and K = 3072 four.
 constexpr Int8Microkernel kAvx2{Int8GemmIsa::kAvx2, MR, NR, 768, /*signed_a=*/true, /*max_a_bits=*/8,
-                                microkernel_avx2, cpu_has_avx2};
+                                microkernel<MR, /*kSignTrick=*/true>, cpu_has_avx2};
 constexpr Int8Microkernel kAvx2SevenBit{Int8GemmIsa::kAvx2, MR7, NR, 768, /*signed_a=*/false, /*max_a_bits=*/7,
-                                        microkernel_avx2_7bit, cpu_has_avx2};
+                                        microkernel<MR7, /*kSignTrick=*/false>, cpu_has_avx2};
 
 }  // namespace
 
