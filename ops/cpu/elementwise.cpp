@@ -38,6 +38,14 @@ void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64
 }
 
 void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
+  if (cols == 1) {  // a whole-tensor sum: threads share the rows, each adding in double (a float running sum
+                    // of millions of terms drifts, and stops growing at all past 2^24 ones)
+    double total = 0.0;
+#pragma omp parallel for simd reduction(+ : total) if (parallel : rows > kParallelThreshold)
+    for (int64_t r = 0; r < rows; ++r) total += x[r];
+    out[0] = static_cast<float>(total);
+    return;
+  }
   // Each thread owns a slice of columns and walks all rows: row-major reads
   // stay sequential within the slice and no reduction across threads is needed.
 #pragma omp parallel if (rows * cols > kParallelThreshold)
