@@ -38,6 +38,7 @@ cublasComputeType_t compute_type(GemmPrecision precision) {
   switch (precision) {
     case GemmPrecision::kTf32: return CUBLAS_COMPUTE_32F_FAST_TF32;
     case GemmPrecision::kBf16: return CUBLAS_COMPUTE_32F_FAST_16BF;
+    case GemmPrecision::kFp16: return CUBLAS_COMPUTE_32F_FAST_16F;
     case GemmPrecision::kFp32: break;
   }
   return CUBLAS_COMPUTE_32F;
@@ -65,13 +66,15 @@ absl::StatusOr<GemmPrecision> parse_gemm_precision(absl::string_view name) {
   if (name == "fp32") return GemmPrecision::kFp32;
   if (name == "tf32") return GemmPrecision::kTf32;
   if (name == "bf16") return GemmPrecision::kBf16;
-  return absl::InvalidArgumentError(absl::StrCat("unknown GEMM precision '", name, "': fp32, tf32 or bf16"));
+  if (name == "fp16") return GemmPrecision::kFp16;
+  return absl::InvalidArgumentError(absl::StrCat("unknown GEMM precision '", name, "': fp32, tf32, bf16 or fp16"));
 }
 
 std::string gemm_precision_name(GemmPrecision precision) {
   switch (precision) {
     case GemmPrecision::kTf32: return "tf32";
     case GemmPrecision::kBf16: return "bf16";
+    case GemmPrecision::kFp16: return "fp16";
     case GemmPrecision::kFp32: break;
   }
   return "fp32";

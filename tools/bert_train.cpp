@@ -10,7 +10,8 @@
 // with --batch_size sequences per micro-batch. A rank that fails ends them all (MPI_Abort).
 //
 // GPUs: --device cuda (a build with the CUDA backend) trains on the GPU; under mpirun each rank takes the GPU of
-// its local rank. --gemm_precision tf32|bf16 runs the GEMMs on tensor cores.
+// its local rank. --gemm_precision tf32|bf16|fp16 runs the GEMMs on tensor cores; with fp16, --loss_scale dynamic
+// keeps small gradients from underflowing (train/loss_scaler.h).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -64,8 +65,12 @@ ABSL_FLAG(std::string, device, "cpu",
           "cpu, cuda or cuda:N; with several ranks, cuda gives each rank the GPU of its local rank (needs a build "
           "with the CUDA backend)");
 ABSL_FLAG(std::string, gemm_precision, "fp32",
-          "--device cuda: how cuBLAS multiplies the FP32 matrices: fp32, tf32 or bf16 (tensor cores; FP32 "
+          "--device cuda: how cuBLAS multiplies the FP32 matrices: fp32, tf32, bf16 or fp16 (tensor cores; FP32 "
           "accumulation, FP32 weights, activations and optimizer state)");
+ABSL_FLAG(std::string, loss_scale, "none",
+          "none, dynamic, or a power of two: backward starts from the loss times this scale, and the optimizer "
+          "divides it out, so that small gradients survive --gemm_precision fp16; dynamic halves it after a step "
+          "whose gradients overflow (that step is skipped) and doubles it after 2000 steps without");
 ABSL_FLAG(double, collective_timeout_s, 1800,
           "data-parallel: seconds a rank waits for the others at start-up or in one collective before failing "
           "(rank 0 evaluates while the others wait)");
@@ -144,6 +149,7 @@ absl::Status run(Communicator& communicator, Device device) {
   config.eval_batches = absl::GetFlag(FLAGS_eval_batches);
   config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   config.resume = absl::GetFlag(FLAGS_resume);
+  BF_ASSIGN_OR_RETURN(config.loss_scale, parse_loss_scale(absl::GetFlag(FLAGS_loss_scale)));
   config.device = device;
   return train_bert(config, communicator);
 }

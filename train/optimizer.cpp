@@ -43,12 +43,19 @@ AdamWOptimizer::AdamWOptimizer(std::vector<std::pair<std::string, Tensor>> param
   }
 }
 
-float AdamWOptimizer::step(float lr) {
-  const float norm = global_grad_norm(parameters_);
-  // Clipping scales every gradient by max_norm / norm; the update applies that factor as it reads them.
-  const float grad_scale = config_.max_grad_norm > 0.0f && norm > config_.max_grad_norm
-                               ? config_.max_grad_norm / norm
-                               : 1.0f;
+float AdamWOptimizer::step(float lr, float grad_multiplier) {
+  BF_CHECK(grad_multiplier > 0.0f && std::isfinite(grad_multiplier), "AdamWOptimizer::step: gradient multiplier ",
+           grad_multiplier, " must be finite and positive");
+  const float norm = global_grad_norm(parameters_) * grad_multiplier;
+  if (!std::isfinite(norm)) {
+    zero_grad();
+    return norm;
+  }
+  // Clipping scales every gradient by max_norm / norm; the update applies that factor, and the multiplier, as it
+  // reads them.
+  const float grad_scale = grad_multiplier * (config_.max_grad_norm > 0.0f && norm > config_.max_grad_norm
+                                                  ? config_.max_grad_norm / norm
+                                                  : 1.0f);
   ++steps_taken_;
   std::vector<AdamWTensors> updates;
   for (size_t i = 0; i < parameters_.size(); ++i) {

@@ -43,8 +43,12 @@ class AdamWOptimizer {
 
   // Clips the gradients, applies one AdamW update at learning rate `lr` to every
   // parameter that has a gradient, and clears the gradients. Returns the global
-  // gradient norm before clipping.
-  float step(float lr);
+  // gradient norm before clipping. The gradients are first multiplied by
+  // grad_multiplier (1 / the loss scale, train/loss_scaler.h), the norm is that
+  // of the multiplied gradients, and both happen as the kernels read them. When
+  // the norm is not finite (an inf or NaN gradient), nothing is updated: the
+  // gradients are cleared, the step is not counted, and the norm is returned.
+  float step(float lr, float grad_multiplier = 1.0f);
   void zero_grad();
   int64_t steps_taken() const { return steps_taken_; }
 

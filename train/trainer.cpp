@@ -2,6 +2,7 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -83,6 +84,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 absl::Status TrainerConfig::validate() const {
   BF_RETURN_IF_ERROR(model.validate());
   BF_RETURN_IF_ERROR(vocab.validate());
+  BF_RETURN_IF_ERROR(loss_scale.validate());
   if (vocab.size != model.vocab_size) {
     return invalid(absl::StrCat("the data's vocabulary has ", vocab.size, " tokens but the model's vocab_size is ",
                                 model.vocab_size));
@@ -136,6 +138,7 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   AdamWOptimizer optimizer(parameters, optimizer_config);
   const LrSchedule schedule{config.lr, config.warmup_steps, config.steps};
   BucketedReducer reducer(communicator, parameters);
+  LossScaler loss_scaler(config.loss_scale);
 
   // Resume from the latest checkpoint, if asked and present.
   int64_t step = 0;
@@ -154,6 +157,10 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
       return absl::DataLossError(absl::StrCat(*latest, "/trainer_state.json lacks step or loader position"));
     }
     BF_ASSIGN_OR_RETURN(LoaderPosition loader_position, LoaderPosition::from_json(*position));
+    // A run that scaled its loss continues with its scale; one that did not starts the scaler afresh.
+    if (const Json* scaler_state = state.get("loss_scale"); loss_scaler.enabled() && scaler_state != nullptr) {
+      BF_RETURN_IF_ERROR(loss_scaler.restore(*scaler_state));
+    }
     if (loader_position.world_size != world_size) {
       return absl::FailedPreconditionError(absl::StrCat(
           *latest, " was written by a run of ", loader_position.world_size, " rank(s), this one has ", world_size,
@@ -218,6 +225,7 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     Json state = Json::object();
     state.set("step", at_step);
     state.set("loader", train_loader.position().to_json());
+    if (loss_scaler.enabled()) state.set("loss_scale", loss_scaler.state());
     state.set("run", run_identity(config));
     return save_checkpoint(config.run_dir, at_step, model.state_dict(), optimizer, state);
   };
@@ -247,6 +255,7 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     communicator.all_reduce(step_labelled, ReduceOp::kSum);
     const int64_t total_labelled = step_labelled.data<int64_t>()[0];
     Tensor step_loss = Tensor::zeros({1});  // this rank's share of the step's mean loss
+    const float loss_scale = loss_scaler.scale();  // backward starts from the loss times this (1 without scaling)
     for (int64_t micro = 0; micro < config.grad_accumulation; ++micro) {
       const MlmBatch& batch = batches[micro];
       const DropoutContext dropout{config.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(rank),
@@ -259,7 +268,7 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
                                               : 0.0f;
       // The step's last backward pass reduces each bucket of gradients over the ranks as soon as it is final.
       const bool reduce_now = world_size > 1 && micro + 1 == config.grad_accumulation;
-      autograd::backward(loss, Tensor::full({}, weight, DType::kF32, device), /*retain_graph=*/false,
+      autograd::backward(loss, Tensor::full({}, weight * loss_scale, DType::kF32, device), /*retain_graph=*/false,
                          reduce_now ? reducer.start_overlapped_reduction(ReduceOp::kSum) : nullptr);
       if (reduce_now) reducer.finish_overlapped_reduction();
       step_loss.data<float>()[0] += weight * loss.to(Device::cpu()).item<float>();
@@ -267,7 +276,8 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     communicator.all_reduce(step_loss, ReduceOp::kSum);
     const int64_t tokens = sequences_per_step * config.seq_len;
     const float lr = schedule.lr_at(step);
-    const float grad_norm = optimizer.step(lr);
+    const float grad_norm = optimizer.step(lr, 1.0f / loss_scale);  // skipped when not finite
+    const bool applied = loss_scaler.update(std::isfinite(grad_norm));
     const double loss = step_loss.data<float>()[0];
     const double step_seconds = seconds_since(step_start);
     const double mean_step_seconds = seconds_since(run_start) / static_cast<double>(step - first_step);
@@ -279,6 +289,12 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     record.set("lr", lr);
     record.set("grad_norm", grad_norm);
     record.set("tokens_per_s", static_cast<double>(tokens) / step_seconds);
+    if (loss_scaler.enabled()) record.set("loss_scale", static_cast<double>(loss_scale));
+    if (!applied) {
+      record.set("skipped", true);  // gradients not finite: no update
+      std::printf("step %lld: gradients not finite (loss scale %g): step skipped%s\n", static_cast<long long>(step),
+                  loss_scale, loss_scaler.enabled() ? "" : " (the run may be diverging; try a lower --lr)");
+    }
     BF_RETURN_IF_ERROR(metrics.write(record));
     if (step % config.log_interval == 0 || step == first_step + 1 || step == config.steps) {
       std::printf("%s\n", progress_line(step, config.steps, loss, lr, grad_norm,

@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "models/bert_config.h"
 #include "train/communicator.h"
+#include "train/loss_scaler.h"
 #include "train/mlm_masking.h"
 
 namespace bertforge {
@@ -60,6 +61,8 @@ struct TrainerConfig {
   // Where the model, its gradients and the optimizer state live; batches are moved there. A CUDA device needs
   // the CUDA backend registered (cuda/device.h) before train_bert.
   Device device = Device::cpu();
+  // Loss scaling for FP16 GEMMs (train/loss_scaler.h); a step whose gradients are not finite is skipped.
+  LossScaleConfig loss_scale;
 
   int64_t log_interval = 10;          // progress line every N steps (metrics are logged every step)
   int64_t eval_interval = 200;        // 0: only at the end

@@ -210,7 +210,7 @@ int main() {
   std::printf("\n%-34s %10s %10s\n", "GEMM 4096x3072x768 (cuBLAS)", "us/call", "TFLOP/s");
   const Tensor w = gpu_random({kFfn, kHidden}, -1, 1, 16);
   for (auto precision : {bertforge::cuda::GemmPrecision::kFp32, bertforge::cuda::GemmPrecision::kTf32,
-                         bertforge::cuda::GemmPrecision::kBf16}) {
+                         bertforge::cuda::GemmPrecision::kBf16, bertforge::cuda::GemmPrecision::kFp16}) {
     bertforge::cuda::set_gemm_precision(precision);
     const double seconds = median_gpu_seconds([&] {
       k.gemm_strided_batched(false, true, kTokens, kFfn, kHidden, 1.0f, f(h), kHidden, 0, f(w), kHidden, 0, 0.0f,

@@ -56,6 +56,8 @@ expect_error "missing checkpoint" "$work/run/checkpoints/step-99" "$build/bert_e
 expect_error "unknown flag" "steps_" "$build/bert_train" --steps_ 3
 expect_error "no data" "--data" "$build/bert_train" --out "$work/y"
 expect_error "unknown preset" "huge" "$build/bert_train" --data "$work/data" --out "$work/y" --preset huge
+expect_error "loss scale not a power of two" "--loss_scale '1000': loss scale 1000 must be a power of two" \
+  "$build/bert_train" --data "$work/data" --out "$work/y" --loss_scale 1000
 head -c 100 "$work/data/train/shard-00000.zst" > "$work/truncated.zst"
 mkdir -p "$work/bad/train" && cp "$work/data/vocab.txt" "$work/bad/" && mv "$work/truncated.zst" "$work/bad/train/"
 expect_error "truncated shard" "truncated.zst: truncated" "$build/bert_train" --data "$work/bad" --out "$work/z" --steps 2 --warmup_steps 0

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "autograd/engine.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
@@ -73,6 +75,30 @@ TEST(AdamWOptimizer, ClipsTheGlobalNormBeforeTheUpdate) {
   EXPECT_FLOAT_EQ(norm, 1.0f);
   EXPECT_EQ(one_step(10.0f, {3, 0}, 4, &norm), one_step(0.0f, {3, 0}, 4, &norm));
   EXPECT_NE(clipped, one_step(0.0f, {3, 0}, 4, &norm));  // the clip changed something
+}
+
+// Gradients S times too large with grad_multiplier 1/S (S a power of two, as a loss scale) give the very same step
+// as the plain gradients; an infinite gradient makes the step a no-op that clears the gradients and is not counted.
+TEST(AdamWOptimizer, GradientMultiplierAndNonFiniteGradients) {
+  auto scaled = two_params(), plain = two_params();
+  OptimizerConfig config;
+  config.max_grad_norm = 1.0f;  // and clipping, which sees the multiplied norm
+  AdamWOptimizer scaled_optimizer(scaled, config), plain_optimizer(plain, config);
+  scaled[0].second.set_grad(Tensor::from_vector<float>({3.0f * 1024, -0.5f * 1024}, {2}));
+  scaled[1].second.set_grad(Tensor::from_vector<float>({4.0f * 1024}, {1}));
+  plain[0].second.set_grad(Tensor::from_vector<float>({3.0f, -0.5f}, {2}));
+  plain[1].second.set_grad(Tensor::from_vector<float>({4.0f}, {1}));
+  EXPECT_EQ(scaled_optimizer.step(0.1f, 1.0f / 1024), plain_optimizer.step(0.1f));
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(scaled[i].second.to_float_vector(), plain[i].second.to_float_vector());
+
+  const std::vector<float> before = scaled[0].second.to_float_vector();
+  scaled[0].second.set_grad(Tensor::from_vector<float>({INFINITY, 1.0f}, {2}));
+  scaled[1].second.set_grad(Tensor::from_vector<float>({1.0f}, {1}));
+  EXPECT_FALSE(std::isfinite(scaled_optimizer.step(0.1f, 1.0f / 1024)));
+  EXPECT_EQ(scaled[0].second.to_float_vector(), before);
+  EXPECT_FALSE(scaled[0].second.grad().defined());
+  EXPECT_EQ(scaled_optimizer.steps_taken(), 1);
+  EXPECT_THROW(scaled_optimizer.step(0.1f, 0.0f), Error);
 }
 
 // L = sum(w * w) + sum(b * x): one training step's gradients.

@@ -143,6 +143,44 @@ TEST_F(Trainer, ResumingAfterAKillReproducesTheLosses) {
   EXPECT_NE(status.message().find("another model"), absl::string_view::npos) << status.message();
 }
 
+// Loss scaling by powers of two is exact in FP32: static and dynamic scaling (which grows every 5 steps here, from
+// 2^16 to 2^20) log the unscaled run's losses bit for bit, and a dynamic run killed and resumed continues with its
+// scale.
+TEST_F(Trainer, LossScalingChangesNothingInFp32) {
+  TrainerConfig plain = config("plain");
+  plain.steps = 24;
+  ASSERT_TRUE(train_bert(plain).ok());
+  TrainerConfig fixed = plain;
+  fixed.run_dir = path("static");
+  fixed.loss_scale = *parse_loss_scale("1024");
+  ASSERT_TRUE(train_bert(fixed).ok());
+  TrainerConfig dynamic = plain;
+  dynamic.run_dir = path("dynamic");
+  dynamic.loss_scale.mode = LossScaleConfig::Mode::kDynamic;
+  dynamic.loss_scale.growth_interval = 5;
+  dynamic.checkpoint_interval = 10;
+  dynamic.stop_after = 13;
+  ASSERT_TRUE(train_bert(dynamic).ok());
+  dynamic.stop_after = 0;
+  ASSERT_TRUE(train_bert(dynamic).ok());  // resumes from step 10
+
+  const std::map<int64_t, double> want = losses("plain");
+  ASSERT_EQ(want.size(), 24u);
+  for (const char* run : {"static", "dynamic"}) {
+    const std::map<int64_t, double> got = losses(run);
+    ASSERT_EQ(got.size(), 24u) << run;
+    for (const auto& [step, loss] : want) EXPECT_EQ(got.at(step), loss) << run << " step " << step;
+  }
+  // The scale each step used: 2^16 for steps 1-5, 2^17 for 6-10, ... across the resume at step 10.
+  for (absl::string_view line : absl::StrSplit(*read_file(path("dynamic/metrics.jsonl")), '\n', absl::SkipEmpty())) {
+    const Json record = *Json::parse(line);
+    if (record.get("loss_scale") == nullptr) continue;
+    const int64_t step = record.get("step")->as_int64();
+    EXPECT_EQ(record.get("loss_scale")->as_number(), 65536.0 * (1 << ((step - 1) / 5))) << "step " << step;
+    EXPECT_EQ(record.get("skipped"), nullptr) << "step " << step;
+  }
+}
+
 TEST_F(Trainer, RejectsBadConfigurationAndData) {
   TrainerConfig c = config("bad");
   c.seq_len = 64;  // beyond max_position_embeddings = 32
