@@ -95,7 +95,12 @@ inline void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype
   });
 }
 
-// Calls fn(Word{}) with the unsigned integer type of `element_size` bytes.
+// A 16-byte word (uint4 on a GPU; a plain struct here, so the simulator has it too).
+struct alignas(16) Word16 {
+  uint64_t low, high;
+};
+
+// Calls fn(Word{}) with the unsigned integer type of `element_size` bytes (16: Word16).
 template <typename Fn>
 void visit_word_size(size_t element_size, const char* what, Fn&& fn) {
   switch (element_size) {
@@ -103,8 +108,50 @@ void visit_word_size(size_t element_size, const char* what, Fn&& fn) {
     case 2: fn(uint16_t{}); break;
     case 4: fn(uint32_t{}); break;
     case 8: fn(uint64_t{}); break;
+    case 16: fn(Word16{}); break;
     default: BF_FAIL(what, ": elements of ", element_size, " bytes");
   }
+}
+
+// The same copy with fewer index computations per byte, in two rewrites of the layout (host side):
+//   1. dims of size 1 go, and dim d merges into d + 1 where both views step over d exactly as over a whole
+//      row of d + 1 (stride[d] == shape[d+1] * stride[d+1] in src and dst): a permuted (B,T,H,D) -> (B,H,T,D)
+//      keeps 4 dims, a transpose 2, a plain contiguous copy 1;
+//   2. when the last dim is contiguous in both views, its runs move as words of up to 16 bytes (uint4), where
+//      the run length, the other strides and both addresses allow: 4 floats per thread instead of one.
+// Returns the word size in bytes; layout and element counts are rewritten in words.
+inline size_t simplify_copy_layout(StridedCopyLayout& layout, size_t element_size, const void* dst, const void* src) {
+  StridedCopyLayout merged{};
+  for (int d = 0; d < layout.dims; ++d) {
+    if (layout.shape[d] == 1) continue;
+    const int last = merged.dims - 1;
+    if (last >= 0 && merged.dst_strides[last] == layout.shape[d] * layout.dst_strides[d] &&
+        merged.src_strides[last] == layout.shape[d] * layout.src_strides[d]) {
+      merged.shape[last] *= layout.shape[d];
+      merged.dst_strides[last] = layout.dst_strides[d];
+      merged.src_strides[last] = layout.src_strides[d];
+      continue;
+    }
+    merged.shape[merged.dims] = layout.shape[d];
+    merged.dst_strides[merged.dims] = layout.dst_strides[d];
+    merged.src_strides[merged.dims] = layout.src_strides[d];
+    ++merged.dims;
+  }
+  layout = merged;
+  const int last = layout.dims - 1;
+  if (last < 0 || layout.dst_strides[last] != 1 || layout.src_strides[last] != 1) return element_size;
+  for (size_t word = 16; word > element_size; word /= 2) {
+    const auto fits = [&](int64_t elements) { return elements * static_cast<int64_t>(element_size) % word == 0; };
+    bool ok = fits(layout.shape[last]) && reinterpret_cast<uintptr_t>(dst) % word == 0 &&
+              reinterpret_cast<uintptr_t>(src) % word == 0;
+    for (int d = 0; d < last && ok; ++d) ok = fits(layout.dst_strides[d]) && fits(layout.src_strides[d]);
+    if (!ok) continue;
+    const int64_t per_word = static_cast<int64_t>(word / element_size);
+    layout.shape[last] /= per_word;
+    for (int d = 0; d < last; ++d) layout.dst_strides[d] /= per_word, layout.src_strides[d] /= per_word;
+    return word;
+  }
+  return element_size;
 }
 
 // dst (shape, dst_strides) = src (shape, src_strides); see DeviceInterface::copy_strided.
@@ -121,10 +168,12 @@ inline void copy_strided(void* dst, const int64_t* dst_strides, const void* src,
     n *= shape[d];
   }
   if (n == 0) return;
-  visit_word_size(element_size, "copy_strided", [&](auto word) {
+  const size_t word_size = simplify_copy_layout(layout, element_size, dst, src);
+  const int64_t words = n * static_cast<int64_t>(element_size) / static_cast<int64_t>(word_size);
+  visit_word_size(word_size, "copy_strided", [&](auto word) {
     using Word = decltype(word);
-    BF_LAUNCH(strided_copy_kernel<Word>, blocks_for(n, kCopyThreads), kCopyThreads, 0, static_cast<Word*>(dst),
-              static_cast<const Word*>(src), layout, n);
+    BF_LAUNCH(strided_copy_kernel<Word>, blocks_for(words, kCopyThreads), kCopyThreads, 0, static_cast<Word*>(dst),
+              static_cast<const Word*>(src), layout, words);
   });
 }
 

@@ -41,6 +41,54 @@ TEST(TensorCopyKernels, TransposedAndOffsetViewsOfEveryElementSize) {
   }
 }
 
+// Copies that the launcher simplifies: heads of 64 (whole 16-byte words per run), views whose runs or addresses
+// allow only narrower words, dims of size 1, a plain contiguous copy (one dim), and 1- and 2-byte elements moved
+// as 16-byte words.
+TEST(TensorCopyKernels, WideWordsAndMergedDimsCopyExactly) {
+  const Tensor heads = test_support::random_tensor({2, 9, 3, 64}, 3).permute({0, 2, 1, 3});
+  const Tensor cases[] = {heads,
+                          test_support::random_tensor({2, 9, 3, 64}, 4).slice(3, 1, 63).permute({0, 2, 1, 3}),
+                          test_support::random_tensor({2, 9, 3, 64}, 5).slice(3, 2, 62).permute({0, 2, 1, 3}),
+                          test_support::random_tensor({5, 1, 7, 1, 8}, 6).permute({2, 1, 0, 3, 4}),
+                          test_support::random_tensor({1000}, 7),
+                          test_support::random_tensor({1001}, 8).slice(0, 1, 1001)};
+  for (const Tensor& view : cases) {
+    EXPECT_EQ(copy_with_kernel(view).to_float_vector(), view.contiguous().to_float_vector()) << view.str();
+  }
+  for (DType dtype : {DType::kI8, DType::kBF16, DType::kI64}) {
+    const Tensor typed = test_support::random_tensor({2, 9, 3, 64}, 9).to(dtype).permute({0, 2, 1, 3});
+    EXPECT_EQ(copy_with_kernel(typed).to_float_vector(), typed.contiguous().to_float_vector()) << dtype_name(dtype);
+  }
+}
+
+// What the launcher makes of the layouts above: the words it moves and the dims left.
+TEST(TensorCopyKernels, LayoutSimplification) {
+  const auto simplify = [](const Tensor& view, const Tensor& out, int* dims) {
+    cuda::StridedCopyLayout layout{};
+    layout.dims = static_cast<int>(view.dim());
+    for (int d = 0; d < layout.dims; ++d) {
+      layout.shape[d] = view.size(d);
+      layout.dst_strides[d] = out.strides()[d];
+      layout.src_strides[d] = view.strides()[d];
+    }
+    const size_t word = cuda::simplify_copy_layout(layout, dtype_size(view.dtype()), out.raw_data(), view.raw_data());
+    *dims = layout.dims;
+    return word;
+  };
+  int dims = 0;
+  const Tensor heads = test_support::random_tensor({2, 9, 3, 64}, 3).permute({0, 2, 1, 3});
+  EXPECT_EQ(simplify(heads, Tensor::empty(heads.shape()), &dims), 16u);
+  EXPECT_EQ(dims, 4);
+  const Tensor flat = test_support::random_tensor({4, 5, 6}, 1);
+  EXPECT_EQ(simplify(flat, Tensor::empty(flat.shape()), &dims), 16u);  // 120 floats, one run of 30 words
+  EXPECT_EQ(dims, 1);
+  const Tensor odd = test_support::random_tensor({1001}, 8).slice(0, 1, 1001);  // 1000 floats from a 4-byte offset
+  EXPECT_EQ(simplify(odd, Tensor::empty(odd.shape()), &dims), 4u);
+  const Tensor transposed = test_support::random_tensor({9, 33}, 2).transpose(0, 1);
+  EXPECT_EQ(simplify(transposed, Tensor::empty(transposed.shape()), &dims), 4u);
+  EXPECT_EQ(dims, 2);
+}
+
 // The bytes of `t` (contiguous).
 std::vector<uint8_t> bytes_of(const Tensor& t) {
   const auto* first = static_cast<const uint8_t*>(t.raw_data());
