@@ -90,6 +90,9 @@ void remove_files(const FileRendezvousOptions& options) {
 }
 
 absl::StatusOr<std::string> lead(const FileRendezvousOptions& options, const std::string& payload) {
+  // Acknowledgements left by a failed earlier run would count for ranks that have not read this run's file: no
+  // rank can acknowledge before the file exists, so any there now is stale.
+  for (int rank = 1; rank < options.world_size; ++rank) ::unlink(ack_path(options.path, rank).c_str());
   BF_RETURN_IF_ERROR(publish(options, payload));
   const auto deadline = Clock::now() + std::chrono::duration<double>(options.timeout_seconds);
   std::vector<int> missing;

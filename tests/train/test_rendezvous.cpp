@@ -74,6 +74,15 @@ TEST(FileRendezvous, EveryRankGetsRankZerosPayloadAndTheFilesAreRemoved) {
   EXPECT_EQ(exit_code(pid), 0);
 }
 
+// An acknowledgement left by an earlier failed run does not stand in for a rank of this one.
+TEST(FileRendezvous, StaleAcknowledgementsDoNotCount) {
+  const std::string dir = fresh_directory("stale_ack");
+  ASSERT_TRUE(write_file_atomic(dir + "/id.ack.1", "").ok());
+  const absl::StatusOr<std::string> got = file_rendezvous({dir + "/id", 0, 2, "", 0.3}, payload());
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("rank(s) 1 of 2"), absl::string_view::npos) << got.status();
+}
+
 TEST(FileRendezvous, ARankThatNeverComesIsAnErrorWithinTheTimeout) {
   const std::string dir = fresh_directory("missing");
   const absl::StatusOr<std::string> got = file_rendezvous({dir + "/id", 0, 3, "", 0.3}, payload());
