@@ -15,6 +15,7 @@ void register_dropout_kernels(KernelTable& table);         // cuda/dropout.cuh
 void register_embedding_kernels(KernelTable& table);       // cuda/embedding.cuh
 void register_cross_entropy_kernels(KernelTable& table);   // cuda/cross_entropy.cuh
 void register_adamw_kernels(KernelTable& table);           // cuda/adamw.cuh
+void register_fake_quantize_kernels(KernelTable& table);   // cuda/fake_quantize.cuh
 
 // Every family above: the whole CUDA kernel table.
 inline void register_all_kernels(KernelTable& table) {
@@ -27,6 +28,7 @@ inline void register_all_kernels(KernelTable& table) {
   register_embedding_kernels(table);
   register_cross_entropy_kernels(table);
   register_adamw_kernels(table);
+  register_fake_quantize_kernels(table);
 }
 
 }  // namespace bertforge::cuda

@@ -103,6 +103,12 @@ struct KernelTable {
   void (*adamw_update)(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                        float beta2, float eps, float weight_decay, int64_t step) = nullptr;
 
+  // ---- Fake quantization (ops/cpu/fake_quantize.cpp), asymmetric, as quant/activation_quant.h defines it:
+  // out[i] = (clamp(round_half_even(x[i] / scale) + zero_point, 0, q_max) - zero_point) * scale; a NaN stays NaN.
+  // zero_point and q_max are integers held in floats. out may alias x.
+  void (*fake_quantize)(float* out, const float* x, int64_t n, float scale, float zero_point,
+                        float q_max) = nullptr;
+
   // ---- Multi-tensor (ops/cpu/multi_tensor.cpp): one call over `count` tensors (sizes[i] elements each), one
   // launch per kMultiTensorGroup tensors on a GPU, instead of one or more per tensor. Each tensor is cut into
   // chunks of kMultiTensorChunk elements (its last chunk shorter): multi_tensor_chunks() counts them.

@@ -1,4 +1,5 @@
-// Asymmetric activation quantization parameters and the fake-quantization kernel (see activation_quant.h).
+// Asymmetric activation quantization parameters, and fake quantization through the kernel table (see
+// activation_quant.h).
 #include "quant/activation_quant.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "ops/kernels.h"
 
 namespace bertforge {
 
@@ -34,28 +36,16 @@ ActivationQuantParams ActivationQuantParams::from_range(const ActivationRange& r
 }
 
 void fake_quantize_activation(const float* in, float* out, int64_t n, const ActivationQuantParams& params) {
-  const float s = params.scale;
-  const float z = static_cast<float>(params.zero_point);
-  const float q_max = static_cast<float>(params.qmax());
-  // round(a/s) + z and the clamp are exact in float: the codes are integers far below 2^24.
-  constexpr int64_t kChunk = 1 << 15;
-#pragma omp parallel for schedule(static) if (n > 4 * kChunk)
-  for (int64_t begin = 0; begin < n; begin += kChunk) {
-    const int64_t end = std::min(n, begin + kChunk);
-#pragma omp simd
-    for (int64_t i = begin; i < end; ++i) {
-      const float q = std::nearbyint(in[i] / s) + z;
-      const float clamped = q < 0.0f ? 0.0f : (q > q_max ? q_max : q);  // NaN falls through unchanged
-      out[i] = (clamped - z) * s;
-    }
-  }
+  kernels_for(Device::cpu()).fake_quantize(out, in, n, params.scale, static_cast<float>(params.zero_point),
+                                           static_cast<float>(params.qmax()));
 }
 
 Tensor fake_quantize_activation(const Tensor& x, const ActivationQuantParams& params) {
-  const Tensor host = x.detach().to(Device::cpu()).to(DType::kF32).contiguous();
-  Tensor out = Tensor::empty(host.shape(), DType::kF32, Device::cpu());
-  fake_quantize_activation(host.data<float>(), out.data<float>(), host.numel(), params);
-  return out.to(x.device());
+  const Tensor in = x.detach().to(DType::kF32).contiguous();
+  Tensor out = Tensor::empty(in.shape(), DType::kF32, in.device());
+  BF_KERNEL(in.device(), fake_quantize)(out.data<float>(), in.data<float>(), in.numel(), params.scale,
+                                        static_cast<float>(params.zero_point), static_cast<float>(params.qmax()));
+  return out;
 }
 
 }  // namespace bertforge

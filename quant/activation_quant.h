@@ -48,7 +48,7 @@ struct ActivationQuantParams {
 void fake_quantize_activation(const float* in, float* out, int64_t n, const ActivationQuantParams& params);
 
 // x: any shape, dtype and device -> a new f32 tensor of x's shape on x's device, detached from the graph.
-// The kernel runs on the host (a device tensor is copied there and back).
+// The kernel (ops/kernels.h fake_quantize) runs where x is: a CUDA kernel on a GPU.
 Tensor fake_quantize_activation(const Tensor& x, const ActivationQuantParams& params);
 
 }  // namespace bertforge

@@ -2,6 +2,7 @@
 //
 //   bert_eval --checkpoint RUN/checkpoints/step-N | RUN | model.safetensors --data DIR
 //             [--config config.json] [--batches N] [--batch_size B] [--seq_len T] [--int8] [--json]
+//             [--device cpu|cuda|cuda:N]
 //
 // DIR is what bert_prep writes (DIR/vocab.txt, DIR/validation/*.zst). A run directory RUN means its latest
 // checkpoint. The config defaults to a config.json beside the model file, else RUN/config.json, the one
@@ -13,6 +14,9 @@
 // the six encoder Linears per layer run in integers (int8 GEMM; quant/quantized_model.h, QuantizedExecution::kInt8)
 // and the other tap points stay fake-quantized, so the perplexity is comparable with the fake-quant one; a scheme
 // without int8 execution (per_group or asymmetric weights, activations wider than 8 bits or FP) is an error.
+//
+// --device cuda evaluates on a GPU (a build with the CUDA backend): the model, each batch and the fake
+// quantization of a quantized checkpoint run there; --int8 is CPU-only (the int8 GEMM is a CPU kernel).
 //
 // Any Hugging Face BERT layout loads (models/hf_checkpoint.h). An encoder-only checkpoint (a BertModel such as
 // all-MiniLM-L6-v2; make DIR with bert_prep --vocab <its vocab.txt>) has no MLM head, so no perplexity: the
@@ -36,6 +40,7 @@
 #include "train/data_loader.h"
 #include "train/evaluation.h"
 #include "train/prepared_data.h"
+#include "tools/tool_device.h"
 #include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, checkpoint, "", "a checkpoint directory, a run directory (its latest checkpoint) or a "
@@ -49,6 +54,7 @@ ABSL_FLAG(uint64_t, seed, 0, "seed of the validation masking");
 ABSL_FLAG(bool, int8, false, "a quantized checkpoint: run its encoder Linears with the int8 GEMM instead of "
                               "dequantized FP32 weights");
 ABSL_FLAG(bool, json, false, "print one JSON object (with per-layer values) instead of a table");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N (needs a build with the CUDA backend)");
 
 namespace bertforge {
 namespace {
@@ -134,7 +140,12 @@ absl::Status run() {
     return absl::InvalidArgumentError("--batch_size must be at least 1 and --batches non-negative");
   }
 
+  if (absl::GetFlag(FLAGS_int8) && absl::GetFlag(FLAGS_device) != "cpu") {
+    return absl::InvalidArgumentError("--int8 runs on the CPU (the int8 GEMM is a CPU kernel): use --device cpu");
+  }
+  BF_ASSIGN_OR_RETURN(const Device device, select_device(absl::GetFlag(FLAGS_device)));
   BF_ASSIGN_OR_RETURN(const LoadedModel loaded, load_model(paths.weights, config, absl::GetFlag(FLAGS_int8)));
+  loaded.model->to(device);  // batches follow the model (train/evaluation.h)
 
   DataLoaderOptions options;
   options.max_seq_len = seq_len;

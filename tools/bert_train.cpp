@@ -28,9 +28,9 @@
 #include "train/communicator.h"
 #include "train/tokenizer.h"
 #include "train/trainer.h"
+#include "tools/tool_device.h"
 #include "tools/tool_main.h"
 #ifdef BERTFORGE_CUDA
-#include "cuda/device.h"
 #include "cuda/gemm.h"
 #endif
 
@@ -99,26 +99,17 @@ absl::StatusOr<BertConfig> model_config(int32_t vocab_size) {
   return config;
 }
 
-// The device of this rank: --device, where a plain "cuda" under a multi-rank launch means the GPU of the local rank.
+// The device of this rank (tools/tool_device.h), and on a GPU the GEMMs' precision.
 absl::StatusOr<Device> training_device(int local_rank) {
-  BF_ASSIGN_OR_RETURN(Device device, parse_device(absl::GetFlag(FLAGS_device)));
-  if (device.is_cpu()) return device;
+  BF_ASSIGN_OR_RETURN(const Device device, select_device(absl::GetFlag(FLAGS_device), local_rank));
 #ifdef BERTFORGE_CUDA
-  cuda::register_cuda_backend();
-  const int gpus = cuda::device_count();
-  if (gpus == 0) return absl::FailedPreconditionError("--device cuda: no CUDA device (or driver) on this machine");
-  if (absl::GetFlag(FLAGS_device) == "cuda") device.index = local_rank % gpus;
-  if (device.index >= gpus) {
-    return absl::InvalidArgumentError(absl::StrCat("--device ", device.str(), ": this machine has ", gpus, " GPU(s)"));
+  if (!device.is_cpu()) {
+    BF_ASSIGN_OR_RETURN(const cuda::GemmPrecision precision,
+                        cuda::parse_gemm_precision(absl::GetFlag(FLAGS_gemm_precision)));
+    cuda::set_gemm_precision(precision);
   }
-  BF_ASSIGN_OR_RETURN(const cuda::GemmPrecision precision,
-                      cuda::parse_gemm_precision(absl::GetFlag(FLAGS_gemm_precision)));
-  cuda::set_gemm_precision(precision);
-  return device;
-#else
-  return absl::FailedPreconditionError(
-      "--device cuda: this bert_train was built without the CUDA backend (no nvcc, or -DBERTFORGE_CUDA=OFF)");
 #endif
+  return device;
 }
 
 absl::Status run(Communicator& communicator, Device device) {

@@ -32,6 +32,7 @@ void register_cpu_kernels(KernelTable& table) {
   table.cross_entropy_forward = &cross_entropy_forward;
   table.cross_entropy_backward = &cross_entropy_backward;
   table.adamw_update = &adamw_update;
+  table.fake_quantize = &fake_quantize;
   table.sum_of_squares_chunks = &sum_of_squares_chunks;
   table.adamw_update_many = &adamw_update_many;
 }

@@ -1,7 +1,7 @@
 // Declarations of the CPU reference kernels; signatures mirror ops/kernels.h.
 // Each family lives in its own file: ops/cpu/elementwise.cpp, activation.cpp,
 // layernorm.cpp, softmax.cpp, dropout.cpp, embedding.cpp, cross_entropy.cpp,
-// adamw.cpp, multi_tensor.cpp; the GEMM in ops/cpu/gemm.h.
+// adamw.cpp, fake_quantize.cpp, multi_tensor.cpp; the GEMM in ops/cpu/gemm.h.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +40,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);
 // adamw_update with the gradient grad * grad_scale (rounded to float); the multi-tensor update's building block.
 void adamw_update_scaled(float* param, const float* grad, float grad_scale, float* m, float* v, int64_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);
+void fake_quantize(float* out, const float* x, int64_t n, float scale, float zero_point, float q_max);
 void sum_of_squares_chunks(float* partials, const float* const* tensors, const int64_t* sizes, int64_t count);
 void adamw_update_many(float* const* params, const float* const* grads, float* const* m, float* const* v, const int64_t* sizes, const float* weight_decays, int64_t count, float grad_scale, float lr, float beta1, float beta2, float eps, int64_t step);
 

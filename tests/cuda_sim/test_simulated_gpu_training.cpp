@@ -12,6 +12,7 @@
 #include "cuda/dropout.cuh"
 #include "cuda/elementwise.cuh"
 #include "cuda/embedding.cuh"
+#include "cuda/fake_quantize.cuh"
 #include "cuda/layernorm.cuh"
 #include "cuda/softmax.cuh"
 #include "cuda/tensor_copy.cuh"
