@@ -16,6 +16,7 @@ void register_embedding_kernels(KernelTable& table);       // cuda/embedding.cuh
 void register_cross_entropy_kernels(KernelTable& table);   // cuda/cross_entropy.cuh
 void register_adamw_kernels(KernelTable& table);           // cuda/adamw.cuh
 void register_fake_quantize_kernels(KernelTable& table);   // cuda/fake_quantize.cuh
+void register_int8_linear_kernels(KernelTable& table);     // cuda/int8_linear.cuh
 
 // Every family above: the whole CUDA kernel table.
 inline void register_all_kernels(KernelTable& table) {
@@ -29,6 +30,7 @@ inline void register_all_kernels(KernelTable& table) {
   register_cross_entropy_kernels(table);
   register_adamw_kernels(table);
   register_fake_quantize_kernels(table);
+  register_int8_linear_kernels(table);
 }
 
 }  // namespace bertforge::cuda

@@ -109,6 +109,16 @@ struct KernelTable {
   void (*fake_quantize)(float* out, const float* x, int64_t n, float scale, float zero_point,
                         float q_max) = nullptr;
 
+  // ---- Integer Linear layers of quantized inference: GPU only (the CPU runs quant/int8_gemm.h's prepacked
+  // kernels, which these match). q (n) uint8 = clamp(round_half_even(x / scale) + zero_point, 0, q_max).
+  void (*quantize_u8)(uint8_t* q, const float* x, int64_t n, float scale, float zero_point, float q_max) = nullptr;
+  // y (M,N) = a_scale * w_scales[n] * (sum_k a[m][k] w[n][k] - a_zero_point * w_row_sums[n]) + bias[n], the
+  // integer sum exact; a (M,K) uint8 and w (N,K) int8 in [-127, 127] row-major, w_row_sums (N) = sum_k w[n][k],
+  // w_scales (N, or 1: one scale for every n), bias (N) or nullptr.
+  void (*int8_linear)(float* y, const uint8_t* a, const int8_t* w, const int32_t* w_row_sums,
+                      const float* w_scales, int64_t num_w_scales, const float* bias, int64_t M, int64_t N,
+                      int64_t K, float a_scale, int32_t a_zero_point) = nullptr;
+
   // ---- Multi-tensor (ops/cpu/multi_tensor.cpp): one call over `count` tensors (sizes[i] elements each), one
   // launch per kMultiTensorGroup tensors on a GPU, instead of one or more per tensor. Each tensor is cut into
   // chunks of kMultiTensorChunk elements (its last chunk shorter): multi_tensor_chunks() counts them.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "autograd/grad_mode.h"
 #include "core/check.h"
+#include "ops/kernels.h"
 
 namespace bertforge::quant {
 
@@ -43,8 +44,8 @@ absl::StatusOr<QuantizedLinear> QuantizedLinear::create(const QuantizedWeight& w
         absl::StrCat("int8 Linear: bias must be F32 (", N, "), got ", dtype_name(bias.dtype()), " ", bias.shape_str()));
   }
   QuantizedLinear linear;
-  const Tensor codes = int8_codes(weight).contiguous();  // I8 (N,K) in [-127, 127]
-  linear.packed_ = pack_int8_weight(codes.data<int8_t>(), N, K, K, isa);
+  linear.codes_ = int8_codes(weight).contiguous();  // I8 (N,K) in [-127, 127]
+  linear.packed_ = pack_int8_weight(linear.codes_.data<int8_t>(), N, K, K, isa);
   const Tensor scales = weight.scales.contiguous();
   linear.w_scales_.assign(scales.data<float>(), scales.data<float>() + scales.numel());
   if (bias.defined()) {
@@ -59,9 +60,9 @@ Tensor QuantizedLinear::forward(const Tensor& x) const {
   BF_CHECK(!autograd::GradMode::is_enabled(), "int8 Linear (", in_features(), " -> ", out_features(),
            ") is for inference: turn grad mode off (autograd::NoGradGuard)");
   const int64_t K = in_features(), N = out_features();
-  BF_CHECK(x.dtype() == DType::kF32 && x.device().is_cpu() && x.dim() >= 1 && x.size(-1) == K,
-           "int8 Linear: x must be F32 (..., ", K, ") on the CPU, got ", dtype_name(x.dtype()), " ", x.shape_str(),
-           " on ", x.device().str());
+  BF_CHECK(x.dtype() == DType::kF32 && x.dim() >= 1 && x.size(-1) == K, "int8 Linear: x must be F32 (..., ", K,
+           "), got ", dtype_name(x.dtype()), " ", x.shape_str());
+  if (!x.device().is_cpu()) return forward_on_device(x);
   const Tensor xc = x.contiguous();
   const int64_t M = xc.numel() / K;
   // The codes of x live only for this call; one buffer per thread, grown as needed.
@@ -80,6 +81,34 @@ Tensor QuantizedLinear::forward(const Tensor& x) const {
   epilogue.num_w_scales = static_cast<int64_t>(w_scales_.size());
   epilogue.bias = bias_.empty() ? nullptr : bias_.data();
   int8_gemm_f32(M, codes.data(), K, packed_, epilogue, y.data<float>(), N);
+  return y;
+}
+
+Tensor QuantizedLinear::forward_on_device(const Tensor& x) const {
+  const Device device = x.device();
+  if (device_weight_ == nullptr || device_weight_->device != device) {
+    auto weight = std::make_shared<DeviceWeight>();
+    weight->device = device;
+    weight->codes = codes_.to(device);
+    weight->row_sums = Tensor::from_vector(packed_.row_sums, {out_features()}).to(device);
+    weight->scales = Tensor::from_vector(w_scales_, {static_cast<int64_t>(w_scales_.size())}).to(device);
+    if (!bias_.empty()) weight->bias = Tensor::from_vector(bias_, {out_features()}).to(device);
+    device_weight_ = std::move(weight);
+  }
+  const DeviceWeight& w = *device_weight_;
+  const int64_t K = in_features(), N = out_features();
+  const Tensor xc = x.contiguous();
+  const int64_t M = xc.numel() / K;
+  Tensor codes = Tensor::empty({M, K}, DType::kU8, device);
+  BF_KERNEL(device, quantize_u8)(codes.data<uint8_t>(), xc.data<float>(), M * K, input_.scale,
+                                 static_cast<float>(input_.zero_point), static_cast<float>(input_.qmax()));
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor y = Tensor::empty(out_shape, DType::kF32, device);
+  BF_KERNEL(device, int8_linear)(y.data<float>(), codes.data<uint8_t>(), w.codes.data<int8_t>(),
+                                 w.row_sums.data<int32_t>(), w.scales.data<float>(), w.scales.numel(),
+                                 w.bias.defined() ? w.bias.data<float>() : nullptr, M, N, K, input_.scale,
+                                 input_.zero_point);
   return y;
 }
 

@@ -1,5 +1,5 @@
 // quant/quantized_linear.h — a Linear executed in integers: y = x W^T + b with W as int8 codes and x quantized to
-// uint8 on the fly, for inference of PTQ W8A8 models (quant/ptq.h).
+// uint8 on the fly, for inference of PTQ W8A8 models (quant/ptq.h), on the CPU or a GPU.
 //
 //   q_x (M,K) uint8 = clamp(round(x / s_a) + z_a, 0, 2^b - 1)        quantize_activations, one pass over x
 //   y   (M,N) f32   = s_a s_w[n] (q_x W_q^T - z_a rowsum(W_q)[n]) + b[n]   int8_gemm_f32: exact int32 sums, fused
@@ -41,7 +41,9 @@ class QuantizedLinear {
                                                 const ActivationQuantParams& input,
                                                 Int8GemmIsa isa = int8_gemm_best_isa());
 
-  // x F32 (..., K) on the CPU, any strides -> F32 (..., N). Grad mode must be off.
+  // x F32 (..., K), any strides -> F32 (..., N) on x's device. Grad mode must be off. On the CPU: the prepacked
+  // int8 GEMM; on a GPU: the kernel table's quantize_u8 and int8_linear (cuda/int8_linear.cuh), with the weight
+  // copied to that device at the first call.
   Tensor forward(const Tensor& x) const;
 
   int64_t in_features() const { return packed_.cols; }
@@ -50,11 +52,21 @@ class QuantizedLinear {
   const ActivationQuantParams& input_params() const { return input_; }
 
  private:
+  // The weight on a GPU: codes I8 (N,K) row-major, row sums I32 (N), scales F32 (1 or N), bias F32 (N) or undefined.
+  struct DeviceWeight {
+    Device device;
+    Tensor codes, row_sums, scales, bias;
+  };
+
   QuantizedLinear() = default;
+  Tensor forward_on_device(const Tensor& x) const;
+
   PackedInt8Weight packed_;
+  Tensor codes_;                 // I8 (N,K) on the CPU, for the copy to a GPU
   std::vector<float> w_scales_;  // 1 (per tensor) or N (per channel)
   std::vector<float> bias_;      // N, or empty
   ActivationQuantParams input_;
+  mutable std::shared_ptr<DeviceWeight> device_weight_;  // made by the first forward on a GPU
 };
 
 // The override for Linear::set_forward_override; it owns the QuantizedLinear.

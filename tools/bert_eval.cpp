@@ -15,8 +15,8 @@
 // and the other tap points stay fake-quantized, so the perplexity is comparable with the fake-quant one; a scheme
 // without int8 execution (per_group or asymmetric weights, activations wider than 8 bits or FP) is an error.
 //
-// --device cuda evaluates on a GPU (a build with the CUDA backend): the model, each batch and the fake
-// quantization of a quantized checkpoint run there; --int8 is CPU-only (the int8 GEMM is a CPU kernel).
+// --device cuda evaluates on a GPU (a build with the CUDA backend): the model, each batch, the fake quantization
+// of a quantized checkpoint and, with --int8, its integer Linears (cuda/int8_linear.cuh) run there.
 //
 // Any Hugging Face BERT layout loads (models/hf_checkpoint.h). An encoder-only checkpoint (a BertModel such as
 // all-MiniLM-L6-v2; make DIR with bert_prep --vocab <its vocab.txt>) has no MLM head, so no perplexity: the
@@ -140,9 +140,6 @@ absl::Status run() {
     return absl::InvalidArgumentError("--batch_size must be at least 1 and --batches non-negative");
   }
 
-  if (absl::GetFlag(FLAGS_int8) && absl::GetFlag(FLAGS_device) != "cpu") {
-    return absl::InvalidArgumentError("--int8 runs on the CPU (the int8 GEMM is a CPU kernel): use --device cpu");
-  }
   BF_ASSIGN_OR_RETURN(const Device device, select_device(absl::GetFlag(FLAGS_device)));
   BF_ASSIGN_OR_RETURN(const LoadedModel loaded, load_model(paths.weights, config, absl::GetFlag(FLAGS_int8)));
   loaded.model->to(device);  // batches follow the model (train/evaluation.h)

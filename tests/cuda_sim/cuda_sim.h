@@ -198,6 +198,13 @@ inline unsigned int __float_as_uint(float x) { return cuda_sim::from_bits<unsign
 inline float __uint_as_float(unsigned int x) { return cuda_sim::from_bits<float>(cuda_sim::to_bits(x)); }
 inline int __popc(unsigned int x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+// The four signed bytes of a times those of b, summed, plus c (sm_61+'s dp4a.s32.s32).
+inline int __dp4a(int a, int b, int c) {
+  for (int byte = 0; byte < 4; ++byte) {
+    c += static_cast<int>(static_cast<int8_t>(a >> (8 * byte))) * static_cast<int8_t>(b >> (8 * byte));
+  }
+  return c;
+}
 template <typename T>
 T __ldg(const T* address) {
   return *address;

@@ -13,6 +13,7 @@
 #include "cuda/elementwise.cuh"
 #include "cuda/embedding.cuh"
 #include "cuda/fake_quantize.cuh"
+#include "cuda/int8_linear.cuh"
 #include "cuda/layernorm.cuh"
 #include "cuda/softmax.cuh"
 #include "cuda/tensor_copy.cuh"
@@ -22,7 +23,10 @@
 
 #include "core/device.h"
 #include "cuda/kernels.h"
+#include "autograd/grad_mode.h"
 #include "ops/kernels.h"
+#include "quant/quantized_linear.h"
+#include "quant/weight_quant.h"
 #include "tests/cuda_sim/kernel_test_support.h"
 #include "tests/support/device_training_parity.h"
 
@@ -74,6 +78,30 @@ TEST_P(SimulatedGpuTraining, StepsMatchTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(AttentionVariants, SimulatedGpuTraining, test_support::kParityAttentionVariants,
                          test_support::parity_test_name);
+
+// Quantized inference takes the same device path: an int8 Linear given a tensor on the simulated GPU copies its
+// weight there and runs quantize_u8 and int8_linear; its outputs equal the CPU's int8 GEMM's (exact int32 sums,
+// the float epilogue to a few ulps of the largest output).
+TEST(SimulatedGpuInference, QuantizedLinearMatchesTheCpu) {
+  register_simulated_cuda_backend();
+  const Tensor w = test_support::random_tensor({37, 70}, 1), bias = test_support::random_tensor({37}, 2);
+  const Tensor x = test_support::random_tensor({3, 5, 70}, -2.0f, 3.0f, 3);
+  autograd::NoGradGuard no_grad;
+  for (int activation_bits : {8, 6}) {
+    const ActivationQuantParams input = ActivationQuantParams::from_range({-2.0f, 3.0f}, activation_bits);
+    const absl::StatusOr<quant::QuantizedLinear> linear = quant::QuantizedLinear::create(
+        quant::quantize_weight(w, {8, true, quant::Granularity::kPerChannel, 16}), bias, input);
+    ASSERT_TRUE(linear.ok()) << linear.status();
+    const std::vector<float> want = linear->forward(x).to_float_vector();
+    const Tensor on_gpu = linear->forward(x.to(Device::cuda(0)));
+    EXPECT_EQ(on_gpu.device(), Device::cuda(0));
+    EXPECT_EQ(on_gpu.shape(), (Shape{3, 5, 37}));
+    double largest = 0;
+    for (float v : want) largest = std::max(largest, std::fabs(double{v}));
+    expect_close(on_gpu.to(Device::cpu()).to_float_vector(), want, 0, 1e-6 * largest,
+                 "A" + std::to_string(activation_bits));
+  }
+}
 
 }  // namespace
 }  // namespace bertforge::cuda_sim_test

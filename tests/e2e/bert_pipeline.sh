@@ -55,8 +55,6 @@ expect_error "missing checkpoint" "$work/run/checkpoints/step-99" "$build/bert_e
   --checkpoint "$work/run/checkpoints/step-99" --data "$work/data"
 expect_error "bert_eval on a GPU that is not there" "--device cuda:7" "$build/bert_eval" \
   --checkpoint "$work/run" --data "$work/data" --seq_len 64 --batches 1 --device cuda:7
-expect_error "bert_eval --int8 on a GPU" "--int8 runs on the CPU" "$build/bert_eval" \
-  --checkpoint "$work/run" --data "$work/data" --seq_len 64 --batches 1 --device cuda --int8
 expect_error "unknown flag" "steps_" "$build/bert_train" --steps_ 3
 expect_error "no data" "--data" "$build/bert_train" --out "$work/y"
 expect_error "unknown preset" "huge" "$build/bert_train" --data "$work/data" --out "$work/y" --preset huge
