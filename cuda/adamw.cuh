@@ -1,5 +1,6 @@
 // CUDA kernels for one AdamW step, of one tensor and of a list of them (one launch per group of tensors, see
-// cuda/multi_tensor.cuh), their host launchers (the signatures of ops/kernels.h) and their registration. CPU reference: ops/cpu/adamw.cpp. The step's scalars (bias corrections in double, as
+// cuda/multi_tensor.cuh), their host launchers (the signatures of ops/kernels.h) and their registration. CPU
+// reference: ops/cpu/adamw.cpp. The step's scalars (bias corrections in double, as
 // the CPU and PyTorch compute them) are computed once on the host; each thread then updates
 // one element in the CPU's order of operations:
 //   param *= 1 - lr * weight_decay                 (decoupled weight decay, before the step)

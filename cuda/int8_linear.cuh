@@ -44,7 +44,8 @@ __global__ void int8_linear_kernel(float* y, const uint8_t* a, const int8_t* w, 
   __shared__ int32_t a_tile[kInt8Tile][kInt8TileWords + 1];
   __shared__ int32_t w_tile[kInt8Tile][kInt8TileWords + 1];
   const int tx = threadIdx.x % (kInt8Tile / kInt8PerThread), ty = threadIdx.x / (kInt8Tile / kInt8PerThread);
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kInt8Tile, col0 = static_cast<int64_t>(blockIdx.x) * kInt8Tile;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kInt8Tile;
+  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kInt8Tile;
   int32_t acc[kInt8PerThread][kInt8PerThread] = {};
   for (int64_t k0 = 0; k0 < K; k0 += kInt8TileK) {
     for (int e = threadIdx.x; e < kInt8Tile * kInt8TileK; e += blockDim.x) {

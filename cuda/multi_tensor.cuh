@@ -51,7 +51,8 @@ inline void for_each_tensor_group(const int64_t* sizes, int64_t count, LaunchGro
     chunks.count = static_cast<int>(count - first < kMultiTensorGroup ? count - first : kMultiTensorGroup);
     for (int t = 0; t < chunks.count; ++t) {
       chunks.size[t] = sizes[first + t];
-      chunks.first_chunk[t + 1] = chunks.first_chunk[t] + (sizes[first + t] + kMultiTensorChunk - 1) / kMultiTensorChunk;
+      const int64_t tensor_chunks = (sizes[first + t] + kMultiTensorChunk - 1) / kMultiTensorChunk;
+      chunks.first_chunk[t + 1] = chunks.first_chunk[t] + tensor_chunks;
     }
     if (chunks.first_chunk[chunks.count] > 0) launch_group(first, chunks, chunks_before);
     chunks_before += chunks.first_chunk[chunks.count];

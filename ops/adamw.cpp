@@ -17,8 +17,9 @@ void check_tensors(const char* op, const Tensor& param, const Tensor& grad, cons
     check_dtype(op, name, t);
     check_shape(op, name, t, param.shape());
     check_same_device(op, param, t);
-    BF_CHECK(!in_place || t.is_contiguous(), op, ": ", name, " is updated in place and must be contiguous, got strides ",
-             shape_to_string(t.strides()), " for shape ", t.shape_str());
+    BF_CHECK(!in_place || t.is_contiguous(), op, ": ", name,
+             " is updated in place and must be contiguous, got strides ", shape_to_string(t.strides()), " for shape ",
+             t.shape_str());
   };
   check_tensor("param", param, true);
   check_tensor("grad", grad, false);

@@ -59,7 +59,8 @@ namespace {
 
 using detail::Int8Microkernel;
 
-constexpr int64_t kMC = 96;  // rows per task: an A block (MC x KC <= 72 KiB) stays in L2; a multiple of every MR (4, 6, 8)
+// Rows per task: an A block (MC x KC <= 72 KiB) stays in L2; a multiple of every MR (4, 6, 8).
+constexpr int64_t kMC = 96;
 constexpr int64_t kNC = 256;  // output channels per task: a multiple of every NR
 // Below this many multiply-adds a second thread costs more than it saves.
 constexpr int64_t kMinWorkPerThread = int64_t{64} * 64 * 64;

@@ -26,8 +26,8 @@
 // AVX2 kernel on this CPU can be twice as fast as the FP32 GEMM. VNNI (vpdpbusd: 64 multiply-adds in one
 // instruction) removes the pair altogether.
 //
-// The 8-bit tile, 4 x 16: 8 accumulators (4 rows x 2 registers of 8 channels) + 2 weight registers + 1 broadcast activation
-// and its absolute value + 1 temporary + the ones vector = 14 of the 16 ymm registers.
+// The 8-bit tile, 4 x 16: 8 accumulators (4 rows x 2 registers of 8 channels) + 2 weight registers + 1 broadcast
+// activation and its absolute value + 1 temporary + the ones vector = 14 of the 16 ymm registers.
 #include <cstdint>
 
 #include "quant/int8_gemm_kernels.h"
@@ -78,7 +78,10 @@ __attribute__((target("avx2"))) void microkernel(int64_t kq, const uint8_t* a, c
   }
   __m256i* t = reinterpret_cast<__m256i*>(tile);
 #pragma GCC unroll 8
-  for (int r = 0; r < Rows; ++r) _mm256_storeu_si256(t + 2 * r, acc[r][0]), _mm256_storeu_si256(t + 2 * r + 1, acc[r][1]);
+  for (int r = 0; r < Rows; ++r) {
+    _mm256_storeu_si256(t + 2 * r, acc[r][0]);
+    _mm256_storeu_si256(t + 2 * r + 1, acc[r][1]);
+  }
 }
 
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2"); }

@@ -21,7 +21,8 @@ inline absl::StatusOr<Device> select_device(const std::string& flag, int local_r
   cuda::register_cuda_backend();
   const int gpus = cuda::device_count();
   if (gpus == 0) {
-    return absl::FailedPreconditionError(absl::StrCat("--device ", flag, ": no CUDA device (or driver) on this machine"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--device ", flag, ": no CUDA device (or driver) on this machine"));
   }
   if (flag == "cuda") device.index = local_rank % gpus;
   if (device.index >= gpus) {

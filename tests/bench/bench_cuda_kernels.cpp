@@ -189,7 +189,8 @@ int main() {
   const std::string tensors = std::to_string(sizes.size()) + " tensors";
   report("adamw, BERT-base, per tensor (" + tensors + ")", 28.0 * total, [&] {
     for (size_t i = 0; i < sizes.size(); ++i) {
-      k.adamw_update(param_ptrs[i], grad_ptrs[i], m_ptrs[i], v_ptrs[i], sizes[i], 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f, 10);
+      k.adamw_update(param_ptrs[i], grad_ptrs[i], m_ptrs[i], v_ptrs[i], sizes[i], 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f,
+                     10);
     }
   });
   report("adamw, BERT-base, multi-tensor", 28.0 * total, [&] {

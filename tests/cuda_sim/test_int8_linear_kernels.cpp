@@ -1,8 +1,8 @@
 // cuda/int8_linear.cuh on the CUDA simulator against the CPU's integer Linear (quant/int8_gemm.h): the same uint8
 // codes from quantize_u8 as from quantize_activations, and int8_linear's outputs equal to int8_gemm_f32's (exact
-// int32 sums; the float epilogue to half an ulp of its product, where one compiler fuses the multiply-add), on sizes that are not
-// multiples of the 64 x 64 tile or of the 64-byte K step, with per-tensor and per-channel scales, with and without
-// a bias, and on the extreme codes.
+// int32 sums; the float epilogue to half an ulp of its product, where one compiler fuses the multiply-add), on
+// sizes that are not multiples of the 64 x 64 tile or of the 64-byte K step, with per-tensor and per-channel
+// scales, with and without a bias, and on the extreme codes.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
 #include "cuda/int8_linear.cuh"

@@ -1,9 +1,10 @@
 // Int8 execution of Linears (quant/quantized_linear.h) and of whole PTQ W8A8 models (quant/quantized_model.h,
 // QuantizedExecution::kInt8):
 //   - a QuantizedLinear equals the fake-quantized FP Linear (x fake-quantized, W dequantized, FP32 GEMM) up to float
-//     rounding order, for per-tensor, per-channel and 4-bit weights, on every int8 GEMM path of this CPU
-//   - unsupported schemes (per_group, asymmetric weights, activations wider than 8 bits, a range without 0) and grad mode
-//     are refused with the reason
+//     rounding order, for per-tensor, per-channel and 4-bit weights, 8-, 7- and 6-bit activations, on every int8
+//     GEMM path of this CPU
+//   - unsupported schemes (per_group, asymmetric weights, activations wider than 8 bits, a range without 0) and
+//     grad mode are refused with the reason
 //   - a PTQ W8A8 2-layer model: int8 logits agree with the fake-quant model's within 2e-4 relative to the logits'
 //     scale and the perplexities within 1e-4 relative (bounds); measured here: bit-identical logits and perplexity
 //     (53.807147 per tensor, 53.641651 per channel), also with the Linear outputs left FP, since the fake-quant tap
