@@ -57,6 +57,7 @@ void* HostAllocator::allocate(size_t nbytes) {
       it->second.pop_back();
       stats_.cached_bytes -= size;
       ++stats_.reused;
+      count_allocation(size);
       return ptr;
     }
     ++stats_.fresh;
@@ -68,13 +69,25 @@ void* HostAllocator::allocate(size_t nbytes) {
     if (base == nullptr) BF_FAIL("out of host memory allocating ", nbytes, " bytes");
   }
   *static_cast<size_t*>(base) = size;
+  count_allocation(size);
   return static_cast<char*>(base) + kHeaderBytes;
 }
+
+void HostAllocator::count_allocation(size_t size) {
+  const int64_t live = live_bytes_.fetch_add(static_cast<int64_t>(size), std::memory_order_relaxed) +
+                       static_cast<int64_t>(size);
+  int64_t peak = peak_live_bytes_.load(std::memory_order_relaxed);
+  while (live > peak && !peak_live_bytes_.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+  }
+}
+
+void HostAllocator::reset_peak() { peak_live_bytes_.store(live_bytes_.load(std::memory_order_relaxed)); }
 
 void HostAllocator::deallocate(void* ptr) {
   if (ptr == nullptr) return;
   void* base = base_of(ptr);
   const size_t size = *static_cast<size_t*>(base);
+  live_bytes_.fetch_sub(static_cast<int64_t>(size), std::memory_order_relaxed);
   if (size >= kMinCachedBytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stats_.cached_bytes + size <= cache_limit_) {
@@ -101,7 +114,10 @@ void HostAllocator::release_cached_locked() {
 
 HostAllocator::Stats HostAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
+  Stats stats = stats_;
+  stats.live_bytes = live_bytes_.load(std::memory_order_relaxed);
+  stats.peak_live_bytes = peak_live_bytes_.load(std::memory_order_relaxed);
+  return stats;
 }
 
 HostAllocator& host_allocator() {

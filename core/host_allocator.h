@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -39,22 +40,29 @@ class HostAllocator {
   void release_cached();
 
   struct Stats {
-    size_t cached_bytes = 0;  // in free lists
-    int64_t reused = 0;       // allocations served from a free list
-    int64_t fresh = 0;        // allocations of a cacheable size served by the system
+    size_t cached_bytes = 0;     // in free lists
+    int64_t reused = 0;          // allocations served from a free list
+    int64_t fresh = 0;           // allocations of a cacheable size served by the system
+    int64_t live_bytes = 0;      // handed out and not yet deallocated, counted by size class
+    int64_t peak_live_bytes = 0;  // the most live_bytes since construction or reset_peak()
   };
   Stats stats() const;
+  // Starts a new peak at the current live_bytes (to measure one step's memory).
+  void reset_peak();
 
   // The size class of a request: nbytes rounded up to a quarter of its power of two (and to kCpuAlignment).
   static size_t size_class(size_t nbytes);
 
  private:
   void release_cached_locked();
+  void count_allocation(size_t size);
 
   const size_t cache_limit_;
   mutable std::mutex mutex_;
   std::map<size_t, std::vector<void*>> free_blocks_;  // by size class
-  Stats stats_;
+  Stats stats_;  // live_bytes and peak_live_bytes are kept in the atomics below instead
+  std::atomic<int64_t> live_bytes_{0};
+  std::atomic<int64_t> peak_live_bytes_{0};
 };
 
 // The allocator behind CPU storage: caching up to BERTFORGE_HOST_CACHE_MB megabytes (default 8192; 0 turns the

@@ -1,4 +1,4 @@
-// cuBLAS behind the CUDA kernel table's gemm_strided_batched (see cuda/gemm.h).
+// cuBLAS behind the CUDA kernel table's gemm_strided_batched and gemm_strided_batched_16 (see cuda/gemm.h).
 //
 // bertforge's matrices are row-major and cuBLAS's column-major. A row-major M x N matrix
 // is, read column-major, its N x M transpose, so C = op(A) op(B) is computed as
@@ -60,6 +60,26 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
       CUBLAS_GEMM_DEFAULT));
 }
 
+// The same with A and B 16-bit (bf16 or f16) and C FP32: cuBLAS runs them on tensor cores with FP32 accumulation
+// whatever set_gemm_precision says (that setting is for FP32 inputs).
+void gemm_strided_batched_16(DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                             float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
+                             int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (M == 0 || N == 0 || batch == 0) return;
+  BF_CHECK(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX && batch <= INT32_MAX,
+           "GEMM dimensions over 2^31 are not supported by cuBLAS's 32-bit interface");
+  BF_CHECK(input_type == DType::kBF16 || input_type == DType::kF16,
+           "gemm_strided_batched_16: inputs must be bf16 or f16, got ", dtype_name(input_type));
+  const cudaDataType_t type = input_type == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
+  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  BF_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+      handle_for_current_device(), op_b, op_a, static_cast<int>(N), static_cast<int>(M), static_cast<int>(K),
+      &alpha, B, type, static_cast<int>(ldb), stride_b, A, type, static_cast<int>(lda), stride_a, &beta, C,
+      CUDA_R_32F, static_cast<int>(ldc), stride_c, static_cast<int>(batch), CUBLAS_COMPUTE_32F,
+      CUBLAS_GEMM_DEFAULT));
+}
+
 }  // namespace
 
 absl::StatusOr<GemmPrecision> parse_gemm_precision(absl::string_view name) {
@@ -83,6 +103,9 @@ std::string gemm_precision_name(GemmPrecision precision) {
 void set_gemm_precision(GemmPrecision precision) { current_precision.store(precision); }
 GemmPrecision gemm_precision() { return current_precision.load(); }
 
-void register_gemm(KernelTable& table) { table.gemm_strided_batched = &gemm_strided_batched; }
+void register_gemm(KernelTable& table) {
+  table.gemm_strided_batched = &gemm_strided_batched;
+  table.gemm_strided_batched_16 = &gemm_strided_batched_16;
+}
 
 }  // namespace bertforge::cuda

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "ops/activation.h"
+#include "ops/autocast.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
@@ -49,9 +50,11 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask, const For
   const int64_t H = config_.num_attention_heads, d = config_.head_size();
   // (B,T,C) -> (B,H,T,d)
   auto split_heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, H, d}), {0, 2, 1, 3}); };
-  const Tensor q = split_heads(ctx.tap(layer_, TapPoint::kQuery, query.forward(x)));
-  const Tensor k = split_heads(ctx.tap(layer_, TapPoint::kKey, key.forward(x)));
-  const Tensor v = split_heads(ctx.tap(layer_, TapPoint::kValue, value.forward(x)));
+  // Under mixed precision the three projections share one 16-bit copy of x (ops/autocast.h).
+  const Tensor x_operand = autocast(x);
+  const Tensor q = split_heads(ctx.tap(layer_, TapPoint::kQuery, query.forward(x_operand)));
+  const Tensor k = split_heads(ctx.tap(layer_, TapPoint::kKey, key.forward(x_operand)));
+  const Tensor v = split_heads(ctx.tap(layer_, TapPoint::kValue, value.forward(x_operand)));
 
   // Hugging Face divides by sqrt(d); multiplying by 1/sqrt(d) differs by at most an ulp, and not at all when
   // d is a power of 4 (BERT's 64).

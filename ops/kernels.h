@@ -1,7 +1,7 @@
 // The kernel table: every compute kernel an op may call, one table per device.
 //
 // This is the single place where a kernel is declared. Kernels take raw
-// pointers to contiguous f32 data (ids are int64) plus sizes, in the style of
+// pointers to contiguous f32 data (ids are int64; the 16-bit GEMM reads bf16/f16) plus sizes, in the style of
 // llm.c, so a CUDA kernel has exactly the signature of its CPU reference.
 // The ops (ops/*.cpp) check shapes, dtypes and devices, then call
 //     kernels_for(x.device()).gelu_forward(y, x, n);
@@ -16,6 +16,7 @@
 
 #include "core/check.h"
 #include "core/device.h"
+#include "core/dtype.h"
 
 namespace bertforge {
 
@@ -27,6 +28,13 @@ struct KernelTable {
                                const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
                                int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
                                int64_t batch) = nullptr;
+
+  // The same with A and B of 16-bit floating type input_type (kBF16 or kF16) and C in FP32: products and sums
+  // in FP32 (mixed precision, ops/autocast.h).
+  void (*gemm_strided_batched_16)(DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                                  float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B,
+                                  int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
+                                  int64_t batch) = nullptr;
 
   // ---- Element-wise (ops/cpu/elementwise.cpp). out may alias an input.
   // out[i] = a[i] op b[i], i < n

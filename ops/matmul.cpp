@@ -1,5 +1,8 @@
 // matmul and linear: forward and backward side by side.
 //
+// Operands are FP32, or 16-bit (bf16 or f16) with an FP32 result: under an AutocastGuard (ops/autocast.h) FP32
+// operands are rounded to the guard's type first, and backward rounds G to the type of the operands it kept.
+//
 // Backward of C = op(A) op(B) is two more products. With G = dL/dC:
 //   C = A B      : dA = G B^T     dB = A^T G
 //   C = A B^T    : dA = G B       dB = G^T A
@@ -8,6 +11,7 @@
 #include "ops/matmul.h"
 
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/kernels.h"
 #include "ops/op_checks.h"
@@ -16,7 +20,7 @@
 namespace bertforge {
 namespace {
 
-// The product itself, not recorded. a, b contiguous f32.
+// The product itself, not recorded. a, b contiguous, both f32 or both of one 16-bit type; the result is f32.
 Tensor matmul_raw(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   BF_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands must be at least 2-d, got ", a.shape_str(), " and ",
            b.shape_str());
@@ -42,26 +46,56 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) 
   out_shape.push_back(M);
   out_shape.push_back(N);
   Tensor out = Tensor::empty(out_shape, DType::kF32, a.device());
-  BF_KERNEL(a.device(), gemm_strided_batched)
-  (trans_a, trans_b, M, N, K, 1.0f, a.data<float>(), a.size(-1), M * K, b.data<float>(), b.size(-1), K * N, 0.0f,
-   out.data<float>(), N, M * N, batch);
+  if (a.dtype() == DType::kF32) {
+    BF_KERNEL(a.device(), gemm_strided_batched)
+    (trans_a, trans_b, M, N, K, 1.0f, a.data<float>(), a.size(-1), M * K, b.data<float>(), b.size(-1), K * N,
+     0.0f, out.data<float>(), N, M * N, batch);
+  } else {
+    BF_KERNEL(a.device(), gemm_strided_batched_16)
+    (a.dtype(), trans_a, trans_b, M, N, K, 1.0f, a.raw_data(), a.size(-1), M * K, b.raw_data(), b.size(-1), K * N,
+     0.0f, out.data<float>(), N, M * N, batch);
+  }
   return out;
 }
+
+bool is_16_bit(DType dtype) { return dtype == DType::kBF16 || dtype == DType::kF16; }
+
+// The type both operands are multiplied in: the autocast type when a guard is active (16-bit operands must
+// already have it), else their common type.
+DType operand_dtype(const Tensor& a, const Tensor& b) {
+  for (const Tensor* x : {&a, &b}) {
+    BF_CHECK(x->dtype() == DType::kF32 || is_16_bit(x->dtype()), "matmul: operands must be f32, bf16 or f16, got ",
+             dtype_name(x->dtype()));
+  }
+  const DType autocast = autocast_dtype();
+  if (autocast != DType::kF32) {
+    for (const Tensor* x : {&a, &b}) {
+      BF_CHECK(x->dtype() == DType::kF32 || x->dtype() == autocast, "matmul: a ", dtype_name(x->dtype()),
+               " operand under ", dtype_name(autocast), " autocasting");
+    }
+    return autocast;
+  }
+  BF_CHECK(a.dtype() == b.dtype(), "matmul: operands of types ", dtype_name(a.dtype()), " and ",
+           dtype_name(b.dtype()), " (convert one, or autocast)");
+  return a.dtype();
+}
+
+// x contiguous and of type dtype.
+Tensor as_operand(const Tensor& x, DType dtype) { return x.dtype() == dtype ? x.contiguous() : x.to(dtype); }
 
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  check_dtype("matmul", "a", a);
-  check_dtype("matmul", "b", b);
   check_same_device("matmul", a, b);
-  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  const DType dtype = operand_dtype(a, b);
+  const Tensor ac = as_operand(a, dtype), bc = as_operand(b, dtype);
   Tensor out = matmul_raw(ac, bc, trans_a, trans_b);
   const bool need_da = autograd::requires_grad(a), need_db = autograd::requires_grad(b);
   return autograd::record(
       "matmul", out, {a, b},
-      [a = need_db ? ac.detach() : Tensor(), b = need_da ? bc.detach() : Tensor(), trans_a, trans_b,
+      [a = need_db ? ac.detach() : Tensor(), b = need_da ? bc.detach() : Tensor(), trans_a, trans_b, dtype,
        a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
-        const Tensor gc = g.contiguous();
+        const Tensor gc = as_operand(g, dtype);
         Tensor da, db;
         if (b.defined()) {
           da = trans_a ? matmul_raw(b, gc, trans_b, true) : matmul_raw(gc, b, false, !trans_b);

@@ -10,8 +10,10 @@
 // with --batch_size sequences per micro-batch. A rank that fails ends them all (MPI_Abort).
 //
 // GPUs: --device cuda (a build with the CUDA backend) trains on the GPU; under mpirun each rank takes the GPU of
-// its local rank. --gemm_precision tf32|bf16|fp16 runs the GEMMs on tensor cores; with fp16, --loss_scale dynamic
-// keeps small gradients from underflowing (train/loss_scaler.h).
+// its local rank. --mixed_precision bf16|fp16 multiplies 16-bit activations and weight copies on tensor cores and
+// keeps the 16-bit operands for backward (ops/autocast.h); --gemm_precision tf32|bf16|fp16 instead keeps every
+// tensor FP32 and has cuBLAS round the inputs. With fp16, --loss_scale (dynamic by default) keeps small gradients
+// from underflowing (train/loss_scaler.h).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -67,10 +69,16 @@ ABSL_FLAG(std::string, device, "cpu",
 ABSL_FLAG(std::string, gemm_precision, "fp32",
           "--device cuda: how cuBLAS multiplies the FP32 matrices: fp32, tf32, bf16 or fp16 (tensor cores; FP32 "
           "accumulation, FP32 weights, activations and optimizer state)");
-ABSL_FLAG(std::string, loss_scale, "none",
-          "none, dynamic, or a power of two: backward starts from the loss times this scale, and the optimizer "
-          "divides it out, so that small gradients survive --gemm_precision fp16; dynamic halves it after a step "
-          "whose gradients overflow (that step is skipped) and doubles it after 2000 steps without");
+ABSL_FLAG(std::string, mixed_precision, "none",
+          "none, bf16 or fp16: round the operands of every matrix product (activations, copies of the FP32 weights, "
+          "output gradients) to 16 bits, multiply them with FP32 accumulation (tensor cores on a GPU) and keep "
+          "them in 16 bits for backward; weights, gradients and optimizer state stay FP32 (on a CPU it only "
+          "reproduces the numerics)");
+ABSL_FLAG(std::string, loss_scale, "auto",
+          "auto, none, dynamic, or a power of two: backward starts from the loss times this scale, and the "
+          "optimizer divides it out, so that small gradients survive FP16 arithmetic; dynamic halves it after a "
+          "step whose gradients overflow (that step is skipped) and doubles it after 2000 steps without; auto is "
+          "dynamic with --mixed_precision fp16 or --gemm_precision fp16, none otherwise");
 ABSL_FLAG(double, collective_timeout_s, 1800,
           "data-parallel: seconds a rank waits for the others at start-up or in one collective before failing "
           "(rank 0 evaluates while the others wait)");
@@ -102,6 +110,10 @@ absl::StatusOr<BertConfig> model_config(int32_t vocab_size) {
 // The device of this rank (tools/tool_device.h), and on a GPU the GEMMs' precision.
 absl::StatusOr<Device> training_device(int local_rank) {
   BF_ASSIGN_OR_RETURN(const Device device, select_device(absl::GetFlag(FLAGS_device), local_rank));
+  if (absl::GetFlag(FLAGS_mixed_precision) != "none" && absl::GetFlag(FLAGS_gemm_precision) != "fp32") {
+    return absl::InvalidArgumentError(
+        "--mixed_precision already multiplies 16-bit operands: --gemm_precision (for FP32 operands) must stay fp32");
+  }
 #ifdef BERTFORGE_CUDA
   if (!device.is_cpu()) {
     BF_ASSIGN_OR_RETURN(const cuda::GemmPrecision precision,
@@ -140,7 +152,9 @@ absl::Status run(Communicator& communicator, Device device) {
   config.eval_batches = absl::GetFlag(FLAGS_eval_batches);
   config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   config.resume = absl::GetFlag(FLAGS_resume);
-  BF_ASSIGN_OR_RETURN(config.loss_scale, parse_loss_scale(absl::GetFlag(FLAGS_loss_scale)));
+  BF_ASSIGN_OR_RETURN(config.mixed_precision, parse_mixed_precision(absl::GetFlag(FLAGS_mixed_precision)));
+  const bool fp16_arithmetic = config.mixed_precision == DType::kF16 || absl::GetFlag(FLAGS_gemm_precision) == "fp16";
+  BF_ASSIGN_OR_RETURN(config.loss_scale, parse_loss_scale(absl::GetFlag(FLAGS_loss_scale), fp16_arithmetic));
   config.device = device;
   return train_bert(config, communicator);
 }

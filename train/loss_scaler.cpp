@@ -33,8 +33,9 @@ absl::Status LossScaleConfig::validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<LossScaleConfig> parse_loss_scale(absl::string_view text) {
+absl::StatusOr<LossScaleConfig> parse_loss_scale(absl::string_view text, bool fp16_arithmetic) {
   LossScaleConfig config;
+  if (text == "auto") text = fp16_arithmetic ? "dynamic" : "none";
   if (text == "none") return config;
   if (text == "dynamic") {
     config.mode = LossScaleConfig::Mode::kDynamic;
@@ -43,7 +44,7 @@ absl::StatusOr<LossScaleConfig> parse_loss_scale(absl::string_view text) {
   float scale = 0.0f;
   if (!absl::SimpleAtof(text, &scale)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--loss_scale '", text, "': none, dynamic, or a power of two such as 1024"));
+        absl::StrCat("--loss_scale '", text, "': auto, none, dynamic, or a power of two such as 1024"));
   }
   config.mode = LossScaleConfig::Mode::kStatic;
   config.initial_scale = scale;

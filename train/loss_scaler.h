@@ -1,10 +1,10 @@
 // Loss scaling for gradients computed in low precision (Micikevicius et al. 2018, "Mixed Precision Training").
 //
 // Backward starts from the loss multiplied by a scale S, so every gradient is S times larger and small ones do
-// not underflow in FP16 arithmetic (with --gemm_precision fp16, cuBLAS multiplies in FP16); the optimizer divides
-// S back out before clipping and the update. S is a power of two, so both multiplications are exact in floating
-// point: with gradients that neither overflow nor underflow, training with and without scaling is bit for bit
-// the same.
+// not underflow in FP16 arithmetic (--mixed_precision fp16 rounds activations and their gradients to FP16 for
+// the GEMMs; --gemm_precision fp16 has cuBLAS multiply in FP16). The optimizer divides S back out before clipping
+// and the update. S is a power of two, so both multiplications, and rounding to FP16, commute: with gradients
+// that neither overflow nor underflow, training with and without scaling is bit for bit the same.
 //
 //   kNone     S = 1
 //   kStatic   S fixed
@@ -30,8 +30,9 @@ struct LossScaleConfig {
   absl::Status validate() const;
 };
 
-// "none", "dynamic", or a power of two such as "1024" (static): the --loss_scale flag.
-absl::StatusOr<LossScaleConfig> parse_loss_scale(absl::string_view text);
+// "none", "dynamic", or a power of two such as "1024" (static): the --loss_scale flag. "auto" is dynamic when
+// the run multiplies in FP16 (fp16_arithmetic) and none otherwise.
+absl::StatusOr<LossScaleConfig> parse_loss_scale(absl::string_view text, bool fp16_arithmetic = false);
 
 class LossScaler {
  public:

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "autograd/engine.h"
 #include "models/bert.h"
+#include "ops/autocast.h"
 #include "train/checkpoint.h"
 #include "train/communicator_buckets.h"
 #include "train/data_loader.h"
@@ -85,6 +86,9 @@ absl::Status TrainerConfig::validate() const {
   BF_RETURN_IF_ERROR(model.validate());
   BF_RETURN_IF_ERROR(vocab.validate());
   BF_RETURN_IF_ERROR(loss_scale.validate());
+  if (mixed_precision != DType::kF32 && mixed_precision != DType::kBF16 && mixed_precision != DType::kF16) {
+    return invalid(absl::StrCat("mixed precision in ", dtype_name(mixed_precision), ": bf16, f16 or f32 (off)"));
+  }
   if (vocab.size != model.vocab_size) {
     return invalid(absl::StrCat("the data's vocabulary has ", vocab.size, " tokens but the model's vocab_size is ",
                                 model.vocab_size));
@@ -104,6 +108,13 @@ absl::Status TrainerConfig::validate() const {
   }
   if (train_data.empty() || run_dir.empty()) return invalid("--data and --out are required");
   return absl::OkStatus();
+}
+
+absl::StatusOr<DType> parse_mixed_precision(absl::string_view name) {
+  if (name == "none") return DType::kF32;
+  if (name == "bf16") return DType::kBF16;
+  if (name == "fp16") return DType::kF16;
+  return invalid(absl::StrCat("--mixed_precision '", name, "': none, bf16 or fp16"));
 }
 
 absl::Status train_bert(const TrainerConfig& config) {
@@ -130,6 +141,8 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   BertForMaskedLM model(config.model, config.seed);
   model.to(config.device);  // before the optimizer, whose state is made beside the parameters
   model.train();
+  // Every forward pass of the run, training and evaluation, in the run's precision (backward follows forward).
+  const AutocastGuard precision_guard(config.mixed_precision);
   const NamedTensors parameters = model.named_parameters();
   OptimizerConfig optimizer_config;
   optimizer_config.adamw.weight_decay = config.weight_decay;
@@ -233,11 +246,15 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   const int64_t sequences_per_step = config.batch_size * config.grad_accumulation * world_size;
   if (leader) {
     std::printf("bert_train: %lld layers, hidden %lld, %s attention, %lld sequences of %lld tokens per step "
-                "(%d rank(s), %s, %s), %lld steps\n",
+                "(%d rank(s), %s, %s%s), %lld steps\n",
                 static_cast<long long>(config.model.num_hidden_layers),
                 static_cast<long long>(config.model.hidden_size), attention_variant_name(config.model.attention),
                 static_cast<long long>(sequences_per_step), static_cast<long long>(config.seq_len), world_size,
-                communicator.backend_name(), config.device.str().c_str(), static_cast<long long>(config.steps));
+                communicator.backend_name(), config.device.str().c_str(),
+                config.mixed_precision == DType::kF32
+                    ? ""
+                    : absl::StrCat(", ", dtype_name(config.mixed_precision), " mixed precision").c_str(),
+                static_cast<long long>(config.steps));
   }
   const int64_t first_step = step;
   const auto run_start = std::chrono::steady_clock::now();

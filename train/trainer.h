@@ -34,6 +34,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/dtype.h"
 #include "models/bert_config.h"
 #include "train/communicator.h"
 #include "train/loss_scaler.h"
@@ -61,7 +64,11 @@ struct TrainerConfig {
   // Where the model, its gradients and the optimizer state live; batches are moved there. A CUDA device needs
   // the CUDA backend registered (cuda/device.h) before train_bert.
   Device device = Device::cpu();
-  // Loss scaling for FP16 GEMMs (train/loss_scaler.h); a step whose gradients are not finite is skipped.
+  // Mixed precision (ops/autocast.h): kBF16 or kF16 rounds the operands of every matrix product (activations,
+  // copies of the weights, output gradients) to that type and keeps them so for backward; kF32: off. Weights,
+  // gradients and optimizer state stay FP32 either way.
+  DType mixed_precision = DType::kF32;
+  // Loss scaling for FP16 arithmetic (train/loss_scaler.h); a step whose gradients are not finite is skipped.
   LossScaleConfig loss_scale;
 
   int64_t log_interval = 10;          // progress line every N steps (metrics are logged every step)
@@ -82,6 +89,9 @@ struct TrainerConfig {
 // that disagree on the config or the checkpoint, or an I/O failure. A failed
 // collective throws bertforge::Error (train/communicator.h).
 absl::Status train_bert(const TrainerConfig& config, Communicator& communicator);
+
+// The --mixed_precision flag: "none" (kF32), "bf16" or "fp16".
+absl::StatusOr<DType> parse_mixed_precision(absl::string_view name);
 // A single process.
 absl::Status train_bert(const TrainerConfig& config);
 

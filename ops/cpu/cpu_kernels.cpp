@@ -7,6 +7,7 @@ namespace bertforge::cpu {
 
 void register_cpu_kernels(KernelTable& table) {
   table.gemm_strided_batched = &gemm_strided_batched;
+  table.gemm_strided_batched_16 = &gemm_strided_batched_16;
   table.binary = &binary;
   table.scale = &scale;
   table.add_bias = &add_bias;

@@ -15,7 +15,7 @@ set(BERTFORGE_BLAS "own" CACHE STRING "GEMM implementation: own or openblas")
 set_property(CACHE BERTFORGE_BLAS PROPERTY STRINGS own openblas)
 
 add_library(bertforge_gemm STATIC ${CMAKE_CURRENT_LIST_DIR}/gemm.cpp)
-target_link_libraries(bertforge_gemm PUBLIC OpenMP::OpenMP_CXX)
+target_link_libraries(bertforge_gemm PUBLIC OpenMP::OpenMP_CXX bertforge_core)  # core: dtypes, errors
 
 if(BERTFORGE_BLAS STREQUAL "openblas")
   # Debian ships openblas.pc (headers in /usr/include/<triplet>/openblas-<threading>/).

@@ -19,14 +19,22 @@
 //
 // Threads: C is cut into one rectangle per thread and each thread runs the five loops above on its own rectangle
 // (gemm_own); a strided batch of many small products gives each thread whole products instead.
+//
+// 16-bit inputs (bf16, f16: mixed-precision training, ops/autocast.h) run the same loops: the packing widens each
+// element to float as it copies it into the panels, so the microkernel is the FP32 one, every product of two 16-bit
+// values is exact in FP32 and the sums are FP32, as on a GPU's tensor cores with FP32 accumulation.
 #include "ops/cpu/gemm.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include <omp.h>
+
+#include "core/check.h"
+#include "core/dtype.h"
 
 #if defined(BERTFORGE_USE_OPENBLAS)
 #include <cblas.h>
@@ -92,8 +100,6 @@ void scale_c(int64_t rows, int64_t cols, float beta, float* C, int64_t ldc) {
   }
 }
 
-#if !defined(BERTFORGE_USE_OPENBLAS)
-
 // Part `index` of `total` split into `parts` ranges of whole tiles of size `tile`, as equal as possible:
 // returns [begin, end). E.g. total 1024, tile 6 (171 tiles), 8 parts -> ranges of 21 or 22 tiles.
 void split_range(int64_t total, int64_t tile, int64_t parts, int64_t index, int64_t* begin, int64_t* end) {
@@ -133,12 +139,13 @@ inline void transpose_8x8(const float* src, int64_t ld, float* dst, int64_t ld_d
 #endif
 
 // One panel whose lines are each contiguous along p (elem_stride 1 in the fast path): a transposing copy.
-template <int64_t R>
-void pack_transposed_panel(const float* src, int64_t line_stride, int64_t elem_stride, int64_t width, int64_t kc,
+// T is the stored element type (float, bf16 or f16); panels always hold floats.
+template <int64_t R, typename T>
+void pack_transposed_panel(const T* src, int64_t line_stride, int64_t elem_stride, int64_t width, int64_t kc,
                            float* dst) {
   int64_t p = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-  if constexpr (R % 8 == 0) {  // the B panel of x @ W^T: 8x8 register transposes, 64 floats at a time
+  if constexpr (R % 8 == 0 && std::is_same_v<T, float>) {  // the B panel of x @ W^T: 8x8 register transposes, 64 floats at a time
     if (width == R && elem_stride == 1) {
       for (; p + 8 <= kc; p += 8) {
         for (int64_t l = 0; l < R; l += 8) transpose_8x8(src + l * line_stride + p, line_stride, dst + p * R + l, R);
@@ -147,19 +154,19 @@ void pack_transposed_panel(const float* src, int64_t line_stride, int64_t elem_s
   }
 #endif
   for (; p < kc; ++p) {  // p-outer, so that the R input lines are all read forwards together
-    for (int64_t l = 0; l < width; ++l) dst[p * R + l] = src[l * line_stride + p * elem_stride];
+    for (int64_t l = 0; l < width; ++l) dst[p * R + l] = to_float(src[l * line_stride + p * elem_stride]);
     for (int64_t l = width; l < R; ++l) dst[p * R + l] = 0.0f;
   }
 }
 
 // Packs `lines` consecutive lines into ceil(lines / R) panels stored one after another (panel q at dst + q*R*kc);
-// the last panel is padded with zero lines.
-template <int64_t R>
-void pack_lines(const float* src, int64_t line_stride, int64_t elem_stride, int64_t lines, int64_t kc, float* dst) {
+// the last panel is padded with zero lines. 16-bit elements are widened to float on the way.
+template <int64_t R, typename T>
+void pack_lines(const T* src, int64_t line_stride, int64_t elem_stride, int64_t lines, int64_t kc, float* dst) {
   const int64_t panels = ceil_div(lines, R);
   if (line_stride != 1) {
     for (int64_t q = 0; q < panels; ++q) {
-      pack_transposed_panel<R>(src + q * R * line_stride, line_stride, elem_stride, std::min(R, lines - q * R), kc,
+      pack_transposed_panel<R, T>(src + q * R * line_stride, line_stride, elem_stride, std::min(R, lines - q * R), kc,
                                dst + q * R * kc);
     }
     return;
@@ -167,11 +174,14 @@ void pack_lines(const float* src, int64_t line_stride, int64_t elem_stride, int6
   // The lines are adjacent in memory at each p: read one k-row of all panels at a time (a long forward run, which
   // the hardware prefetcher follows; walking one panel at a time would jump a whole row of src at every step).
   for (int64_t p = 0; p < kc; ++p) {
-    const float* row = src + p * elem_stride;
+    const T* row = src + p * elem_stride;
     for (int64_t q = 0; q < panels; ++q) {
       float* out = dst + q * R * kc + p * R;
       const int64_t width = std::min(R, lines - q * R);
-      if (width == R) {
+      if constexpr (!std::is_same_v<T, float>) {
+        for (int64_t l = 0; l < width; ++l) out[l] = to_float(row[q * R + l]);
+        std::fill(out + width, out + R, 0.0f);
+      } else if (width == R) {  // a fixed-size copy the compiler turns into two vector moves
         std::memcpy(out, row + q * R, R * sizeof(float));
       } else {
         std::memcpy(out, row + q * R, width * sizeof(float));
@@ -288,8 +298,10 @@ void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* a_packed, con
 
 // The five-loop GEMM on one thread: C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C, where op(A)(i,p) is
 // A[i*a_row + p*a_col] and op(B)(p,j) is B[p*b_row + j*b_col] (this is how the transpose flags arrive here).
-void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_row, int64_t a_col,
-                 const float* B, int64_t b_row, int64_t b_col, float beta, float* C, int64_t ldc) {
+// T: the element type of A and B (float, bf16 or f16), widened to float by the packing.
+template <typename T>
+void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const T* A, int64_t a_row, int64_t a_col,
+                 const T* B, int64_t b_row, int64_t b_col, float beta, float* C, int64_t ldc) {
   thread_local PackBuffer a_buffer, b_buffer;
   float* a_packed = a_buffer.get(MC_MAX * KC);
   float* b_packed = b_buffer.get(KC * round_up(std::min(N, NC), NR));
@@ -316,8 +328,9 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const float* A, i
 // thread runs gemm_serial on its rectangle, packing the rows of op(A) and the columns of op(B) it needs itself.
 // Threads never wait for each other inside a call (a thread preempted by another process holds up nobody until the
 // end). The price is that op(A) is packed t_n times and op(B) t_m times; the grid is chosen to minimise that.
-void gemm_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int nthreads) {
+template <typename T>
+void gemm_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A, int64_t lda,
+              const T* B, int64_t ldb, float beta, float* C, int64_t ldc, int nthreads) {
   // Strides of op(A) (M,K) and op(B) (K,N): element (r, c) is at X[r * row_stride + c * col_stride].
   const int64_t a_row = trans_a ? 1 : lda, a_col = trans_a ? lda : 1;
   const int64_t b_row = trans_b ? 1 : ldb, b_col = trans_b ? ldb : 1;
@@ -351,7 +364,28 @@ int threads_for(int64_t M, int64_t N, int64_t K) {
   return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_work));
 }
 
-#endif  // !BERTFORGE_USE_OPENBLAS
+// The strided batch of products with the own kernel (see gemm.h), A and B of element type T.
+template <typename T>
+void gemm_batched_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A,
+                      int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, float beta, float* C,
+                      int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+  auto one_product = [&](int64_t i, int nthreads) {
+    float* Ci = C + i * stride_c;
+    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, Ci, ldc);
+    gemm_own(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, Ci, ldc,
+             nthreads);
+  };
+  // Many products (attention: batch * heads of them): threads take whole products one at a time (dynamic, so a
+  // core slowed down by another process simply does fewer). Few products: one after the other, each threaded.
+  const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (batch >= nthreads && nthreads > 1) {
+#pragma omp parallel for schedule(dynamic) num_threads(nthreads)
+    for (int64_t i = 0; i < batch; ++i) one_product(i, 1);
+    return;
+  }
+  for (int64_t i = 0; i < batch; ++i) one_product(i, threads_for(M, N, K));
+}
 
 }  // namespace
 
@@ -395,28 +429,25 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                           const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
                           int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
-  if (M <= 0 || N <= 0 || batch <= 0) return;
-  // Many products (attention: batch * heads of them): threads take whole products one at a time (dynamic, so a
-  // core slowed down by another process simply does fewer). Few products: one after the other, each threaded.
-  const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (batch >= nthreads && nthreads > 1) {
-#pragma omp parallel for schedule(dynamic) num_threads(nthreads)
-    for (int64_t i = 0; i < batch; ++i) {
-      float* Ci = C + i * stride_c;
-      if (K <= 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, Ci, ldc);
-      } else {
-        gemm_own(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, Ci, ldc, 1);
-      }
-    }
-    return;
-  }
-  for (int64_t i = 0; i < batch; ++i) {
-    gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c,
-         ldc);
-  }
+  gemm_batched_own(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
+                   batch);
 }
 
 #endif
+
+void gemm_strided_batched_16(DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                             float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
+                             int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    gemm_batched_own(trans_a, trans_b, M, N, K, alpha, static_cast<const T*>(A), lda, stride_a,
+                     static_cast<const T*>(B), ldb, stride_b, beta, C, ldc, stride_c, batch);
+  };
+  switch (input_type) {
+    case DType::kBF16: return run(bf16{});
+    case DType::kF16: return run(f16{});
+    default: BF_FAIL("gemm_strided_batched_16: inputs must be bf16 or f16, got ", dtype_name(input_type));
+  }
+}
 
 }  // namespace bertforge::cpu

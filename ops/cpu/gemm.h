@@ -1,4 +1,4 @@
-// ops/cpu/gemm.h — the single CPU entry point for single-precision matrix multiplication.
+// ops/cpu/gemm.h — the single CPU entry point for matrix multiplication: FP32, or 16-bit inputs into FP32.
 //
 // Every matmul in bertforge (linear layers, attention scores, their backward passes) ends up here.
 // Two implementations sit behind the same functions, chosen when the library is built:
@@ -10,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+
+#include "core/dtype.h"
 
 namespace bertforge::cpu {
 
@@ -29,6 +31,12 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
                           const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
                           int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
                           int64_t batch);
+
+// The same with A and B of 16-bit floating type input_type (kBF16 or kF16), C in FP32: each element is widened
+// to FP32 exactly, products and sums are FP32. Always the own kernel (OpenBLAS builds included).
+void gemm_strided_batched_16(DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                             float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
+                             int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch);
 
 // Which implementation this build uses: "own-avx2", "own-scalar" or "openblas". For benchmark output.
 const char* gemm_backend_name();

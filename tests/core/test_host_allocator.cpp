@@ -76,5 +76,25 @@ TEST(HostAllocatorTest, BlocksAreAlignedAndWritable) {
   allocator.deallocate(nullptr);
 }
 
+TEST(HostAllocatorTest, CountsLiveAndPeakBytesBySizeClass) {
+  HostAllocator allocator(size_t{64} << 20);
+  const int64_t big = static_cast<int64_t>(HostAllocator::size_class(1000000));
+  const int64_t small = static_cast<int64_t>(HostAllocator::size_class(100));
+  void* a = allocator.allocate(1000000);
+  void* b = allocator.allocate(100);
+  EXPECT_EQ(allocator.stats().live_bytes, big + small);
+  allocator.deallocate(a);  // cached: no longer live
+  EXPECT_EQ(allocator.stats().live_bytes, small);
+  EXPECT_EQ(allocator.stats().peak_live_bytes, big + small);
+  allocator.reset_peak();
+  EXPECT_EQ(allocator.stats().peak_live_bytes, small);
+  void* c = allocator.allocate(999000);  // reused from the cache: live again
+  EXPECT_EQ(allocator.stats().live_bytes, big + small);
+  allocator.deallocate(b);
+  allocator.deallocate(c);
+  EXPECT_EQ(allocator.stats().live_bytes, 0);
+  EXPECT_EQ(allocator.stats().peak_live_bytes, big + small);
+}
+
 }  // namespace
 }  // namespace bertforge

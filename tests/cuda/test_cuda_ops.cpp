@@ -13,6 +13,7 @@
 #include "cuda/gemm.h"
 #include "ops/activation.h"
 #include "ops/adamw.h"
+#include "ops/autocast.h"
 #include "ops/cross_entropy.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
@@ -136,6 +137,21 @@ TEST_F(CudaOps, GemmsInEachPrecision) {
                           [](const auto& in) { return linear(in[0], in[1]); }, 0, tolerance);
   }
   cuda::set_gemm_precision(cuda::GemmPrecision::kFp32);
+}
+
+// Mixed precision (ops/autocast.h): the GPU's cuBLAS 16-bit GEMMs and the CPU's widening kernel multiply the very
+// same rounded operands into FP32 sums, so only the order of the sums differs: FP32's tolerance with a margin for
+// the tensor cores' accumulation (not yet run on a GPU).
+TEST_F(CudaOps, MixedPrecisionGemmsMatchTheCpu) {
+  const Tensor a = random_tensor({kTokens, kHidden}, 11), w = random_tensor({kFfn, kHidden}, 12);
+  for (DType dtype : {DType::kBF16, DType::kF16}) {
+    expect_op_matches_cpu(std::string("linear under ") + dtype_name(dtype) + " autocasting", {a, w},
+                          [dtype](const auto& in) {
+                            AutocastGuard guard(dtype);
+                            return linear(in[0], in[1]);
+                          },
+                          0, 1e-3);
+  }
 }
 
 TEST_F(CudaOps, EmbeddingCrossEntropyAndDropout) {

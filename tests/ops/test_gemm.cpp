@@ -2,7 +2,8 @@
 //
 // Covers all four transpose combinations, alpha/beta variants (beta = 0 must ignore NaNs already in C), sizes that
 // are not multiples of the 6x16 tile or of the KC/MC/NC cache blocks, leading dimensions wider than the matrix,
-// strided batches, and different OpenMP thread counts.
+// strided batches, and different OpenMP thread counts; and gemm_strided_batched_16 (bf16 and f16 inputs, widened
+// to FP32 by the packing) against the same reference on the widened values.
 #include "ops/cpu/gemm.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,9 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "core/dtype.h"
+#include "core/half.h"
 
 namespace bertforge::cpu {
 namespace {
@@ -206,6 +210,66 @@ TEST(GemmStridedBatched, AttentionShapes) {
   // scores (B*H, T, T) = Q (T, d) @ K^T, and context (T, d) = probs (T, T) @ V, with T = 40, d = 24, 6 heads.
   RunBatchedCase({40, 40, 24, false, true, 1.0f / std::sqrt(24.0f), 0.0f, 0}, 6);
   RunBatchedCase({40, 24, 40, false, false, 1.0f, 0.0f, 0}, 6);
+}
+
+// gemm_strided_batched_16 with inputs of type T: every element of A and B is a 16-bit value, and the result must
+// be the FP32 GEMM of their exact FP32 widening (within the FP32 summation bound; each product is exact in FP32).
+template <typename T>
+void RunGemm16Case(DType type, const GemmCase& c, int64_t batch) {
+  const Stored a(c.M, c.K, c.trans_a, c.pad), b(c.K, c.N, c.trans_b, c.pad), cs(c.M, c.N, false, c.pad);
+  const int64_t stride_a = a.size() + 3, stride_b = b.size() + 1, stride_c = cs.size() + 2;
+  auto rounded = [](size_t n, uint32_t seed, std::vector<T>* stored) {
+    std::vector<float> widened = random_vector(n, seed);
+    for (float& x : widened) {
+      stored->push_back(from_float<T>(x * 3.0f));
+      x = to_float(stored->back());
+    }
+    return widened;
+  };
+  std::vector<T> A16, B16;
+  const std::vector<float> A = rounded(stride_a * batch, 9, &A16), B = rounded(stride_b * batch, 10, &B16);
+  const std::vector<float> C_in =
+      c.beta == 0.0f ? std::vector<float>(stride_c * batch, kNaN) : random_vector(stride_c * batch, 11);
+  std::vector<float> C = C_in;
+  gemm_strided_batched_16(type, c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, A16.data(), a.ld, stride_a, B16.data(),
+                          b.ld, stride_b, c.beta, C.data(), cs.ld, stride_c, batch);
+  for (int64_t i = 0; i < batch; ++i) {
+    SCOPED_TRACE("batch item " + std::to_string(i));
+    ExpectGemmNear(c, A.data() + i * stride_a, a.ld, B.data() + i * stride_b, b.ld, C_in.data() + i * stride_c,
+                   C.data() + i * stride_c, cs.ld);
+  }
+}
+
+TEST(Gemm16, Bf16AndF16InputsAreWidenedExactly) {
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = (t & 2) != 0, tb = (t & 1) != 0;
+    for (const GemmCase& c : {GemmCase{97, 65, 131, ta, tb, 1.0f, 0.0f, 3}, GemmCase{12, 32, 257, ta, tb, -1.5f, 0.25f, 0},
+                              GemmCase{5, 4100, 3, ta, tb, 1.0f, 1.0f, 1}}) {
+      SCOPED_TRACE(Name(c));
+      RunGemm16Case<bf16>(DType::kBF16, c, 1);
+      RunGemm16Case<f16>(DType::kF16, c, 1);
+    }
+  }
+}
+
+TEST(Gemm16, StridedBatchesOnAnyThreadCount) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    SCOPED_TRACE("threads = " + std::to_string(threads));
+    RunGemm16Case<bf16>(DType::kBF16, {40, 24, 40, false, true, 0.5f, 0.0f, 0}, 7);  // many items: one per thread
+    RunGemm16Case<f16>(DType::kF16, {150, 70, 300, true, false, 1.0f, 0.0f, 1}, 1);  // one item, threads inside
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(Gemm16, WideningIsExactNotRounded) {
+  // 1 + 2^-7 is a bf16 value; (1 + 2^-7)^2 = 1 + 2^-6 + 2^-14 needs 15 bits, exact in FP32 but not in bf16.
+  const bf16 a = FloatToBf16(1.0f + 0x1p-7f);
+  ASSERT_EQ(Bf16ToFloat(a), 1.0f + 0x1p-7f);
+  float c = 0.0f;
+  gemm_strided_batched_16(DType::kBF16, false, false, 1, 1, 1, 1.0f, &a, 1, 0, &a, 1, 0, 0.0f, &c, 1, 0, 1);
+  EXPECT_EQ(c, 1.0f + 0x1p-6f + 0x1p-14f);
 }
 
 }  // namespace

@@ -181,6 +181,36 @@ TEST_F(Trainer, LossScalingChangesNothingInFp32) {
   }
 }
 
+// Mixed precision rounds every GEMM operand to 16 bits: the losses move off the FP32 run's (so the rounding is
+// really on) but stay close to it, and the model learns as fast. FP16 runs with dynamic loss scaling.
+TEST_F(Trainer, MixedPrecisionTracksFp32) {
+  TrainerConfig plain = config("fp32");
+  plain.steps = 300;
+  ASSERT_TRUE(train_bert(plain).ok());
+  const std::map<int64_t, double> want = losses("fp32");
+  for (const DType dtype : {DType::kBF16, DType::kF16}) {
+    TrainerConfig mixed = plain;
+    mixed.run_dir = path(dtype_name(dtype));
+    mixed.mixed_precision = dtype;
+    mixed.loss_scale = *parse_loss_scale("auto", /*fp16_arithmetic=*/dtype == DType::kF16);
+    ASSERT_TRUE(train_bert(mixed).ok()) << dtype_name(dtype);
+    const std::map<int64_t, double> got = losses(dtype_name(dtype));
+    ASSERT_EQ(got.size(), want.size()) << dtype_name(dtype);
+    double differences = 0, last_got = 0, last_want = 0;
+    for (const auto& [step, loss] : want) {
+      differences += std::fabs(got.at(step) - loss);
+      if (step > 290) last_got += got.at(step), last_want += loss;
+    }
+    EXPECT_NE(got.at(1), want.at(1)) << dtype_name(dtype) << ": the operands were not rounded";
+    EXPECT_NEAR(got.at(1), want.at(1), 0.01) << dtype_name(dtype);
+    EXPECT_LT(differences / want.size(), 0.05) << dtype_name(dtype);
+    EXPECT_NEAR(last_got, last_want, 0.05 * last_want) << dtype_name(dtype);
+    EXPECT_LT(last_got / 10, 0.75 * got.at(1)) << dtype_name(dtype) << ": learned";
+    std::printf("%s: mean |loss - fp32 loss| %.4f, last 10 steps %.4f vs %.4f\n", dtype_name(dtype),
+                differences / want.size(), last_got / 10, last_want / 10);
+  }
+}
+
 TEST_F(Trainer, RejectsBadConfigurationAndData) {
   TrainerConfig c = config("bad");
   c.seq_len = 64;  // beyond max_position_embeddings = 32
