@@ -34,6 +34,8 @@ class CachingAllocator {
   // cudaFree of every cached block.
   void release_cached();
   AllocatorStats stats() const;
+  // Starts a new peak at the current allocated_bytes (to measure one step's memory).
+  void reset_peak();
 
   static size_t rounded_size(size_t nbytes);
 

@@ -55,6 +55,7 @@ class CudaDevice final : public DeviceInterface {
   }
 
   AllocatorStats stats(int index) const { return allocators_.at(index)->stats(); }
+  void reset_peak(int index) { allocators_.at(index)->reset_peak(); }
 
  private:
   void select(int index) const {
@@ -93,6 +94,11 @@ void register_cuda_backend() {
 AllocatorStats allocator_stats(int index) {
   BF_CHECK(registered_device != nullptr, "the CUDA backend is not registered");
   return registered_device->stats(index);
+}
+
+void reset_peak_allocated(int index) {
+  BF_CHECK(registered_device != nullptr, "the CUDA backend is not registered");
+  registered_device->reset_peak(index);
 }
 
 }  // namespace bertforge::cuda

@@ -14,5 +14,7 @@ void register_cuda_backend();
 
 // The caching allocator's counters for GPU `index` (after register_cuda_backend).
 AllocatorStats allocator_stats(int index);
+// Starts GPU `index`'s peak_allocated_bytes anew at its allocated_bytes.
+void reset_peak_allocated(int index);
 
 }  // namespace bertforge::cuda

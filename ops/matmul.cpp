@@ -83,6 +83,15 @@ DType operand_dtype(const Tensor& a, const Tensor& b) {
 // x contiguous and of type dtype.
 Tensor as_operand(const Tensor& x, DType dtype) { return x.dtype() == dtype ? x.contiguous() : x.to(dtype); }
 
+// What backward keeps of an operand: when it was rounded, the 16-bit copy of an activation (whose FP32 original
+// may then be freed), but the FP32 original of a leaf such as a weight, which lives on anyway: backward rounds
+// it again, rather than holding a second copy of every weight until backward.
+Tensor kept_for_backward(const Tensor& original, const Tensor& operand) {
+  const AutogradMeta* meta = original.autograd_meta();
+  const bool leaf = meta == nullptr || meta->grad_fn == nullptr;
+  return leaf && original.dtype() != operand.dtype() ? original.detach() : operand.detach();
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
@@ -93,9 +102,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const bool need_da = autograd::requires_grad(a), need_db = autograd::requires_grad(b);
   return autograd::record(
       "matmul", out, {a, b},
-      [a = need_db ? ac.detach() : Tensor(), b = need_da ? bc.detach() : Tensor(), trans_a, trans_b, dtype,
-       a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+      [a_kept = need_db ? kept_for_backward(a, ac) : Tensor(), b_kept = need_da ? kept_for_backward(b, bc) : Tensor(),
+       trans_a, trans_b, dtype, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
         const Tensor gc = as_operand(g, dtype);
+        const Tensor a = a_kept.defined() ? as_operand(a_kept, dtype) : Tensor();
+        const Tensor b = b_kept.defined() ? as_operand(b_kept, dtype) : Tensor();
         Tensor da, db;
         if (b.defined()) {
           da = trans_a ? matmul_raw(b, gc, trans_b, true) : matmul_raw(gc, b, false, !trans_b);

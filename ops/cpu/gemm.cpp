@@ -138,11 +138,45 @@ inline void transpose_8x8(const float* src, int64_t ld, float* dst, int64_t ld_d
 }
 #endif
 
+// One 16-bit element widened to float (exact): with F16C, f16 takes the CPU's conversion instruction.
+template <typename T>
+inline float widen(T v) {
+#if defined(__F16C__)
+  if constexpr (std::is_same_v<T, f16>) return _cvtsh_ss(v.bits);
+#endif
+  return to_float(v);
+}
+
+// dst[i] = src[i] widened, i < n; eight at a time with AVX2 (bf16: a 16-bit shift; f16: F16C's vcvtph2ps).
+template <typename T>
+void widen_run(const T* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX2__) && defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i halves = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    if constexpr (std::is_same_v<T, f16>) {
+      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(halves));
+    } else {
+      _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(halves), 16)));
+    }
+  }
+#endif
+  for (; i < n; ++i) dst[i] = widen(src[i]);
+}
+
 // One panel whose lines are each contiguous along p (elem_stride 1 in the fast path): a transposing copy.
 // T is the stored element type (float, bf16 or f16); panels always hold floats.
 template <int64_t R, typename T>
 void pack_transposed_panel(const T* src, int64_t line_stride, int64_t elem_stride, int64_t width, int64_t kc,
                            float* dst) {
+  if constexpr (!std::is_same_v<T, float>) {
+    if (elem_stride == 1) {  // widen each line's run into a float copy of the panel, then take the float path
+      thread_local PackBuffer widened;
+      float* lines = widened.get(R * kc);
+      for (int64_t l = 0; l < width; ++l) widen_run(src + l * line_stride, lines + l * kc, kc);
+      return pack_transposed_panel<R, float>(lines, kc, 1, width, kc, dst);
+    }
+  }
   int64_t p = 0;
 #if defined(__AVX2__) && defined(__FMA__)
   if constexpr (R % 8 == 0 && std::is_same_v<T, float>) {  // the B panel of x @ W^T: 8x8 register transposes, 64 floats at a time
@@ -154,7 +188,7 @@ void pack_transposed_panel(const T* src, int64_t line_stride, int64_t elem_strid
   }
 #endif
   for (; p < kc; ++p) {  // p-outer, so that the R input lines are all read forwards together
-    for (int64_t l = 0; l < width; ++l) dst[p * R + l] = to_float(src[l * line_stride + p * elem_stride]);
+    for (int64_t l = 0; l < width; ++l) dst[p * R + l] = widen(src[l * line_stride + p * elem_stride]);
     for (int64_t l = width; l < R; ++l) dst[p * R + l] = 0.0f;
   }
 }
@@ -179,7 +213,7 @@ void pack_lines(const T* src, int64_t line_stride, int64_t elem_stride, int64_t 
       float* out = dst + q * R * kc + p * R;
       const int64_t width = std::min(R, lines - q * R);
       if constexpr (!std::is_same_v<T, float>) {
-        for (int64_t l = 0; l < width; ++l) out[l] = to_float(row[q * R + l]);
+        widen_run(row + q * R, out, width);
         std::fill(out + width, out + R, 0.0f);
       } else if (width == R) {  // a fixed-size copy the compiler turns into two vector moves
         std::memcpy(out, row + q * R, R * sizeof(float));

@@ -6,6 +6,8 @@
 // timed the same way, with the same shapes, repeats and thread count (torch.set_num_threads =
 // omp_get_max_threads()), in the same environment, right after bertforge.
 // Output: one line per shape: batch x (M x N x K), transposes, bertforge GFLOP/s, torch GFLOP/s, ratio of medians.
+// Then the same for 16-bit operands (mixed precision, ops/autocast.h): gemm_strided_batched_16 with bf16 and f16
+// inputs and FP32 output, against torch's bf16 matmul (bf16 output; torch has no f16 matmul on a CPU).
 #include "ops/cpu/gemm.h"
 
 #include <omp.h>
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "tests/bench/bench_util.h"
 
 namespace {
@@ -58,7 +61,8 @@ struct Rate {
   double median = 0.0, best = 0.0;  // GFLOP/s
 };
 
-Rate bertforge_gflops(const Shape& s) {
+// Operands of `input_type` (f32, or bf16 / f16 through gemm_strided_batched_16); C is FP32.
+Rate bertforge_gflops(const Shape& s, bertforge::DType input_type) {
   // Stored sizes: A is (M,K) or (K,M); B is (K,N) or (N,K); both have the same element count either way.
   const int64_t a_size = s.M * s.K, b_size = s.K * s.N, c_size = s.M * s.N;
   std::vector<float> A(a_size * s.batch), B(b_size * s.batch), C(c_size * s.batch);
@@ -68,8 +72,19 @@ Rate bertforge_gflops(const Shape& s) {
   for (float& x : B) x = dist(rng);
   const int64_t lda = s.trans_a ? s.M : s.K, ldb = s.trans_b ? s.K : s.N;
 
+  std::vector<uint16_t> A16(A.size()), B16(B.size());  // bf16 or f16 bits
+  for (size_t i = 0; i < A.size(); ++i) {
+    A16[i] = input_type == bertforge::DType::kF16 ? bertforge::FloatToF16(A[i]).bits : bertforge::FloatToBf16(A[i]).bits;
+  }
+  for (size_t i = 0; i < B.size(); ++i) {
+    B16[i] = input_type == bertforge::DType::kF16 ? bertforge::FloatToF16(B[i]).bits : bertforge::FloatToBf16(B[i]).bits;
+  }
+
   auto run = [&] {
-    if (s.batch == 1) {
+    if (input_type != bertforge::DType::kF32) {
+      bertforge::cpu::gemm_strided_batched_16(input_type, s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, A16.data(), lda,
+                                              a_size, B16.data(), ldb, b_size, 0.0f, C.data(), s.N, c_size, s.batch);
+    } else if (s.batch == 1) {
       bertforge::cpu::gemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(),
                            s.N);
     } else {
@@ -82,9 +97,11 @@ Rate bertforge_gflops(const Shape& s) {
   return {gflop / t.median, gflop / t.best};
 }
 
-// Runs the PyTorch script on all shapes at once; returns GFLOP/s by shape key (empty if torch is not available).
-std::map<std::string, Rate> torch_gflops(int threads) {
-  std::vector<std::string> args = {std::to_string(threads), std::to_string(kWarmup), std::to_string(kRepeats)};
+// Runs the PyTorch script on all shapes at once with operands of torch_dtype ("float32" or "bfloat16"); returns
+// GFLOP/s by shape key (empty if torch is not available).
+std::map<std::string, Rate> torch_gflops(int threads, const char* torch_dtype) {
+  std::vector<std::string> args = {std::to_string(threads), std::to_string(kWarmup), std::to_string(kRepeats),
+                                   torch_dtype};
   for (const Shape& s : kShapes) args.push_back(s.key());
   std::map<std::string, Rate> result;
   for (const auto& [key, values] : bertforge::bench::run_torch_peer("bench_gemm_torch.py", args)) {
@@ -162,10 +179,15 @@ int main() {
   loadavg >> load1;
 
   double peak = measured_peak_gflops(threads);
-  std::vector<Rate> ours;
-  for (const Shape& s : kShapes) ours.push_back(bertforge_gflops(s));
+  using bertforge::DType;
+  std::map<DType, std::vector<Rate>> ours;
+  for (DType type : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (const Shape& s : kShapes) ours[type].push_back(bertforge_gflops(s, type));
+  }
   peak = std::max(peak, measured_peak_gflops(threads));  // before and after: the better one had the machine to itself
-  const std::map<std::string, Rate> torch = torch_gflops(threads);  // after ours: no overlap between the two
+  // After ours: no overlap between the two.
+  std::map<DType, std::map<std::string, Rate>> torch = {{DType::kF32, torch_gflops(threads, "float32")},
+                                                        {DType::kBF16, torch_gflops(threads, "bfloat16")}};
 
   std::printf("bench_gemm: backend %s, %d threads, median (best) of %d after %d warm-up\n",
               bertforge::cpu::gemm_backend_name(), threads, kRepeats, kWarmup);
@@ -173,21 +195,25 @@ int main() {
   std::printf("peak: nominal %d threads x 32 FLOP/cycle x %.2f GHz = %.1f GFLOP/s; measured FMA loop %.1f GFLOP/s "
               "(%% of peak below is of the measured one)\n",
               threads, ghz, nominal_peak, peak);
-  if (torch.empty()) std::printf("torch: not installed\n");
+  if (torch[DType::kF32].empty()) std::printf("torch: not installed\n");
 
-  for (size_t i = 0; i < ours.size(); ++i) {
-    const Shape& s = kShapes[i];
-    char dims[64];
-    std::snprintf(dims, sizeof dims, "%ldx(%ldx%ldx%ld) %c%c", static_cast<long>(s.batch), static_cast<long>(s.M),
-                  static_cast<long>(s.N), static_cast<long>(s.K), s.trans_a ? 'T' : 'N', s.trans_b ? 'T' : 'N');
-    std::printf("gemm %-22s bertforge %6.1f (%6.1f) GFLOP/s", dims, ours[i].median, ours[i].best);
-    if (peak > 0) std::printf(" %3.0f%% of peak", 100.0 * ours[i].median / peak);
-    const auto it = torch.find(s.key());
-    if (it != torch.end()) {
-      std::printf("  torch %6.1f (%6.1f) GFLOP/s  ratio %.2f", it->second.median, it->second.best,
-                  ours[i].median / it->second.median);
+  for (DType type : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (size_t i = 0; i < std::size(kShapes); ++i) {
+      const Shape& s = kShapes[i];
+      const Rate& rate = ours[type][i];
+      char dims[64];
+      std::snprintf(dims, sizeof dims, "%ldx(%ldx%ldx%ld) %c%c", static_cast<long>(s.batch), static_cast<long>(s.M),
+                    static_cast<long>(s.N), static_cast<long>(s.K), s.trans_a ? 'T' : 'N', s.trans_b ? 'T' : 'N');
+      std::printf("gemm %-4s %-22s bertforge %6.1f (%6.1f) GFLOP/s", bertforge::dtype_name(type), dims, rate.median,
+                  rate.best);
+      if (peak > 0) std::printf(" %3.0f%% of peak", 100.0 * rate.median / peak);
+      const std::map<std::string, Rate>& peer = torch[type];  // empty for f16
+      if (const auto it = peer.find(s.key()); it != peer.end()) {
+        std::printf("  torch %6.1f (%6.1f) GFLOP/s  ratio %.2f", it->second.median, it->second.best,
+                    rate.median / it->second.median);
+      }
+      std::printf("  | %s\n", s.what);
     }
-    std::printf("  | %s\n", s.what);
   }
   return 0;
 }

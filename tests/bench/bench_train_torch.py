@@ -1,7 +1,7 @@
 """tests/bench/bench_train_torch.py — the PyTorch side of bench_train: one BERT MLM training step, timed.
 
 Called by bench_train (C++) as
-    bench_train_torch.py THREADS WARMUP REPEATS PRESET BATCH SEQ HEAD_ROWS DEVICE
+    bench_train_torch.py THREADS WARMUP REPEATS PRESET BATCH SEQ HEAD_ROWS DEVICE [AUTOCAST]
 and prints "parameters N" and "step_seconds S" (the median of REPEATS steps after WARMUP untimed ones).
 HEAD_ROWS "all" runs the MLM head at every position, as Hugging Face does; "labelled" gathers the labelled
 positions first and runs the head on those alone, as bertforge's training does (BertForMaskedLM::mlm_loss).
@@ -14,7 +14,9 @@ logits at every position (or at the labelled ones, see HEAD_ROWS), cross-entropy
 backward, clip_grad_norm_(1.0), torch.optim.AdamW (weight decay 0.01), zero_grad(set_to_none=True). The batch
 is synthetic as on the C++ side: ids uniform in [1000, V), 15% of the positions labelled, no padding.
 DEVICE is cpu or cuda; on cuda TF32 is off (FP32 GEMMs, as bertforge's default) and each timed step ends with
-torch.cuda.synchronize().
+torch.cuda.synchronize(). AUTOCAST (none, bf16 or fp16; default none) runs forward and loss under torch.autocast
+of that type, the peer of bertforge's --mixed_precision; fp16 adds a GradScaler (dynamic loss scaling) on a GPU,
+and is not available on a CPU in this PyTorch (nothing is printed then).
 """
 import math
 import sys
@@ -88,7 +90,9 @@ class BertForMaskedLM(torch.nn.Module):
         if labelled_rows_only:
             rows = (labels != -100).nonzero().squeeze(1)
             x, labels = x.index_select(0, rows), labels.index_select(0, rows)
-        h = self.transform_norm(F.gelu(self.transform(x)))
+        # .float(): a no-op in FP32 and what CUDA autocast does before layer_norm; torch 1.13's CPU autocast
+        # leaves this one bf16 and layer_norm then refuses its FP32 weight.
+        h = self.transform_norm(F.gelu(self.transform(x)).float())
         logits = F.linear(h, self.word.weight, self.decoder_bias)
         return F.cross_entropy(logits, labels, ignore_index=-100)
 
@@ -98,6 +102,11 @@ def main():
     preset, batch, seq = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
     labelled_rows_only = {"all": False, "labelled": True}[sys.argv[7]]
     device = torch.device(sys.argv[8])
+    autocast = sys.argv[9] if len(sys.argv) > 9 else "none"
+    if autocast == "fp16" and device.type == "cpu":
+        return  # CPU autocast supports bfloat16 only in torch 1.13
+    autocast_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[autocast]
+    scaler = torch.cuda.amp.GradScaler() if autocast == "fp16" else None
     torch.set_num_threads(threads)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
@@ -116,10 +125,18 @@ def main():
     ids, labels, token_types, attention_mask = (t.to(device) for t in (ids, labels, token_types, attention_mask))
 
     def step():
-        loss = model(ids, token_types, attention_mask, labels, labelled_rows_only)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            loss = model(ids, token_types, attention_mask, labels, labelled_rows_only)
+        if scaler is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(optimizer)
+            scaler.update()
         optimizer.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize()

@@ -212,5 +212,14 @@ TEST_P(CudaTraining, StepsMatchTheCpu) {
 INSTANTIATE_TEST_SUITE_P(AttentionVariants, CudaTraining, test_support::kParityAttentionVariants,
                          test_support::parity_test_name);
 
+TEST(CudaMixedPrecisionTraining, StepsMatchTheCpu) {
+  cuda::register_cuda_backend();
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  for (DType dtype : {DType::kBF16, DType::kF16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    test_support::expect_training_matches_cpu(AttentionVariant::kClippedSoftmax, Device::cuda(0), dtype);
+  }
+}
+
 }  // namespace
 }  // namespace bertforge

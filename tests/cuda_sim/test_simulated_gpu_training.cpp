@@ -32,7 +32,10 @@
 
 // cuBLAS has no simulator: the simulated GPU multiplies with the CPU GEMM.
 namespace bertforge::cuda {
-void register_gemm(KernelTable& table) { table.gemm_strided_batched = kernels_for(Device::cpu()).gemm_strided_batched; }
+void register_gemm(KernelTable& table) {
+  table.gemm_strided_batched = kernels_for(Device::cpu()).gemm_strided_batched;
+  table.gemm_strided_batched_16 = kernels_for(Device::cpu()).gemm_strided_batched_16;
+}
 }  // namespace bertforge::cuda
 
 namespace bertforge::cuda_sim_test {
@@ -78,6 +81,15 @@ TEST_P(SimulatedGpuTraining, StepsMatchTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(AttentionVariants, SimulatedGpuTraining, test_support::kParityAttentionVariants,
                          test_support::parity_test_name);
+
+// Mixed precision on the device path: the 16-bit copies are made there by the conversion kernel.
+TEST(SimulatedGpuMixedPrecision, StepsMatchTheCpu) {
+  register_simulated_cuda_backend();
+  for (DType dtype : {DType::kBF16, DType::kF16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    test_support::expect_training_matches_cpu(AttentionVariant::kClippedSoftmax, Device::cuda(0), dtype);
+  }
+}
 
 // Quantized inference takes the same device path: an int8 Linear given a tensor on the simulated GPU copies its
 // weight there and runs quantize_u8 and int8_linear; its outputs equal the CPU's int8 GEMM's (exact int32 sums,

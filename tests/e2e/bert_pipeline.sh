@@ -29,6 +29,15 @@ sys.exit(0 if last < first - 0.3 else 1)
 PY
 echo "ok: bert_train"
 
+# Mixed precision (bf16 GEMM operands, FP32 weights): a few steps, and a checkpoint bert_eval reads as any other.
+"$build/bert_train" --data "$work/data" --out "$work/run_bf16" --preset tiny --seq_len 64 --batch_size 8 --steps 6 \
+  --warmup_steps 1 --log_interval 3 --eval_batches 2 --mixed_precision bf16 > "$work/train_bf16.log" 2>&1 ||
+  { cat "$work/train_bf16.log"; fail "bert_train --mixed_precision bf16"; }
+grep -q "bf16 mixed precision" "$work/train_bf16.log" || fail "no bf16 in: $(cat "$work/train_bf16.log")"
+"$build/bert_eval" --checkpoint "$work/run_bf16" --data "$work/data" --seq_len 64 --batch_size 8 --batches 2 \
+  > "$work/eval_bf16.log" 2>&1 || { cat "$work/eval_bf16.log"; fail "bert_eval of the bf16 run"; }
+echo "ok: bert_train --mixed_precision bf16"
+
 python3 "$source/tools/plot_metrics.py" "$work/run/metrics.jsonl" -o "$work/loss.svg" > /dev/null ||
   fail "plot_metrics"
 grep -q "<polyline" "$work/loss.svg" || fail "the loss plot has no curve"
@@ -60,6 +69,10 @@ expect_error "no data" "--data" "$build/bert_train" --out "$work/y"
 expect_error "unknown preset" "huge" "$build/bert_train" --data "$work/data" --out "$work/y" --preset huge
 expect_error "loss scale not a power of two" "--loss_scale '1000': loss scale 1000 must be a power of two" \
   "$build/bert_train" --data "$work/data" --out "$work/y" --loss_scale 1000
+expect_error "unknown mixed precision" "--mixed_precision 'fp8': none, bf16 or fp16" \
+  "$build/bert_train" --data "$work/data" --out "$work/y" --mixed_precision fp8
+expect_error "mixed precision with a 16-bit GEMM precision" "--gemm_precision (for FP32 operands) must stay fp32" \
+  "$build/bert_train" --data "$work/data" --out "$work/y" --mixed_precision bf16 --gemm_precision tf32
 head -c 100 "$work/data/train/shard-00000.zst" > "$work/truncated.zst"
 mkdir -p "$work/bad/train" && cp "$work/data/vocab.txt" "$work/bad/" && mv "$work/truncated.zst" "$work/bad/train/"
 expect_error "truncated shard" "truncated.zst: truncated" "$build/bert_train" --data "$work/bad" --out "$work/z" --steps 2 --warmup_steps 0

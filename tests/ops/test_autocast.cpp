@@ -92,12 +92,13 @@ TEST_P(Autocast, SharedOperandPassesFp32GradientsThrough) {
   expect_identical(product, matmul(rounded(x, dtype), rounded(w1, dtype), false, true), "16-bit operands");
 }
 
-// For backward a product keeps exactly one 16-bit copy of each operand that another operand's gradient needs:
-// the bytes live after the forward pass are the output plus those copies (counted in the host allocator's size
-// classes), where FP32 keeps the caller's own tensors and allocates only the output.
+// For backward a product keeps a 16-bit copy of an activation operand, and nothing more of a weight (a leaf,
+// which lives on anyway and is rounded again in backward): the bytes live after the forward pass are the output
+// plus the activation's 16-bit copy (in the host allocator's size classes), where FP32 keeps the caller's own
+// tensors and allocates only the output. The gradients are those of LinearIsTheProductOfRoundedOperands.
 TEST_P(Autocast, KeepsOnly16BitCopiesForBackward) {
   const DType dtype = GetParam();
-  const Tensor x = random_param({64, 96}, 13), w = random_param({80, 96}, 14);
+  const Tensor x = scale(random_param({64, 96}, 13), 1.0f), w = random_param({80, 96}, 14);  // x: an activation
   auto bytes = [](int64_t elements, int64_t element_size) {
     return static_cast<int64_t>(HostAllocator::size_class(static_cast<size_t>(elements * element_size)));
   };
@@ -111,10 +112,11 @@ TEST_P(Autocast, KeepsOnly16BitCopiesForBackward) {
     AutocastGuard guard(dtype);
     y = linear(x, w);
   }
-  EXPECT_EQ(live() - before, bytes(64 * 80, 4) + bytes(64 * 96, 2) + bytes(80 * 96, 2))
-      << "the output and the 16-bit x and W";
-  y = Tensor();  // the graph goes with it
-  EXPECT_EQ(live(), before);
+  EXPECT_EQ(live() - before, bytes(64 * 80, 4) + bytes(64 * 96, 2)) << "the output and the 16-bit x";
+  const Tensor g = random_tensor({64, 80}, 15);
+  autograd::backward(y, g);
+  expect_identical(w.grad(), matmul(rounded(g, dtype), rounded(x, dtype), /*trans_a=*/true), "dW");
+
 }
 
 INSTANTIATE_TEST_SUITE_P(Bf16AndF16, Autocast, ::testing::Values(DType::kBF16, DType::kF16),
