@@ -1,7 +1,9 @@
 // Activation ops: forward and backward side by side (kernels in ops/cpu/activation.cpp).
 #include "ops/activation.h"
 
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "ops/kernels.h"
 #include "ops/op_checks.h"
 
@@ -12,8 +14,11 @@ Tensor gelu(const Tensor& x) {
   const Tensor xc = x.contiguous();
   Tensor out = Tensor::empty(x.shape(), DType::kF32, x.device());
   BF_KERNEL(x.device(), gelu_forward)(out.data<float>(), xc.data<float>(), x.numel());
-  // gelu' needs the input.
-  return autograd::record("gelu", out, {x}, [x = xc.detach()](const Tensor& dout) {
+  // gelu' needs the input (in 16 bits under autocasting, ops/autocast.h).
+  const bool need_dx = autograd::requires_grad(x) && autograd::GradMode::is_enabled();
+  const Tensor kept = need_dx ? kept_for_backward(xc) : Tensor();
+  return autograd::record("gelu", out, {x}, [kept](const Tensor& dout) {
+    const Tensor x = widened_for_backward(kept);
     const Tensor doutc = dout.contiguous();
     Tensor dx = Tensor::empty(x.shape(), DType::kF32, x.device());
     BF_KERNEL(x.device(), gelu_backward)(dx.data<float>(), x.data<float>(), doutc.data<float>(), x.numel());

@@ -1,4 +1,5 @@
-// AutocastGuard and autocast() (see autocast.h); matmul reads autocast_dtype().
+// AutocastGuard, autocast() and what ops keep for backward under it (see autocast.h); matmul reads
+// autocast_dtype().
 #include "ops/autocast.h"
 
 #include "autograd/node.h"
@@ -24,7 +25,15 @@ Tensor autocast(const Tensor& x) {
   const DType dtype = autocast_dtype();
   if (dtype == DType::kF32 || x.dtype() != DType::kF32) return x;
   // The gradient of the rounded tensor arrives in FP32 (matmul's gradients are FP32) and passes straight through.
-  return autograd::record("autocast", x.detach().to(dtype), {x}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  return autograd::record("autocast", x.detach().to(dtype), {x},
+                          [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
+
+Tensor kept_for_backward(const Tensor& x) {
+  const DType dtype = autocast_dtype();
+  return dtype == DType::kF32 || x.dtype() != DType::kF32 ? x.detach() : x.detach().to(dtype);
+}
+
+Tensor widened_for_backward(const Tensor& kept) { return kept.to(DType::kF32); }
 
 }  // namespace bertforge

@@ -86,7 +86,7 @@ Tensor as_operand(const Tensor& x, DType dtype) { return x.dtype() == dtype ? x.
 // What backward keeps of an operand: when it was rounded, the 16-bit copy of an activation (whose FP32 original
 // may then be freed), but the FP32 original of a leaf such as a weight, which lives on anyway: backward rounds
 // it again, rather than holding a second copy of every weight until backward.
-Tensor kept_for_backward(const Tensor& original, const Tensor& operand) {
+Tensor operand_for_backward(const Tensor& original, const Tensor& operand) {
   const AutogradMeta* meta = original.autograd_meta();
   const bool leaf = meta == nullptr || meta->grad_fn == nullptr;
   return leaf && original.dtype() != operand.dtype() ? original.detach() : operand.detach();
@@ -102,8 +102,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const bool need_da = autograd::requires_grad(a), need_db = autograd::requires_grad(b);
   return autograd::record(
       "matmul", out, {a, b},
-      [a_kept = need_db ? kept_for_backward(a, ac) : Tensor(), b_kept = need_da ? kept_for_backward(b, bc) : Tensor(),
-       trans_a, trans_b, dtype, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+      [a_kept = need_db ? operand_for_backward(a, ac) : Tensor(),
+       b_kept = need_da ? operand_for_backward(b, bc) : Tensor(), trans_a, trans_b, dtype, a_shape = a.shape(),
+       b_shape = b.shape()](const Tensor& g) {
         const Tensor gc = as_operand(g, dtype);
         const Tensor a = a_kept.defined() ? as_operand(a_kept, dtype) : Tensor();
         const Tensor b = b_kept.defined() ? as_operand(b_kept, dtype) : Tensor();

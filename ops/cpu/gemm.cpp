@@ -179,7 +179,8 @@ void pack_transposed_panel(const T* src, int64_t line_stride, int64_t elem_strid
   }
   int64_t p = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-  if constexpr (R % 8 == 0 && std::is_same_v<T, float>) {  // the B panel of x @ W^T: 8x8 register transposes, 64 floats at a time
+  // The B panel of x @ W^T: 8x8 register transposes, 64 floats at a time.
+  if constexpr (R % 8 == 0 && std::is_same_v<T, float>) {
     if (width == R && elem_stride == 1) {
       for (; p + 8 <= kc; p += 8) {
         for (int64_t l = 0; l < R; l += 8) transpose_8x8(src + l * line_stride + p, line_stride, dst + p * R + l, R);

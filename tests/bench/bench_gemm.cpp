@@ -72,13 +72,12 @@ Rate bertforge_gflops(const Shape& s, bertforge::DType input_type) {
   for (float& x : B) x = dist(rng);
   const int64_t lda = s.trans_a ? s.M : s.K, ldb = s.trans_b ? s.K : s.N;
 
-  std::vector<uint16_t> A16(A.size()), B16(B.size());  // bf16 or f16 bits
-  for (size_t i = 0; i < A.size(); ++i) {
-    A16[i] = input_type == bertforge::DType::kF16 ? bertforge::FloatToF16(A[i]).bits : bertforge::FloatToBf16(A[i]).bits;
-  }
-  for (size_t i = 0; i < B.size(); ++i) {
-    B16[i] = input_type == bertforge::DType::kF16 ? bertforge::FloatToF16(B[i]).bits : bertforge::FloatToBf16(B[i]).bits;
-  }
+  auto bits16 = [input_type](float x) {  // bf16 or f16 bits
+    return input_type == bertforge::DType::kF16 ? bertforge::FloatToF16(x).bits : bertforge::FloatToBf16(x).bits;
+  };
+  std::vector<uint16_t> A16(A.size()), B16(B.size());
+  for (size_t i = 0; i < A.size(); ++i) A16[i] = bits16(A[i]);
+  for (size_t i = 0; i < B.size(); ++i) B16[i] = bits16(B[i]);
 
   auto run = [&] {
     if (input_type != bertforge::DType::kF32) {

@@ -10,6 +10,7 @@
 
 #include "autograd/engine.h"
 #include "core/host_allocator.h"
+#include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
@@ -84,7 +85,8 @@ TEST_P(Autocast, SharedOperandPassesFp32GradientsThrough) {
     EXPECT_EQ(autocast(x16).dtype(), dtype) << "already 16-bit: unchanged";
     autograd::backward(add(sum(mul(linear(x16, w1), g1)), sum(mul(linear(x16, w2), g2))));
   }
-  const Tensor want = add(matmul(rounded(g1, dtype), rounded(w1, dtype)), matmul(rounded(g2, dtype), rounded(w2, dtype)));
+  const Tensor want =
+      add(matmul(rounded(g1, dtype), rounded(w1, dtype)), matmul(rounded(g2, dtype), rounded(w2, dtype)));
   expect_identical(x.grad(), want, "dx");
   // Outside a guard autocast() is the identity, and 16-bit operands of one type still multiply (into FP32).
   EXPECT_TRUE(autocast(x).shares_storage_with(x));
@@ -117,6 +119,27 @@ TEST_P(Autocast, KeepsOnly16BitCopiesForBackward) {
   autograd::backward(y, g);
   expect_identical(w.grad(), matmul(rounded(g, dtype), rounded(x, dtype), /*trans_a=*/true), "dW");
 
+}
+
+// GELU computes in FP32 but keeps its input in 16 bits for backward: dx = dout * gelu'(round(x)).
+TEST_P(Autocast, GeluKeepsItsInputIn16Bits) {
+  const DType dtype = GetParam();
+  const Tensor x = random_param({7, 33}, -3.0f, 3.0f, 16), g = random_tensor({7, 33}, 17);
+  Tensor y;
+  {
+    AutocastGuard guard(dtype);
+    y = gelu(x);
+  }
+  expect_identical(y, gelu(x.detach()), "y, in FP32");
+  autograd::backward(y, g);
+  Tensor xr = rounded(x, dtype);
+  xr.set_requires_grad(true);
+  autograd::backward(gelu(xr), g);
+  expect_identical(x.grad(), xr.grad(), "dx");
+  Tensor x32 = x.detach().clone();
+  x32.set_requires_grad(true);
+  autograd::backward(gelu(x32), g);
+  EXPECT_NE(x.grad().to_float_vector(), x32.grad().to_float_vector()) << "the input was not rounded";
 }
 
 INSTANTIATE_TEST_SUITE_P(Bf16AndF16, Autocast, ::testing::Values(DType::kBF16, DType::kF16),

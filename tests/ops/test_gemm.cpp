@@ -243,8 +243,10 @@ void RunGemm16Case(DType type, const GemmCase& c, int64_t batch) {
 TEST(Gemm16, Bf16AndF16InputsAreWidenedExactly) {
   for (int t = 0; t < 4; ++t) {
     const bool ta = (t & 2) != 0, tb = (t & 1) != 0;
-    for (const GemmCase& c : {GemmCase{97, 65, 131, ta, tb, 1.0f, 0.0f, 3}, GemmCase{12, 32, 257, ta, tb, -1.5f, 0.25f, 0},
-                              GemmCase{5, 4100, 3, ta, tb, 1.0f, 1.0f, 1}}) {
+    const GemmCase cases[] = {{97, 65, 131, ta, tb, 1.0f, 0.0f, 3},     // ragged
+                              {12, 32, 257, ta, tb, -1.5f, 0.25f, 0},  // two K blocks
+                              {5, 4100, 3, ta, tb, 1.0f, 1.0f, 1}};    // two column blocks
+    for (const GemmCase& c : cases) {
       SCOPED_TRACE(Name(c));
       RunGemm16Case<bf16>(DType::kBF16, c, 1);
       RunGemm16Case<f16>(DType::kF16, c, 1);
