@@ -1,6 +1,7 @@
 // tests/bench/bench_cuda_kernels.cpp — the CUDA kernels at BERT-base sizes on GPU 0: each kernel's achieved
 // bandwidth against the device's copy bandwidth (a device-to-device cudaMemcpy, bytes read + written), and the
-// cuBLAS GEMMs' FLOP/s in each precision. Needs a GPU (built with the CUDA backend; exits 2 without one).
+// cuBLAS GEMMs' FLOP/s in each precision, and with 16-bit operands (mixed precision). Needs a GPU (built with the
+// CUDA backend; exits 2 without one).
 //
 // Usage: bench_cuda_kernels
 // The optimizer step of BERT-base is timed twice: one AdamW launch per parameter tensor, and the multi-tensor
@@ -219,6 +220,17 @@ int main() {
     });
     std::printf("%-34s %10.1f %10.1f\n", bertforge::cuda::gemm_precision_name(precision).c_str(), seconds * 1e6,
                 2.0 * kTokens * kFfn * kHidden / seconds * 1e-12);
+  }
+  bertforge::cuda::set_gemm_precision(bertforge::cuda::GemmPrecision::kFp32);
+  // Mixed precision (ops/autocast.h): operands stored in 16 bits, FP32 output.
+  for (DType type : {DType::kBF16, DType::kF16}) {
+    const Tensor h16 = h.to(type), w16 = w.to(type);
+    const double seconds = median_gpu_seconds([&] {
+      k.gemm_strided_batched_16(type, false, true, kTokens, kFfn, kHidden, 1.0f, h16.raw_data(), kHidden, 0,
+                                w16.raw_data(), kHidden, 0, 0.0f, f(ffn_out), kFfn, 0, 1);
+    });
+    std::printf("%-34s %10.1f %10.1f\n", (std::string(bertforge::dtype_name(type)) + " operands, f32 out").c_str(),
+                seconds * 1e6, 2.0 * kTokens * kFfn * kHidden / seconds * 1e-12);
   }
   return 0;
 }

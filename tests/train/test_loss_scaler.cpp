@@ -12,6 +12,9 @@ namespace {
 TEST(LossScaler, ParsesTheFlag) {
   EXPECT_EQ(parse_loss_scale("none")->mode, LossScaleConfig::Mode::kNone);
   EXPECT_EQ(parse_loss_scale("dynamic")->mode, LossScaleConfig::Mode::kDynamic);
+  // auto: dynamic where the run does FP16 arithmetic, none otherwise.
+  EXPECT_EQ(parse_loss_scale("auto", /*fp16_arithmetic=*/true)->mode, LossScaleConfig::Mode::kDynamic);
+  EXPECT_EQ(parse_loss_scale("auto", /*fp16_arithmetic=*/false)->mode, LossScaleConfig::Mode::kNone);
   const absl::StatusOr<LossScaleConfig> fixed = parse_loss_scale("1024");
   ASSERT_TRUE(fixed.ok()) << fixed.status();
   EXPECT_EQ(fixed->mode, LossScaleConfig::Mode::kStatic);

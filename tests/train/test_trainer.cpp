@@ -219,6 +219,13 @@ TEST_F(Trainer, RejectsBadConfigurationAndData) {
   c.model.vocab_size = 100;
   EXPECT_FALSE(train_bert(c).ok());
   c = config("bad");
+  c.mixed_precision = DType::kI8;
+  EXPECT_FALSE(train_bert(c).ok());
+  EXPECT_EQ(*parse_mixed_precision("none"), DType::kF32);
+  EXPECT_EQ(*parse_mixed_precision("bf16"), DType::kBF16);
+  EXPECT_EQ(*parse_mixed_precision("fp16"), DType::kF16);
+  EXPECT_FALSE(parse_mixed_precision("f16").ok());
+  c = config("bad");
   c.train_data = path("missing.zst");
   absl::Status status = train_bert(c);
   EXPECT_FALSE(status.ok());
