@@ -141,7 +141,7 @@ inline void transpose_8x8(const float* src, int64_t ld, float* dst, int64_t ld_d
 // One 16-bit element widened to float (exact): with F16C, f16 takes the CPU's conversion instruction.
 template <typename T>
 inline float widen(T v) {
-#if defined(__F16C__)
+#if defined(__AVX2__) && defined(__F16C__)
   if constexpr (std::is_same_v<T, f16>) return _cvtsh_ss(v.bits);
 #endif
   return to_float(v);
@@ -201,8 +201,8 @@ void pack_lines(const T* src, int64_t line_stride, int64_t elem_stride, int64_t 
   const int64_t panels = ceil_div(lines, R);
   if (line_stride != 1) {
     for (int64_t q = 0; q < panels; ++q) {
-      pack_transposed_panel<R, T>(src + q * R * line_stride, line_stride, elem_stride, std::min(R, lines - q * R), kc,
-                               dst + q * R * kc);
+      pack_transposed_panel<R, T>(src + q * R * line_stride, line_stride, elem_stride, std::min(R, lines - q * R),
+                                  kc, dst + q * R * kc);
     }
     return;
   }
