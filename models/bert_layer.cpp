@@ -6,6 +6,15 @@
 #include "ops/elementwise.h"
 
 namespace bertforge {
+namespace {
+
+// x * scale (per channel of the last dim) when a scale is set, else x itself.
+Tensor scaled(const Tensor& x, const Tensor& scale) {
+  if (!scale.defined()) return x;
+  return mul(x, scale.device() == x.device() ? scale : scale.to(x.device()));
+}
+
+}  // namespace
 
 BertLayer::BertLayer(const BertConfig& config, int64_t layer)
     : attention_self(config, layer),
@@ -30,17 +39,18 @@ Tensor BertLayer::forward(const Tensor& x, const Tensor& mask, const ForwardCont
                             attention_output_dense.forward(attention_self.forward(x, mask, ctx)));
   attended = dropout(attended, hidden_dropout_prob_, ctx.dropout.key(layer_, DropoutSite::kAttentionOutput),
                      training);
-  const Tensor attention_sum = ctx.tap(layer_, TapPoint::kAttentionOutputPlusResidual, add(attended, x));
+  const Tensor attention_sum = ctx.tap(layer_, TapPoint::kAttentionOutputPlusResidual,
+                                       add(attended, scaled(x, folded.attention_residual)));
   const Tensor a =
       ctx.tap(layer_, TapPoint::kAttentionLayerNorm, attention_output_layer_norm.forward(attention_sum));
 
   const Tensor intermediate = ctx.tap(layer_, TapPoint::kIntermediate, intermediate_dense.forward(a));
-  const Tensor activated = ctx.tap(layer_, TapPoint::kGelu, gelu(intermediate));
+  const Tensor activated = ctx.tap(layer_, TapPoint::kGelu, scaled(gelu(intermediate), folded.gelu_output));
   const Tensor ffn_output = ctx.tap(layer_, TapPoint::kFfnOutput, output_dense.forward(activated));
   const Tensor residual = ctx.tap(
       layer_, TapPoint::kFfnOutputPlusResidual,
       add(dropout(ffn_output, hidden_dropout_prob_, ctx.dropout.key(layer_, DropoutSite::kFfnOutput), training),
-          a));
+          scaled(a, folded.ffn_residual)));
   return ctx.tap(layer_, TapPoint::kLayerOutput, output_layer_norm.forward(residual));
 }
 

@@ -7,6 +7,17 @@
 //   out = output.LayerNorm(r)                                                  the layer output
 // Every intermediate above (dense outputs, residual sums, LayerNorm outputs, the GELU input and output) goes
 // through a tap point of models/forward_context.h, as do attention.self's.
+//
+// Folded channel scales (FoldedScales, all undefined by default: the plain layer above). quant/channel_fold.h moves
+// a per-input-channel scale s into a Linear's weight and divides the Linear's input by s, so that the int8 input
+// has smaller outliers. Where the input's producer cannot absorb 1/s on its own, the layer does a per-channel
+// multiply that the fold leaves behind:
+//   x * attention_residual       the residual of the attention block, when x (the previous LayerNorm's output)
+//                                was divided by s to feed query/key/value: multiplying by s restores x
+//   a * ffn_residual             the same for a, divided by s to feed intermediate.dense
+//   gelu(...) * gelu_output      output.dense's input: GELU cannot absorb 1/s (not homogeneous), so the 1/s is a
+//                                multiply after it, before the `gelu` tap point
+// With them the layer computes the unfolded layer's function (up to float rounding).
 // Hugging Face's wrappers (BertAttention, BertSelfOutput, BertIntermediate, BertOutput) hold nothing but these
 // modules, so they are flattened into dotted names here: "attention.output.dense", "intermediate.dense", ...
 #pragma once
@@ -36,6 +47,15 @@ class BertLayer : public Module {
   Linear intermediate_dense;              // intermediate.dense           C -> intermediate_size
   Linear output_dense;                    // output.dense                 intermediate_size -> C
   LayerNorm output_layer_norm;            // output.LayerNorm
+
+  // Per-channel multiplies left by folding (file comment); F32, undefined: none. Not parameters: quant/ stores them
+  // in its checkpoints under its own names.
+  struct FoldedScales {
+    Tensor attention_residual;  // (C)
+    Tensor ffn_residual;        // (C)
+    Tensor gelu_output;         // (intermediate_size)
+  };
+  FoldedScales folded;
 
  private:
   float hidden_dropout_prob_;

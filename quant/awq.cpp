@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,8 +13,6 @@
 #include "core/check.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
-#include "quant/awq_statistics.h"
-#include "quant/calibration.h"
 #include "quant/ptq.h"
 #include "quant/weight_quant.h"
 
@@ -33,9 +32,6 @@ Tensor reciprocal(const Tensor& s) {
   for (float& x : v) x = 1.0f / x;
   return vector_tensor(v);
 }
-
-// The inputs of one layer's Linears (awq.h step 1).
-enum InputSite { kLayerInput, kContext, kAttentionLayerNorm, kGeluOutput, kInputSites };
 
 // s = max(mean^alpha, 1e-4) / sqrt(max * min) (awq.h step 2).
 Tensor awq_scale(const std::vector<float>& mean_abs, double alpha) {
@@ -60,18 +56,19 @@ double sum(const std::vector<double>& v) {
   return total;
 }
 
-// What the search decides for one Linear, and its report.
-struct LinearPlan {
-  std::string name;
+// What the search decides for one group of Linears (stacked by rows), and the group's report.
+struct GroupPlan {
   Tensor scale;              // (K) input scale, undefined when unscaled
   std::vector<float> clip;   // (N) per-row ratios
-  AwqLinearReport report;
+  std::vector<double> rtn_err, scaled_err, awq_err;  // (N) per-row squared output errors
+  double alpha = 0;
+  int64_t samples = 0;
 };
 
-// Steps 4-5 for one Linear: X' (n,K) and W' (N,K) already scaled. Fills plan.clip and the clip / awq fields.
-void clip_search(const Tensor& Xs, const Tensor& Ws, const AwqOptions& options, LinearPlan& plan) {
+// Steps 4-5 for one group: X' (n,K) and W' (N,K) already scaled. Fills plan.clip and plan.awq_err.
+void clip_search(const Tensor& Xs, const Tensor& Ws, const AwqOptions& options, GroupPlan& plan) {
   const int64_t N = Ws.size(0);
-  std::vector<double> best(static_cast<size_t>(N), 0.0);
+  plan.awq_err.assign(static_cast<size_t>(N), 0.0);
   plan.clip.assign(static_cast<size_t>(N), 1.0f);
   for (int i = 0; i < options.clip_grid; ++i) {
     const float c = options.clip_grid == 1
@@ -79,61 +76,50 @@ void clip_search(const Tensor& Xs, const Tensor& Ws, const AwqOptions& options, 
                         : 1.0f - (1.0f - options.min_clip) * static_cast<float>(i) / (options.clip_grid - 1);
     const std::vector<double> e = row_errors(Xs, Ws, options.weights, std::vector<float>(N, c));
     for (int64_t n = 0; n < N; ++n) {
-      if (i == 0 || e[n] < best[n]) {
-        best[n] = e[n];
+      if (i == 0 || e[n] < plan.awq_err[n]) {
+        plan.awq_err[n] = e[n];
         plan.clip[n] = c;
       }
     }
   }
-  AwqLinearReport& r = plan.report;
-  r.clip_min = *std::min_element(plan.clip.begin(), plan.clip.end());
-  r.clip_max = *std::max_element(plan.clip.begin(), plan.clip.end());
-  double clip_sum = 0;
-  for (float c : plan.clip) clip_sum += c;
-  r.clip_mean = static_cast<float>(clip_sum / N);
-  r.awq_mse = sum(best) / static_cast<double>(Xs.size(0) * N);
 }
 
-// Steps 2, 4, 5 for one Linear with input statistics `stats`; scaled when fold != kNone.
-LinearPlan plan_linear(const std::string& name, const Tensor& W, const AwqInputStatistics& stats, AwqFold fold,
-                       const AwqOptions& options) {
-  LinearPlan plan;
-  plan.name = name;
-  AwqLinearReport& r = plan.report;
-  r.name = name;
-  r.rows = W.size(0);
-  r.cols = W.size(1);
-  r.scheme = options.weights;
-  r.fold = fold;
+// Steps 2, 4, 5 for one group with input statistics `stats` and stacked weight W (N,K).
+GroupPlan plan_group(const Tensor& W, const AwqInputStatistics& stats, const AwqOptions& options) {
+  GroupPlan plan;
   const Tensor X = stats.samples();
-  r.samples = X.size(0);
-  const double per_element = static_cast<double>(X.size(0) * W.size(0));
+  plan.samples = X.size(0);
   const std::vector<float> mean = stats.mean_abs();
 
-  // Step 2: alpha = 0 first (s = 1: RTN), then the rest of the grid when this Linear is scaled.
-  double best_err = sum(row_errors(X, W, options.weights, {}));
-  r.rtn_mse = best_err / per_element;
-  double best_alpha = 0;
-  const int alphas = fold == AwqFold::kNone || !options.search_scales ? 1 : options.scale_grid;
+  // Step 2: alpha = 0 first (s = 1: RTN), then the rest of the grid.
+  plan.rtn_err = row_errors(X, W, options.weights, {});
+  plan.scaled_err = plan.rtn_err;
+  double best_err = sum(plan.rtn_err);
+  const int alphas = options.search_scales ? options.scale_grid : 1;
   for (int i = 1; i < alphas; ++i) {
     const double alpha = static_cast<double>(i) / options.scale_grid;
     const Tensor s = awq_scale(mean, alpha);
-    const double err = sum(row_errors(mul(X, reciprocal(s)), mul(W, s), options.weights, {}));
-    if (err < best_err) {
-      best_err = err;
-      best_alpha = alpha;
+    std::vector<double> err = row_errors(mul(X, reciprocal(s)), mul(W, s), options.weights, {});
+    if (sum(err) < best_err) {
+      best_err = sum(err);
+      plan.alpha = alpha;
+      plan.scaled_err = std::move(err);
     }
   }
-  r.alpha = best_alpha;
-  r.scaled_mse = best_err / per_element;
-  if (best_alpha == 0) {
-    r.fold = AwqFold::kNone;
+  if (plan.alpha == 0) {
     clip_search(X, W, options, plan);
   } else {
-    plan.scale = awq_scale(mean, best_alpha);
+    plan.scale = awq_scale(mean, plan.alpha);
     clip_search(mul(X, reciprocal(plan.scale)), mul(W, plan.scale), options, plan);
   }
   return plan;
+}
+
+// Rows [from, to) of a per-row error vector, summed and divided into a per-element MSE.
+double slice_mse(const std::vector<double>& err, int64_t from, int64_t to, int64_t samples) {
+  double total = 0;
+  for (int64_t n = from; n < to; ++n) total += err[static_cast<size_t>(n)];
+  return total / static_cast<double>(samples * (to - from));
 }
 
 }  // namespace
@@ -158,15 +144,6 @@ absl::Status AwqOptions::validate() const {
   return absl::OkStatus();
 }
 
-const char* awq_fold_name(AwqFold fold) {
-  switch (fold) {
-    case AwqFold::kNone: return "unscaled";
-    case AwqFold::kIntoValue: return "value";
-    case AwqFold::kScaledGelu: return "gelu*1/s";
-  }
-  return "?";
-}
-
 std::vector<double> awq_output_sq_error(const Tensor& X, const Tensor& W, const Tensor& Wq) {
   BF_CHECK(X.dim() == 2 && W.dim() == 2 && W.shape() == Wq.shape() && X.size(1) == W.size(1),
            "awq_output_sq_error: X ", X.shape_str(), ", W ", W.shape_str(), ", Wq ", Wq.shape_str());
@@ -183,42 +160,6 @@ std::vector<double> awq_output_sq_error(const Tensor& X, const Tensor& W, const 
   return err;
 }
 
-StateDict fold_awq_scales(const StateDict& state, const std::vector<AwqLayerScales>& scales) {
-  autograd::NoGradGuard no_grad;
-  // name -> (scale, how): rows of value (weight and bias) by 1/s, columns of a dense by s.
-  enum How { kRows, kColumns };
-  std::map<std::string, std::pair<Tensor, How>> edits;
-  for (size_t l = 0; l < scales.size(); ++l) {
-    const int64_t layer = static_cast<int64_t>(l);
-    if (scales[l].context.defined()) {
-      const Tensor inv = reciprocal(scales[l].context);
-      edits[layer_param(layer, "attention.self.value.weight")] = {inv, kRows};
-      edits[layer_param(layer, "attention.self.value.bias")] = {inv, kRows};
-      edits[layer_param(layer, "attention.output.dense.weight")] = {scales[l].context, kColumns};
-    }
-    if (scales[l].gelu.defined()) edits[layer_param(layer, "output.dense.weight")] = {scales[l].gelu, kColumns};
-  }
-  StateDict out;
-  for (const auto& [name, tensor] : state) {
-    const auto it = edits.find(name);
-    if (it == edits.end()) {
-      out.emplace_back(name, tensor);
-      continue;
-    }
-    const auto& [s, how] = it->second;
-    const bool matrix = tensor.dim() == 2;
-    const Tensor factor = how == kRows && matrix ? s.view({s.size(0), 1}) : s;
-    out.emplace_back(name, mul(tensor, factor).contiguous());
-  }
-  return out;
-}
-
-AwqInputScales awq_gelu_scales(const std::vector<AwqLayerScales>& scales) {
-  AwqInputScales out;
-  for (const AwqLayerScales& s : scales) out.gelu.push_back(s.gelu);
-  return out;
-}
-
 QuantizedStateDict quantize_rtn(const BertForMaskedLM& model, const QuantScheme& scheme) {
   QuantizedStateDict state;
   for (const auto& [name, tensor] : model.state_dict()) {
@@ -231,84 +172,61 @@ QuantizedStateDict quantize_rtn(const BertForMaskedLM& model, const QuantScheme&
   return state;
 }
 
-absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const AwqBatchSource& next_batch,
+absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const CalibrationBatchSource& next_batch,
                                        const AwqOptions& options) {
   BF_RETURN_IF_ERROR(options.validate());
-  const BertConfig& config = model.config();
-  const int64_t L = config.num_hidden_layers, C = config.hidden_size, I = config.intermediate_size;
+  const int64_t L = model.config().num_hidden_layers;
   autograd::NoGradGuard no_grad;
 
-  // Step 1: statistics of every Linear input, one pass of the FP model.
-  std::vector<std::unique_ptr<AwqInputStatistics>> stats;  // [layer * kInputSites + site]
-  for (int64_t l = 0; l < L; ++l) {
-    for (int site = 0; site < kInputSites; ++site) {
-      const uint64_t seed = options.seed * 1000003ull + static_cast<uint64_t>(l * kInputSites + site);
-      stats.push_back(std::make_unique<AwqInputStatistics>(site == kGeluOutput ? I : C, options.max_samples, seed));
-    }
-  }
-  {
-    const ScopedEvalMode eval_mode(model);
-    Tensor mask;  // the current batch's attention mask (B,T)
-    const auto record = [&](int64_t layer, InputSite site, const Tensor& value) {
-      if (layer < L) stats[layer * kInputSites + site]->observe(value, mask);
-    };
-    const ScopedActivationHook hook(model, [&](const TapSite& site, const Tensor& value) {
-      switch (site.point) {
-        case TapPoint::kEmbeddingLayerNorm: record(0, kLayerInput, value); break;
-        case TapPoint::kLayerOutput: record(site.layer + 1, kLayerInput, value); break;
-        case TapPoint::kContext: record(site.layer, kContext, value); break;
-        case TapPoint::kAttentionLayerNorm: record(site.layer, kAttentionLayerNorm, value); break;
-        case TapPoint::kGelu: record(site.layer, kGeluOutput, value); break;
-        default: break;
-      }
-      return value;
-    });
-    MlmBatch batch;
-    while (next_batch(&batch)) {
-      mask = batch.attention_mask;
-      model.encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
-    }
-  }
+  // Step 1: statistics of every group input, one pass of the FP model.
+  absl::StatusOr<GroupInputStatistics> stats =
+      collect_group_input_statistics(model, next_batch, options.max_samples, options.seed);
+  if (!stats.ok()) return absl::Status(stats.status().code(), absl::StrCat("AWQ: ", stats.status().message()));
   AwqResult result;
-  result.calibration_tokens = stats.empty() ? 0 : stats[0]->rows_seen();
-  if (result.calibration_tokens == 0) {
-    return absl::FailedPreconditionError("AWQ: the calibration batches hold no real token");
-  }
+  result.calibration_tokens = stats->tokens;
 
-  // Steps 2, 4, 5 per Linear; the scales of the folded Linears are collected for step 3.
-  std::map<std::string, Tensor> params;
-  for (const auto& [name, tensor] : model.state_dict()) params.emplace(name, tensor);
-  struct Target {
-    const char* weight;
-    InputSite input;
-    AwqFold fold;
-  };
-  constexpr Target kTargets[] = {
-      {"attention.self.query.weight", kLayerInput, AwqFold::kNone},
-      {"attention.self.key.weight", kLayerInput, AwqFold::kNone},
-      {"attention.self.value.weight", kLayerInput, AwqFold::kNone},
-      {"attention.output.dense.weight", kContext, AwqFold::kIntoValue},
-      {"intermediate.dense.weight", kAttentionLayerNorm, AwqFold::kNone},
-      {"output.dense.weight", kGeluOutput, AwqFold::kScaledGelu},
-  };
+  // Steps 2, 4, 5 per group; the scales are collected for step 3.
   result.scales.resize(static_cast<size_t>(L));
-  std::map<std::string, std::vector<float>> clips;
+  std::map<std::string, std::vector<float>> clips;  // by weight name
   for (int64_t l = 0; l < L; ++l) {
-    for (const Target& target : kTargets) {
-      const std::string name = layer_param(l, target.weight);
-      const auto it = params.find(name);
-      if (it == params.end()) return absl::InternalError(absl::StrCat("AWQ: the model has no ", name));
-      LinearPlan plan = plan_linear(name, it->second, *stats[l * kInputSites + target.input], target.fold, options);
-      if (plan.report.fold == AwqFold::kIntoValue) result.scales[l].context = plan.scale;
-      if (plan.report.fold == AwqFold::kScaledGelu) result.scales[l].gelu = plan.scale;
-      clips[name] = std::move(plan.clip);
-      result.linears.push_back(std::move(plan.report));
+    for (FoldGroup group : kFoldGroups) {
+      std::vector<std::string> names;
+      for (const std::string& linear : fold_group_linears(group)) {
+        names.push_back(layer_param(l, absl::StrCat(linear, ".weight")));
+      }
+      const Tensor W = group_weight(model, l, group);  // (N of every Linear, K)
+      const GroupPlan plan = plan_group(W, stats->at(l, group), options);
+      if (plan.alpha != 0) result.scales[static_cast<size_t>(l)].at(group) = plan.scale;
+      int64_t row = 0;
+      for (size_t i = 0; i < names.size(); ++i) {
+        const int64_t rows = W.size(0) / static_cast<int64_t>(names.size()), end = row + rows;
+        AwqLinearReport r;
+        r.name = names[i];
+        r.rows = rows;
+        r.cols = W.size(1);
+        r.scheme = options.weights;
+        r.group = group;
+        r.alpha = plan.alpha;
+        const auto first = plan.clip.begin() + row, last = plan.clip.begin() + end;
+        r.clip_min = *std::min_element(first, last);
+        r.clip_max = *std::max_element(first, last);
+        r.clip_mean = static_cast<float>(std::accumulate(first, last, 0.0) / static_cast<double>(rows));
+        r.rtn_mse = slice_mse(plan.rtn_err, row, end, plan.samples);
+        r.scaled_mse = slice_mse(plan.scaled_err, row, end, plan.samples);
+        r.awq_mse = slice_mse(plan.awq_err, row, end, plan.samples);
+        r.samples = plan.samples;
+        clips[names[i]] = std::vector<float>(first, last);
+        result.linears.push_back(std::move(r));
+        row = end;
+      }
     }
-    stats[l * kInputSites + kGeluOutput].reset();  // the largest samples; no longer needed
+    stats->release(l, FoldGroup::kGeluOutput);  // the largest samples; no longer needed
   }
 
-  // Step 3 (fold), then step 5 (quantize with the chosen clips), in model order.
-  for (const auto& [name, tensor] : fold_awq_scales(model.state_dict(), result.scales)) {
+  // Step 3 (fold, into a copy), then step 5 (quantize with the chosen clips), in model order.
+  const std::unique_ptr<BertForMaskedLM> folded = clone_bert(model);
+  BF_RETURN_IF_ERROR(fold_input_scales(*folded, result.scales));
+  for (const auto& [name, tensor] : folded->state_dict()) {
     const auto clip = clips.find(name);
     if (clip == clips.end()) {
       result.state.fp.emplace_back(name, tensor);
@@ -316,24 +234,13 @@ absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const AwqBatchSou
       result.state.quantized.emplace_back(name, quantize_weight(tensor, options.weights, clip->second));
     }
   }
-  for (int64_t l = 0; l < L; ++l) {
-    if (result.scales[l].gelu.defined()) result.state.fp.emplace_back(awq_input_scale_name(l), result.scales[l].gelu);
-  }
+  for (auto& named : folded_scale_tensors(*folded)) result.state.fp.push_back(std::move(named));
   return result;
 }
 
 absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, DataLoader& loader, const AwqOptions& options) {
   BF_RETURN_IF_ERROR(options.validate());
-  int64_t taken = 0;
-  return quantize_awq(
-      model,
-      [&](MlmBatch* batch) {
-        if (taken == options.calibration_batches) return false;
-        ++taken;
-        *batch = loader.next();
-        return true;
-      },
-      options);
+  return quantize_awq(model, loader_batches(loader, options.calibration_batches), options);
 }
 
 }  // namespace bertforge::quant

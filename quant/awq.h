@@ -4,41 +4,32 @@
 //
 //   AwqResult awq = *quantize_awq(model, calibration_loader, options);
 //   save_quantized_bert(path, awq.state, ActivationQuantSpec{});   // weight-only: activation_bits 0
-//   QuantizedBert q = *load_quantized_bert(path, config);          // installs the scaled-activation hook
+//   QuantizedBert q = *load_quantized_bert(path, config);          // installs the folded multiplies
 //
 // The algorithm, per encoder layer, for a Linear y = x W^T + b with W (N,K) and scheme Q (per_channel/per_group):
 //  1. Statistics (quant/awq_statistics.h): run the FP model (eval, no grad) on the calibration batches; at each
 //     Linear's input tap point keep mean|x| per input channel (K) and a reservoir sample X (n,K) of real-token rows
 //     (n <= max_samples; memory does not grow with the number of batches). All layers are observed in one pass of
 //     the FP model (the paper's search also runs on FP inputs).
-//  2. Scale search, for the Linears whose input producer can absorb 1/s exactly (below): for alpha in
-//     {0, 1/20, ..., 19/20}: s = max(mean|x|^alpha, 1e-4), s /= sqrt(max s * min s);
+//  2. Scale search, per group of Linears that share an input (quant/channel_fold.h: query/key/value together,
+//     then attention.output.dense, intermediate.dense, output.dense), W the group's weights stacked by rows:
+//     for alpha in {0, 1/20, ..., 19/20}: s = max(mean|x|^alpha, 1e-4), s /= sqrt(max s * min s);
 //     err(alpha) = sum_{rows, out channels} ((X diag(1/s)) (Q(W diag(s)) - W diag(s))^T)^2; keep the alpha of least
 //     err (the first on ties). alpha = 0 gives s = 1, i.e. round-to-nearest, so the chosen err <= RTN's.
-//  3. Folding, exact in FP (BERT is post-LN, so the LayerNorm-fed Linears are left unscaled, see below):
-//       attention.output.dense (input: context = P V, heads merged): value's output rows and bias are divided by s,
-//         attention.output.dense's input columns multiplied by s. Exact: P mixes V's rows linearly (per head,
-//         channel c of the context only ever comes from channel c of V; the gated variant's per-head gate is a
-//         scalar factor too).
-//       output.dense (input: gelu(intermediate)): GELU cannot absorb 1/s, so the quantized model multiplies the
-//         GELU output by 1/s at inference (the paper's scaled activation, quant/awq_scales.h: a hook at the `gelu`
-//         tap; one extra element-wise multiply per layer), and output.dense's columns are multiplied by s.
-//       query/key/value (input: the previous layer's output LayerNorm, or the embeddings' LayerNorm) and
-//         intermediate.dense (input: attention.output.LayerNorm): not scaled. Folding 1/s into a post-LN LayerNorm's
-//         gamma/beta would also scale the residual branch that the same LayerNorm output feeds, and undoing that
-//         needs a multiply on the residual path that BERT's layers have no tap for. These four get the clip search
-//         only.
+//  3. Folding, exact in FP, by quant/channel_fold.h: 1/s goes into the LayerNorm before query/key/value and
+//     intermediate.dense (post-LN: the residual then multiplies its output back by s), into value's rows for
+//     attention.output.dense, and into a multiply after GELU for output.dense (the paper's scaled activation).
 //  4. Clipping search on the (scaled) weight: per output row n, ratio c in {1, ..., 0.5} (clip_grid values evenly
 //     spaced, 1 first): e_n(c) = sum_rows ((X' (Q_c(W') - W')^T)[:, n])^2 with X', W' the scaled input and weight;
 //     keep argmin_c e_n(c) per row (1 on ties). Rows are independent, so the total is <= the unclipped error.
 //  5. Quantize W' with the chosen per-row clip ratios (quant/weight_quant.h quantize_weight).
-// Hence per Linear: awq_mse <= scaled_mse <= rtn_mse on the calibration sample (exact: the same computations).
-// MSE here is per output element: err / (n N).
+// Hence per group: awq_mse <= scaled_mse <= rtn_mse on the calibration sample (exact: the same computations);
+// the per-Linear figures of the report are that group's rows. MSE here is per output element: err / (n N).
 //
 // The result is a QuantizedStateDict like PTQ's: the six encoder Linear weights per layer quantized
-// (ptq.h's is_ptq_weight), everything else FP (value biases folded), plus one FP tensor per layer,
-// "bert.encoder.layer.<i>.output.dense.awq_input_scale" (I) = s, that quant/quantized_model.h's loader turns into
-// the scaled-activation hook.
+// (ptq.h's is_ptq_weight), everything else FP (LayerNorms and value biases folded), plus the per-channel multiplies
+// the fold leaves (channel_fold.h's "bert.encoder.layer.<i>.folded.*" tensors), which quant/quantized_model.h's
+// loader installs on the model.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +42,8 @@
 #include "core/tensor.h"
 #include "models/bert.h"
 #include "models/module.h"
-#include "quant/awq_scales.h"
+#include "quant/channel_fold.h"
+#include "quant/group_statistics.h"
 #include "quant/quant_scheme.h"
 #include "quant/quantized_checkpoint.h"
 #include "train/data_loader.h"
@@ -73,16 +65,12 @@ struct AwqOptions {
   absl::Status validate() const;
 };
 
-// How a Linear's input scale is folded (file comment, step 3).
-enum class AwqFold { kNone, kIntoValue, kScaledGelu };
-const char* awq_fold_name(AwqFold fold);  // "unscaled", "value", "gelu*1/s"
-
 struct AwqLinearReport {
   std::string name;  // "bert.encoder.layer.0.attention.output.dense.weight"
   int64_t rows = 0, cols = 0;
   QuantScheme scheme;
-  AwqFold fold = AwqFold::kNone;
-  double alpha = 0;                          // the chosen alpha (0 when unscaled)
+  FoldGroup group = FoldGroup::kQkv;         // the Linears sharing its input (channel_fold.h)
+  double alpha = 0;                          // the group's chosen alpha (0: unscaled)
   float clip_min = 1, clip_mean = 1, clip_max = 1;  // over the rows' chosen clip ratios
   double rtn_mse = 0;     // round-to-nearest, no clip
   double scaled_mse = 0;  // after the scale search, before clipping
@@ -90,36 +78,20 @@ struct AwqLinearReport {
   int64_t samples = 0;    // calibration rows the MSEs are over
 };
 
-// The input scales of one encoder layer's scaled Linears; undefined: unscaled.
-struct AwqLayerScales {
-  Tensor context;  // (C) attention.output.dense's input; folded into value
-  Tensor gelu;     // (I) output.dense's input; applied at the gelu tap (quant/awq_scales.h)
-};
-
 struct AwqResult {
-  QuantizedStateDict state;            // quantized folded weights, FP rest, the awq_input_scale tensors
-  std::vector<AwqLayerScales> scales;  // per layer
+  QuantizedStateDict state;            // quantized folded weights, FP rest, the folded multiplies
+  std::vector<LayerInputScales> scales;  // per layer; undefined where the group's alpha is 0
   std::vector<AwqLinearReport> linears;  // per quantized weight, in model order
   int64_t calibration_tokens = 0;      // real tokens observed (per Linear input)
 };
 
-// Fills *batch with the next calibration batch (input_ids, token_type_ids, attention_mask are used); false when
-// there is none left.
-using AwqBatchSource = std::function<bool(MlmBatch* batch)>;
 
 // Runs AWQ on `model` (its parameters are not modified; its hook and training mode are restored afterwards) with
 // the batches of `next_batch` (at least one). FailedPrecondition when no real token was seen.
-absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const AwqBatchSource& next_batch,
+absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const CalibrationBatchSource& next_batch,
                                        const AwqOptions& options);
 // The same on the next options.calibration_batches batches of `loader` (which advances).
 absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, DataLoader& loader, const AwqOptions& options);
-
-// `state` (the model's parameters, bertforge names) with `scales` (one per layer) folded in as step 3 says:
-// value weight rows and bias / s_context, attention.output.dense columns * s_context, output.dense columns * s_gelu.
-// Together with awq_scaled_activation_hook(awq_gelu_scales(scales)) the model computes the same function (up to
-// float rounding). New tensors for what changes; the rest is shared.
-StateDict fold_awq_scales(const StateDict& state, const std::vector<AwqLayerScales>& scales);
-AwqInputScales awq_gelu_scales(const std::vector<AwqLayerScales>& scales);
 
 // Round-to-nearest baseline: every is_ptq_weight parameter of `model` quantized with `scheme`, no clipping, the
 // rest FP.

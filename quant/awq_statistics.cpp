@@ -1,4 +1,4 @@
-// quant/awq_statistics.cpp — per-channel mean |x| and a reservoir sample of input rows (see awq_statistics.h).
+// quant/awq_statistics.cpp — per-channel mean and max |x| and a reservoir sample of input rows (see awq_statistics.h).
 #include "quant/awq_statistics.h"
 
 #include <algorithm>
@@ -9,7 +9,9 @@
 namespace bertforge::quant {
 
 AwqInputStatistics::AwqInputStatistics(int64_t channels, int64_t capacity, uint64_t seed)
-    : channels_(channels), capacity_(capacity), sum_abs_(static_cast<size_t>(channels), 0.0), rng_(seed) {
+    : channels_(channels), capacity_(capacity), sum_abs_(static_cast<size_t>(channels), 0.0),
+      max_abs_(static_cast<size_t>(channels), 0.0f),
+      rng_(seed) {
   BF_CHECK(channels >= 1 && capacity >= 1, "AwqInputStatistics: channels ", channels, " and capacity ", capacity,
            " must be >= 1");
 }
@@ -29,7 +31,10 @@ void AwqInputStatistics::observe(const Tensor& x, const Tensor& mask) {
   for (int64_t r = 0; r < rows; ++r) {
     if (!keep.empty() && keep[static_cast<size_t>(r)] == 0.0f) continue;
     const float* row = values.data() + static_cast<size_t>(r) * K;
-    for (size_t k = 0; k < K; ++k) sum_abs_[k] += std::fabs(row[k]);
+    for (size_t k = 0; k < K; ++k) {
+      sum_abs_[k] += std::fabs(row[k]);
+      max_abs_[k] = std::max(max_abs_[k], std::fabs(row[k]));
+    }
     int64_t slot = rows_seen_;
     if (rows_seen_ >= capacity_) {
       slot = std::uniform_int_distribution<int64_t>(0, rows_seen_)(rng_);

@@ -1,9 +1,11 @@
-// quant/awq_statistics.h — what AWQ keeps of one Linear's calibration inputs: the mean |x| of every input channel
-// and a bounded random sample of input rows (tokens) for its output-MSE searches.
+// quant/awq_statistics.h — what AWQ and migration (quant/migration.h) keep of one Linear's calibration inputs:
+// the mean |x| and max |x| of every input channel and a bounded random sample of input rows (tokens) for their
+// output-MSE searches.
 //
 // For each observed row x (K) at a real token (attention mask 1; padding rows are skipped: the model's loss and
 // outputs never use them):
 //   sum_abs[k] += |x[k]|,  rows += 1                    mean_abs[k] = sum_abs[k] / rows
+//   max_abs[k] = max(max_abs[k], |x[k]|)
 //   reservoir sampling (Vitter's algorithm R): row t (0-based) fills slot t while t < capacity, later it replaces
 //   slot j = uniform{0..t} when j < capacity
 // so the sample is a uniform random subset of every row seen, drawn from std::mt19937_64(seed), and memory is
@@ -30,6 +32,8 @@ class AwqInputStatistics {
   int64_t rows_seen() const { return rows_seen_; }
   // (K) mean |x| per input channel over every row seen; zeros before any row.
   std::vector<float> mean_abs() const;
+  // (K) max |x| per input channel over every row seen; zeros before any row.
+  const std::vector<float>& max_abs() const { return max_abs_; }
   // F32 (n,K), n = min(rows_seen, capacity): the sampled rows, in slot order.
   Tensor samples() const;
 
@@ -37,6 +41,7 @@ class AwqInputStatistics {
   int64_t channels_, capacity_;
   int64_t rows_seen_ = 0;
   std::vector<double> sum_abs_;  // (K)
+  std::vector<float> max_abs_;   // (K)
   std::vector<float> sample_;    // (min(rows_seen, capacity), K), row-major
   std::mt19937_64 rng_;
 };

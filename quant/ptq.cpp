@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/check.h"
+#include "quant/channel_fold.h"
 
 namespace bertforge::quant {
 namespace {
@@ -31,7 +32,13 @@ absl::Status PtqOptions::validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("activation bits must be 0 (FP activations) or in [2, 16], got ", activation_bits));
   }
-  if (activation_bits != 0) {
+  ActivationQuantSpec spec;
+  spec.bits = activation_bits;
+  spec.exclude = exclude;
+  spec.scope = scope;
+  spec.granularity = granularity;
+  BF_RETURN_IF_ERROR(spec.validate());
+  if (spec.has_ranges()) {
     BF_RETURN_IF_ERROR(calibration.observer.validate());
     if (calibration.batches < 1) {
       return absl::InvalidArgumentError(
@@ -96,11 +103,14 @@ absl::StatusOr<PtqResult> quantize_ptq(const BertForMaskedLM& model, DataLoader&
   if (result.state.quantized.empty()) {
     return absl::InvalidArgumentError("PTQ: the model has no encoder Linear weight to quantize");
   }
+  for (auto& named : folded_scale_tensors(model)) result.state.fp.push_back(std::move(named));
 
   // (2) Activation ranges, on the model with quantized weights and FP activations.
   result.activations.bits = options.activation_bits;
   result.activations.exclude = options.exclude;
-  if (options.activation_bits == 0) return result;
+  result.activations.scope = options.scope;
+  result.activations.granularity = options.granularity;
+  if (!result.activations.has_ranges()) return result;
   BF_ASSIGN_OR_RETURN(QuantizedBert weight_only,
                       build_quantized_bert(result.state, model.config(), ActivationQuantSpec{}));
   CalibrationOptions calibration = options.calibration;

@@ -16,7 +16,9 @@
 // Steps: (1) every chosen weight -> quantize_weight (quant/weight_quant.h) with the weight scheme, and its SQNR;
 // (2) a model with those weights dequantized is calibrated (quant/calibration.h) on the loader's next
 // `calibration.batches` batches, activations in FP, so the ranges are those the weight-quantized model produces;
-// (3) the ranges and activation bits form the ActivationQuantSpec. The input model is not modified.
+// (3) the ranges and activation bits form the ActivationQuantSpec. The input model is not modified. A model with
+// folded channel scales (quant/channel_fold.h, e.g. after quant/migration.h) keeps them: they are written with
+// the FP tensors. Per-token activations (linear_inputs scope) need no calibration: their ranges are the tokens'.
 //
 // SQNR of a weight W and its dequantized W' (dB): 10 log10(sum W^2 / sum (W - W')^2); +inf when W' == W.
 #pragma once
@@ -45,6 +47,8 @@ struct PtqOptions {
   QuantScheme weights = ptq_default_weight_scheme();  // must be symmetric (the seed's eq. 2)
   int activation_bits = 8;                            // 0: activations stay FP (weight-only), else 2..16
   std::vector<std::string> exclude;                   // tap points left FP (ActivationQuantOptions::exclude)
+  ActivationScope scope = ActivationScope::kAllTaps;  // which activations (quantized_model.h)
+  ActivationGranularity granularity = ActivationGranularity::kPerTensor;  // per_token: no calibration runs
   CalibrationOptions calibration;                     // observer and number of batches; observer.bits is set
                                                       // to activation_bits by quantize_ptq
 

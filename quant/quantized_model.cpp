@@ -12,12 +12,54 @@
 #include "core/check.h"
 #include "core/file_io.h"
 #include "models/hf_checkpoint.h"
-#include "quant/awq_scales.h"
+#include "ops/matmul.h"
+#include "quant/activation_quant.h"
+#include "quant/channel_fold.h"
 #include "quant/quantized_linear.h"
 
 namespace bertforge::quant {
 
 // ---- The activation spec ------------------------------------------------------------------------------------
+
+const char* activation_scope_name(ActivationScope scope) {
+  return scope == ActivationScope::kAllTaps ? "all_taps" : "linear_inputs";
+}
+
+const char* activation_granularity_name(ActivationGranularity granularity) {
+  return granularity == ActivationGranularity::kPerTensor ? "per_tensor" : "per_token";
+}
+
+absl::StatusOr<ActivationScope> parse_activation_scope(absl::string_view name) {
+  for (ActivationScope scope : {ActivationScope::kAllTaps, ActivationScope::kLinearInputs}) {
+    if (name == activation_scope_name(scope)) return scope;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("activation scope must be all_taps or linear_inputs, got \"", name, "\""));
+}
+
+absl::StatusOr<ActivationGranularity> parse_activation_granularity(absl::string_view name) {
+  for (ActivationGranularity granularity : {ActivationGranularity::kPerTensor, ActivationGranularity::kPerToken}) {
+    if (name == activation_granularity_name(granularity)) return granularity;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("activation granularity must be per_tensor or per_token, got \"", name, "\""));
+}
+
+absl::Status ActivationQuantSpec::validate() const {
+  if (bits != 0 && (bits < 2 || bits > 16)) {
+    return absl::InvalidArgumentError(absl::StrCat("activation bits must be 0 (FP) or in [2, 16], got ", bits));
+  }
+  if (granularity == ActivationGranularity::kPerToken && scope != ActivationScope::kLinearInputs) {
+    return absl::InvalidArgumentError(
+        "per_token activations are computed where a Linear reads its input: they need the linear_inputs scope");
+  }
+  if (scope == ActivationScope::kLinearInputs && !exclude.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the linear_inputs scope quantizes the Linear inputs only: exclusions (", exclude.front(),
+        ", ...) belong to the all_taps scope"));
+  }
+  return absl::OkStatus();
+}
 
 Json ActivationQuantSpec::to_json() const {
   Json j = Json::object();
@@ -26,7 +68,9 @@ Json ActivationQuantSpec::to_json() const {
   Json excluded = Json::array();
   for (const std::string& name : exclude) excluded.push_back(name);
   j.set("exclude", std::move(excluded));
-  if (quantized()) j.set("calibration", calibration.to_json());
+  j.set("scope", activation_scope_name(scope));
+  j.set("granularity", activation_granularity_name(granularity));
+  if (has_ranges()) j.set("calibration", calibration.to_json());
   return j;
 }
 
@@ -36,7 +80,8 @@ absl::StatusOr<ActivationQuantSpec> ActivationQuantSpec::from_json(const Json& j
   };
   if (!json.is_object()) return bad("expected a JSON object");
   for (const auto& [key, value] : json.as_object()) {
-    if (key != "format_version" && key != "activation_bits" && key != "exclude" && key != "calibration") {
+    if (key != "format_version" && key != "activation_bits" && key != "exclude" && key != "calibration" &&
+        key != "scope" && key != "granularity") {
       return bad(absl::StrCat("unknown key \"", key, "\""));
     }
   }
@@ -59,10 +104,27 @@ absl::StatusOr<ActivationQuantSpec> ActivationQuantSpec::from_json(const Json& j
       spec.exclude.push_back(name.as_string());
     }
   }
+  for (const char* key : {"scope", "granularity"}) {
+    const Json* value = json.get(key);
+    if (value == nullptr) continue;
+    if (!value->is_string()) return bad(absl::StrCat("\"", key, "\" must be a string"));
+    absl::Status parsed;
+    if (std::string(key) == "scope") {
+      absl::StatusOr<ActivationScope> scope = parse_activation_scope(value->as_string());
+      if (scope.ok()) spec.scope = *scope;
+      parsed = scope.status();
+    } else {
+      absl::StatusOr<ActivationGranularity> granularity = parse_activation_granularity(value->as_string());
+      if (granularity.ok()) spec.granularity = *granularity;
+      parsed = granularity.status();
+    }
+    if (!parsed.ok()) return bad(parsed.message());
+  }
+  if (absl::Status valid = spec.validate(); !valid.ok()) return bad(valid.message());
   const Json* calibration = json.get("calibration");
-  if (spec.quantized() != (calibration != nullptr)) {
-    return bad(spec.quantized() ? "quantized activations need \"calibration\" ranges"
-                                : "\"calibration\" given, but activation_bits is 0 (FP activations)");
+  if (spec.has_ranges() != (calibration != nullptr)) {
+    return bad(spec.has_ranges() ? "quantized activations need \"calibration\" ranges"
+                                 : "\"calibration\" given, but the activations are FP or per_token (no ranges)");
   }
   if (calibration != nullptr) {
     BF_ASSIGN_OR_RETURN(spec.calibration, ActivationRangeTable::from_json(*calibration));
@@ -113,14 +175,16 @@ std::string QuantizedBert::describe(const ActivationQuantSpec& spec) const {
     absl::StrAppend(&weights, weights.empty() ? "" : ", ", scheme, " (", count, " tensors)");
   }
   if (weights.empty()) weights = "FP";
-  const std::string activations =
-      spec.quantized() ? absl::StrCat(spec.bits, "-bit asymmetric per tensor (", spec.calibration.observer, ", ",
-                                      spec.calibration.batches, " calibration batches)")
-                       : std::string("FP");
-  const std::string awq = awq_scaled_layers == 0
-                              ? std::string()
-                              : absl::StrCat("; AWQ-scaled GELU outputs in ", awq_scaled_layers, " layers");
-  return absl::StrCat("weights ", weights, "; activations ", activations, awq);
+  std::string activations = "FP";
+  if (spec.has_ranges()) {
+    activations = absl::StrCat(spec.bits, "-bit asymmetric per tensor at ", activation_scope_name(spec.scope), " (",
+                               spec.calibration.observer, ", ", spec.calibration.batches, " calibration batches)");
+  } else if (spec.quantized()) {
+    activations = absl::StrCat(spec.bits, "-bit asymmetric per token (dynamic) at ", activation_scope_name(spec.scope));
+  }
+  const std::string folded =
+      folded_layers == 0 ? std::string() : absl::StrCat("; folded channel scales in ", folded_layers, " layers");
+  return absl::StrCat("weights ", weights, "; activations ", activations, folded);
 }
 
 const char* quantized_execution_name(QuantizedExecution execution) {
@@ -139,11 +203,41 @@ TapSite layer_input_site(int64_t layer) {
                     : TapSite{layer - 1, TapPoint::kLayerOutput};
 }
 
-// Installs the int8 execution (quant/quantized_linear.h) on the six encoder Linears of every layer. `quantized`:
-// the quantized weights by bertforge name; every one of them must be such a Linear's weight.
-absl::Status install_int8_linears(BertForMaskedLM& model,
-                                  const std::map<std::string, const QuantizedWeight*>& quantized,
-                                  const ActivationQuantizer& activations) {
+// How one encoder Linear quantizes its input.
+struct LinearInput {
+  TapSite site;                                    // the tap point whose range it uses (per tensor)
+  const ActivationQuantParams* params = nullptr;   // per tensor: the calibrated parameters; nullptr per token
+  int bits = 8;
+};
+
+// The override of one Linear, or the reason there is none.
+absl::StatusOr<Linear::ForwardOverride> linear_override(const Linear& target, const QuantizedWeight& weight,
+                                                        const LinearInput& input, QuantizedExecution execution) {
+  if (execution == QuantizedExecution::kInt8) {
+    BF_ASSIGN_OR_RETURN(QuantizedLinear q, input.params != nullptr
+                                               ? QuantizedLinear::create(weight, target.bias, *input.params)
+                                               : QuantizedLinear::create_per_token(weight, target.bias, input.bits));
+    return as_forward_override(std::move(q));
+  }
+  // Fake quantization of the input alone (linear_inputs scope), then the FP32 Linear with the dequantized weight.
+  const Tensor w = target.weight, b = target.bias;
+  if (input.params != nullptr) {
+    const ActivationQuantParams params = *input.params;
+    return Linear::ForwardOverride(
+        [w, b, params](const Tensor& x) { return linear(fake_quantize_activation(x, params), w, b); });
+  }
+  const int bits = input.bits;
+  return Linear::ForwardOverride(
+      [w, b, bits](const Tensor& x) { return linear(fake_quantize_per_token(x, bits), w, b); });
+}
+
+// Installs an override (linear_override) on each of the six encoder Linears of every layer whose weight is in
+// `quantized` (by bertforge name); every quantized weight must be such a Linear's. `activations`: the calibrated
+// parameters (per tensor), or nullptr for per-token inputs of `bits` bits.
+absl::Status install_linear_overrides(BertForMaskedLM& model,
+                                      const std::map<std::string, const QuantizedWeight*>& quantized,
+                                      const ActivationQuantizer* activations, int bits,
+                                      QuantizedExecution execution) {
   std::set<std::string> installed;
   for (int64_t l = 0; l < static_cast<int64_t>(model.layers.size()); ++l) {
     BertLayer& layer = *model.layers[l];
@@ -164,58 +258,79 @@ absl::Status install_int8_linears(BertForMaskedLM& model,
       const std::string name = absl::StrCat("bert.encoder.layer.", l, ".", slot.name, ".weight");
       const auto it = quantized.find(name);
       if (it == quantized.end()) continue;  // an FP weight: the Linear stays FP
-      const ActivationQuantParams* input = activations.params(slot.input);
-      if (input == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("int8 execution of ", name, " needs its input ",
-                                                       slot.input.name(), " quantized, but it is excluded"));
+      LinearInput input{slot.input, nullptr, bits};
+      if (activations != nullptr) {
+        input.params = activations->params(slot.input);
+        if (input.params == nullptr) {
+          return absl::InvalidArgumentError(absl::StrCat(quantized_execution_name(execution), " execution of ", name,
+                                                         " needs its input ", slot.input.name(),
+                                                         " quantized, but it is excluded"));
+        }
       }
-      absl::StatusOr<QuantizedLinear> linear = QuantizedLinear::create(*it->second, slot.linear.bias, *input);
-      if (!linear.ok()) {
+      absl::StatusOr<Linear::ForwardOverride> forward = linear_override(slot.linear, *it->second, input, execution);
+      if (!forward.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(name, " (input ", slot.input.name(), "): ",
-                                                       linear.status().message()));
+                                                       forward.status().message()));
       }
-      slot.linear.set_forward_override(as_forward_override(std::move(*linear)));
+      slot.linear.set_forward_override(std::move(*forward));
       installed.insert(name);
     }
   }
   for (const auto& [name, qw] : quantized) {
     if (installed.count(name) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "int8 execution covers the six encoder Linears per layer, but ", name, " is quantized too"));
+      return absl::InvalidArgumentError(absl::StrCat(quantized_execution_name(execution),
+                                                     " execution of the Linear inputs covers the six encoder Linears "
+                                                     "per layer, but ", name, " is quantized too"));
     }
   }
   return absl::OkStatus();
 }
 
-// The int8 build on top of the fake-quant one (quantized_model.h): overrides, then the hook of the other points.
-absl::Status make_int8(QuantizedBert& bert, const QuantizedStateDict& state, const HfCheckpointLayout& layout,
-                       const ActivationQuantSpec& spec, const QuantizedBuildOptions& options) {
-  if (bert.awq_scaled_layers > 0) {  // its hook scales the GELU outputs; the int8 hook below would drop it
-    return absl::InvalidArgumentError(absl::StrCat("int8 execution does not support AWQ-scaled GELU outputs (",
-                                                   bert.awq_scaled_layers, " layers)"));
-  }
-  if (!spec.quantized() || spec.bits > 8 || !bert.activations.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "int8 execution needs activations quantized to at most 8 bits, the model has ",
-        spec.quantized() ? absl::StrCat(spec.bits, "-bit") : "FP", " activations"));
-  }
-  std::map<std::string, const QuantizedWeight*> quantized;  // by bertforge name
+// The quantized weights of `state` by bertforge name.
+std::map<std::string, const QuantizedWeight*> quantized_by_name(const QuantizedStateDict& state,
+                                                                const HfCheckpointLayout& layout) {
+  std::map<std::string, const QuantizedWeight*> quantized;
   for (const auto& [name, qw] : state.quantized) {
     const StateDict renamed = to_bertforge_names({{name, Tensor()}}, layout);
     quantized[renamed.empty() ? name : renamed.front().first] = &qw;
   }
-  BF_RETURN_IF_ERROR(install_int8_linears(*bert.model, quantized, *bert.activations));
-  if (!options.fake_quant_taps) {
-    bert.model->set_hook(nullptr);
+  return quantized;
+}
+
+// The activation quantization of `spec` on the model built from `state`: the hook (all_taps) and/or the Linear
+// overrides (int8 execution, or the linear_inputs scope), as quantized_model.h describes.
+absl::Status install_activation_quantization(QuantizedBert& bert, const QuantizedStateDict& state,
+                                             const HfCheckpointLayout& layout, const ActivationQuantSpec& spec,
+                                             const QuantizedBuildOptions& options) {
+  BertForMaskedLM& model = *bert.model;
+  const int64_t L = model.config().num_hidden_layers;
+  const bool int8 = options.execution == QuantizedExecution::kInt8;
+  if (int8 && (!spec.quantized() || spec.bits > 8)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "int8 execution needs activations quantized to at most 8 bits, the model has ",
+        spec.quantized() ? absl::StrCat(spec.bits, "-bit") : "FP", " activations"));
+  }
+  if (!spec.quantized()) return absl::OkStatus();
+  if (spec.has_ranges()) {
+    BF_ASSIGN_OR_RETURN(ActivationQuantizer quantizer, ActivationQuantizer::create(
+                                                           spec.calibration, L,
+                                                           ActivationQuantOptions{spec.bits, spec.exclude}));
+    bert.activations = std::move(quantizer);
+  }
+  const ActivationQuantizer* ranges = bert.activations.has_value() ? &*bert.activations : nullptr;
+  if (spec.scope == ActivationScope::kAllTaps && !int8) {
+    model.set_hook(ranges->hook());
     return absl::OkStatus();
   }
+  BF_RETURN_IF_ERROR(install_linear_overrides(model, quantized_by_name(state, layout), ranges, spec.bits,
+                                              options.execution));
+  if (spec.scope == ActivationScope::kLinearInputs || !options.fake_quant_taps) return absl::OkStatus();
+  // int8 execution of the all_taps scope: the other tap points are fake-quantized by the hook.
   ActivationQuantOptions hook_options{spec.bits, spec.exclude};
   hook_options.exclude.push_back(tap_point_name(TapPoint::kContext));
   hook_options.exclude.push_back(tap_point_name(TapPoint::kGelu));
-  BF_ASSIGN_OR_RETURN(const ActivationQuantizer hook,
-                      ActivationQuantizer::create(spec.calibration, bert.model->config().num_hidden_layers,
-                                                  hook_options));
-  bert.model->set_hook(hook.hook());
+  BF_ASSIGN_OR_RETURN(const ActivationQuantizer hook, ActivationQuantizer::create(spec.calibration, L, hook_options));
+  model.set_hook(hook.hook());
   return absl::OkStatus();
 }
 
@@ -224,36 +339,22 @@ absl::Status make_int8(QuantizedBert& bert, const QuantizedStateDict& state, con
 absl::StatusOr<QuantizedBert> build_quantized_bert(const QuantizedStateDict& state, const BertConfig& config,
                                                    const ActivationQuantSpec& spec,
                                                    const QuantizedBuildOptions& options) {
+  BF_RETURN_IF_ERROR(spec.validate());
   StateDict tensors = state.fp;
   QuantizedBert bert;
   for (const auto& [name, qw] : state.quantized) {
     tensors.emplace_back(name, dequantize(qw));  // the int8 execution path replaces this (file comment)
     bert.weight_schemes.emplace_back(name, qw.scheme);
   }
-  // AWQ's scaled GELU outputs are not parameters: they become a hook (quant/awq_scales.h).
-  BF_ASSIGN_OR_RETURN(const AwqInputScales awq_scales,
-                      take_awq_input_scales(tensors, config.num_hidden_layers, config.intermediate_size));
-  bert.awq_scaled_layers = awq_scales.count();
+  // The multiplies left by folding are not parameters: they go to the layers (quant/channel_fold.h).
+  BF_ASSIGN_OR_RETURN(const std::vector<BertLayer::FoldedScales> folded, take_folded_scales(tensors, config));
   BF_ASSIGN_OR_RETURN(const HfCheckpointLayout layout, detect_hf_layout(tensors));
   bert.model = std::make_unique<BertForMaskedLM>(config, /*init_seed=*/0, layout.head());
   BF_RETURN_IF_ERROR(bert.model->load_state_dict(to_bertforge_names(tensors, layout), LoadMode::kStrict));
+  install_folded_scales(*bert.model, folded);
+  bert.folded_layers = folded_layer_count(*bert.model);
   bert.model->eval();
-  if (spec.quantized()) {
-    BF_ASSIGN_OR_RETURN(ActivationQuantizer quantizer,
-                        ActivationQuantizer::create(spec.calibration, config.num_hidden_layers,
-                                                    ActivationQuantOptions{spec.bits, spec.exclude}));
-    bert.model->set_hook(quantizer.hook());
-    bert.activations = std::move(quantizer);
-  }
-  if (!awq_scales.empty()) {
-    if (options.execution != QuantizedExecution::kFakeQuant) {
-      return absl::InvalidArgumentError("AWQ checkpoints (scaled GELU outputs) run with fake-quant execution only");
-    }
-    bert.model->set_hook(awq_scaled_activation_hook(awq_scales, bert.model->hook()));
-  }
-  if (options.execution == QuantizedExecution::kInt8) {
-    BF_RETURN_IF_ERROR(make_int8(bert, state, layout, spec, options));
-  }
+  BF_RETURN_IF_ERROR(install_activation_quantization(bert, state, layout, spec, options));
   return bert;
 }
 

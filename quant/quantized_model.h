@@ -39,9 +39,24 @@
 //               tensor or per channel with at most 8 bits; anything else is an InvalidArgument naming it.
 //               The MLM head, embeddings, LayerNorms, attention matmuls and softmax stay FP32 in both modes.
 //
-// AWQ checkpoints (quant/awq.h) are weight-only (activation_bits 0 in the spec); their FP tensors
-// "bert.encoder.layer.<i>.output.dense.awq_input_scale" are taken out before the strict load and become the
-// scaled-activation hook (quant/awq_scales.h), which runs before the activation quantizer's when both are set.
+// Activation scope (ActivationQuantSpec::scope):
+//   all_taps       the seed's scheme (Quantizable Transformers' tables): every tap point that is not excluded is
+//                  quantized, residual sums, LayerNorm outputs and softmax inputs included (as above).
+//   linear_inputs  only the inputs of the six encoder Linears per layer are quantized, as int8 kernels execute
+//                  them: residual sums, LayerNorm, softmax and GELU stay FP32. With fake quantization each of these
+//                  Linears gets a forward override that fake-quantizes its input, then runs in FP32 with the
+//                  dequantized weight; with int8 execution, QuantizedLinear. The residual branch sees the FP
+//                  LayerNorm output, which all_taps cannot express (its hook replaces the tap for every reader).
+// Activation granularity (ActivationQuantSpec::granularity), for linear_inputs:
+//   per_tensor     static: one calibrated range per Linear input (the spec's ranges; a range method such as
+//                  token-wise clipping may have chosen it)
+//   per_token      dynamic: each token (row) is quantized with its own min/max, computed at run time
+//                  (quant/activation_quant.h fake_quantize_per_token; the int8 GEMM's per-row epilogue); the spec
+//                  then holds no ranges.
+//
+// Folded checkpoints (quant/channel_fold.h: migration, AWQ) carry the per-channel multiplies their folding left
+// ("bert.encoder.layer.<i>.folded.*", or AWQ's earlier "...output.dense.awq_input_scale"); the loader takes them
+// out before the strict load and installs them on the model's layers, in every execution mode.
 #pragma once
 
 #include <memory>
@@ -51,6 +66,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/json.h"
 #include "models/bert.h"
 #include "models/bert_config.h"
@@ -61,11 +77,27 @@ namespace bertforge::quant {
 
 inline constexpr int kActivationSpecFormatVersion = 1;
 
-// How the activations of a quantized model are quantized: the sibling JSON above.
+enum class ActivationScope { kAllTaps, kLinearInputs };
+enum class ActivationGranularity { kPerTensor, kPerToken };
+const char* activation_scope_name(ActivationScope scope);                    // "all_taps", "linear_inputs"
+const char* activation_granularity_name(ActivationGranularity granularity);  // "per_tensor", "per_token"
+absl::StatusOr<ActivationScope> parse_activation_scope(absl::string_view name);
+absl::StatusOr<ActivationGranularity> parse_activation_granularity(absl::string_view name);
+
+// How the activations of a quantized model are quantized: the sibling JSON above, plus "scope" and "granularity"
+// (absent in older files: all_taps, per_tensor).
 struct ActivationQuantSpec {
   int bits = 0;                       // 0: FP activations, else 2..16
-  std::vector<std::string> exclude;   // tap points left FP (ActivationQuantOptions::exclude)
-  ActivationRangeTable calibration;   // the calibrated ranges; unused when bits == 0
+  std::vector<std::string> exclude;   // tap points left FP (ActivationQuantOptions::exclude); all_taps only
+  ActivationScope scope = ActivationScope::kAllTaps;
+  ActivationGranularity granularity = ActivationGranularity::kPerTensor;  // per_token needs linear_inputs
+  ActivationRangeTable calibration;   // the calibrated ranges; unused when bits == 0 or per_token
+
+  // Whether the spec holds calibrated ranges (quantized, per tensor).
+  bool has_ranges() const { return quantized() && granularity == ActivationGranularity::kPerTensor; }
+  // InvalidArgument for a combination that cannot run (per_token with all_taps, exclude with linear_inputs,
+  // bits outside 0 or [2, 16]).
+  absl::Status validate() const;
 
   bool quantized() const { return bits != 0; }
   Json to_json() const;
@@ -93,7 +125,7 @@ struct QuantizedBert {
                                                   // kInt8); the activation hook set
   std::optional<ActivationQuantizer> activations;  // absent when activations stay FP
   std::vector<std::pair<std::string, QuantScheme>> weight_schemes;  // per quantized weight, in file order
-  int64_t awq_scaled_layers = 0;  // layers whose GELU output the hook multiplies by AWQ's 1/s (quant/awq_scales.h)
+  int64_t folded_layers = 0;  // layers carrying folded per-channel multiplies (quant/channel_fold.h)
 
   // "weights int8 symmetric per_tensor (72 tensors), activations 8-bit asymmetric per tensor (minmax, 16
   // batches)": for tables and logs.

@@ -1,0 +1,61 @@
+// quant/group_statistics.cpp — the statistics pass over the fold groups' inputs (see group_statistics.h).
+#include "quant/group_statistics.h"
+
+#include "autograd/grad_mode.h"
+#include "quant/calibration.h"
+
+namespace bertforge::quant {
+
+CalibrationBatchSource loader_batches(DataLoader& loader, int64_t batches) {
+  auto taken = std::make_shared<int64_t>(0);
+  return [&loader, batches, taken](MlmBatch* batch) {
+    if (*taken >= batches) return false;
+    ++*taken;
+    *batch = loader.next();
+    return true;
+  };
+}
+
+absl::StatusOr<GroupInputStatistics> collect_group_input_statistics(BertForMaskedLM& model,
+                                                                    const CalibrationBatchSource& next_batch,
+                                                                    int64_t max_samples, uint64_t seed) {
+  const BertConfig& config = model.config();
+  const int64_t L = config.num_hidden_layers;
+  GroupInputStatistics stats;
+  stats.layers.resize(static_cast<size_t>(L));
+  for (int64_t l = 0; l < L; ++l) {
+    for (FoldGroup group : kFoldGroups) {
+      const int g = static_cast<int>(group);
+      const int64_t width = group == FoldGroup::kGeluOutput ? config.intermediate_size : config.hidden_size;
+      stats.layers[static_cast<size_t>(l)][static_cast<size_t>(g)] = std::make_unique<AwqInputStatistics>(
+          width, max_samples, seed * 1000003ull + static_cast<uint64_t>(l * 4 + g));
+    }
+  }
+  autograd::NoGradGuard no_grad;
+  const ScopedEvalMode eval_mode(model);
+  Tensor mask;  // the current batch's attention mask (B,T)
+  const auto record = [&](int64_t layer, FoldGroup group, const Tensor& value) {
+    if (layer < L) stats.at(layer, group).observe(value, mask);
+  };
+  const ScopedActivationHook hook(model, [&](const TapSite& site, const Tensor& value) {
+    switch (site.point) {
+      case TapPoint::kEmbeddingLayerNorm: record(0, FoldGroup::kQkv, value); break;
+      case TapPoint::kLayerOutput: record(site.layer + 1, FoldGroup::kQkv, value); break;
+      case TapPoint::kContext: record(site.layer, FoldGroup::kContext, value); break;
+      case TapPoint::kAttentionLayerNorm: record(site.layer, FoldGroup::kFfnInput, value); break;
+      case TapPoint::kGelu: record(site.layer, FoldGroup::kGeluOutput, value); break;
+      default: break;
+    }
+    return value;
+  });
+  MlmBatch batch;
+  while (next_batch(&batch)) {
+    mask = batch.attention_mask;
+    model.encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
+  }
+  stats.tokens = L == 0 ? 0 : stats.at(0, FoldGroup::kQkv).rows_seen();
+  if (stats.tokens == 0) return absl::FailedPreconditionError("the calibration batches hold no real token");
+  return stats;
+}
+
+}  // namespace bertforge::quant
