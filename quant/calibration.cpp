@@ -66,10 +66,19 @@ absl::StatusOr<ActivationRangeTable> ActivationRangeTable::from_json(const Json&
 
 absl::StatusOr<ActivationRangeTable> calibrate_activations(BertForMaskedLM& model, DataLoader& loader,
                                                            const CalibrationOptions& options) {
-  BF_RETURN_IF_ERROR(options.observer.validate());
   if (options.batches < 1) {
     return absl::InvalidArgumentError(absl::StrCat("calibration needs at least 1 batch, got ", options.batches));
   }
+  std::vector<MlmBatch> batches;
+  for (int64_t b = 0; b < options.batches; ++b) batches.push_back(loader.next());
+  return calibrate_activations(model, batches, options);
+}
+
+absl::StatusOr<ActivationRangeTable> calibrate_activations(BertForMaskedLM& model,
+                                                           const std::vector<MlmBatch>& batches,
+                                                           const CalibrationOptions& options) {
+  BF_RETURN_IF_ERROR(options.observer.validate());
+  if (batches.empty()) return absl::InvalidArgumentError("calibration needs at least 1 batch, got 0");
   const std::vector<TapSite> sites = all_tap_sites(model.config().num_hidden_layers);
   std::vector<std::unique_ptr<Observer>> observers;
   for (size_t i = 0; i < sites.size(); ++i) observers.push_back(make_observer(options.observer));
@@ -81,15 +90,12 @@ absl::StatusOr<ActivationRangeTable> calibrate_activations(BertForMaskedLM& mode
       observers[site.index()]->observe(value);
       return value;
     });
-    for (int64_t b = 0; b < options.batches; ++b) {
-      const MlmBatch batch = loader.next();
-      model.encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
-    }
+    for (const MlmBatch& batch : batches) model.encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
   }
 
   ActivationRangeTable table;
   table.observer = observer_kind_name(options.observer.kind);
-  table.batches = options.batches;
+  table.batches = static_cast<int64_t>(batches.size());
   for (size_t i = 0; i < sites.size(); ++i) {
     if (!observers[i]->has_data()) {
       return absl::FailedPreconditionError(

@@ -58,6 +58,10 @@ struct CalibrationOptions {
 // calibration batches.
 absl::StatusOr<ActivationRangeTable> calibrate_activations(BertForMaskedLM& model, DataLoader& loader,
                                                            const CalibrationOptions& options);
+// The same on the given batches (at least one; options.batches is not used).
+absl::StatusOr<ActivationRangeTable> calibrate_activations(BertForMaskedLM& model,
+                                                           const std::vector<MlmBatch>& batches,
+                                                           const CalibrationOptions& options);
 
 struct ActivationQuantOptions {
   int bits = 8;  // 2..16 (8, 6 and 4 in the experiments)

@@ -16,6 +16,27 @@ CalibrationBatchSource loader_batches(DataLoader& loader, int64_t batches) {
   };
 }
 
+CalibrationBatchSource vector_batches(const std::vector<MlmBatch>& batches) {
+  auto next = std::make_shared<size_t>(0);
+  return [&batches, next](MlmBatch* batch) {
+    if (*next >= batches.size()) return false;
+    *batch = batches[(*next)++];
+    return true;
+  };
+}
+
+TapSite group_input_site(int64_t layer, FoldGroup group) {
+  switch (group) {
+    case FoldGroup::kQkv:
+      return layer == 0 ? TapSite{kEmbeddingsLayer, TapPoint::kEmbeddingLayerNorm}
+                        : TapSite{layer - 1, TapPoint::kLayerOutput};
+    case FoldGroup::kContext: return {layer, TapPoint::kContext};
+    case FoldGroup::kFfnInput: return {layer, TapPoint::kAttentionLayerNorm};
+    case FoldGroup::kGeluOutput: return {layer, TapPoint::kGelu};
+  }
+  return {};
+}
+
 absl::StatusOr<GroupInputStatistics> collect_group_input_statistics(BertForMaskedLM& model,
                                                                     const CalibrationBatchSource& next_batch,
                                                                     int64_t max_samples, uint64_t seed) {

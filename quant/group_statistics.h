@@ -30,6 +30,11 @@ using CalibrationBatchSource = std::function<bool(MlmBatch* batch)>;
 
 // The next `batches` batches of `loader` (which advances as they are taken).
 CalibrationBatchSource loader_batches(DataLoader& loader, int64_t batches);
+// The batches of `batches` in order (the vector must outlive the source).
+CalibrationBatchSource vector_batches(const std::vector<MlmBatch>& batches);
+
+// The tap site whose activation is the input of `group` in encoder layer `layer` (file comment).
+TapSite group_input_site(int64_t layer, FoldGroup group);
 
 struct GroupInputStatistics {
   // [layer][group] in kFoldGroups order.

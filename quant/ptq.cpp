@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "core/check.h"
 #include "quant/channel_fold.h"
+#include "quant/group_statistics.h"
 
 namespace bertforge::quant {
 namespace {
@@ -20,7 +21,51 @@ constexpr absl::string_view kQuantizedLinearWeights[] = {
     "attention.output.dense.weight", "intermediate.dense.weight", "output.dense.weight",
 };
 
+// Token-wise clipping of every Linear input of `model` (the weight-quantized model) on `batches`: replaces those
+// sites' ranges in `table` and returns the reports.
+absl::StatusOr<std::vector<ClippingReport>> clip_linear_inputs(BertForMaskedLM& model,
+                                                               const std::vector<MlmBatch>& batches,
+                                                               const PtqOptions& options,
+                                                               ActivationRangeTable& table) {
+  BF_ASSIGN_OR_RETURN(GroupInputStatistics stats, collect_group_input_statistics(model, vector_batches(batches),
+                                                                                 options.clipping_samples,
+                                                                                 options.seed));
+  TokenwiseClippingOptions clipping = options.tokenwise;
+  clipping.bits = options.activation_bits;
+  std::vector<ClippingReport> reports;
+  for (int64_t l = 0; l < model.config().num_hidden_layers; ++l) {
+    for (FoldGroup group : kFoldGroups) {
+      ClippingReport report;
+      report.site = group_input_site(l, group).name();
+      absl::StatusOr<TokenwiseClippingResult> clipped =
+          tokenwise_clipping(stats.at(l, group).samples(), group_weight(model, l, group), clipping);
+      if (!clipped.ok()) {
+        return absl::Status(clipped.status().code(),
+                            absl::StrCat("token-wise clipping of ", report.site, ": ", clipped.status().message()));
+      }
+      report.result = std::move(*clipped);
+      for (auto& [name, range] : table.ranges) {
+        if (name == report.site) range = report.result.range;
+      }
+      reports.push_back(std::move(report));
+      stats.release(l, group);
+    }
+  }
+  return reports;
+}
+
 }  // namespace
+
+const char* activation_clipping_name(ActivationClipping clipping) {
+  return clipping == ActivationClipping::kNone ? "none" : "tokenwise";
+}
+
+absl::StatusOr<ActivationClipping> parse_activation_clipping(absl::string_view name) {
+  for (ActivationClipping c : {ActivationClipping::kNone, ActivationClipping::kTokenwise}) {
+    if (name == activation_clipping_name(c)) return c;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("clipping must be none or tokenwise, got \"", name, "\""));
+}
 
 absl::Status PtqOptions::validate() const {
   BF_RETURN_IF_ERROR(weights.validate());
@@ -38,6 +83,23 @@ absl::Status PtqOptions::validate() const {
   spec.scope = scope;
   spec.granularity = granularity;
   BF_RETURN_IF_ERROR(spec.validate());
+  if (clipping == ActivationClipping::kTokenwise) {
+    if (scope != ActivationScope::kLinearInputs || !spec.has_ranges()) {
+      return absl::InvalidArgumentError(
+          "token-wise clipping chooses the static range of each Linear input: it needs quantized activations, the "
+          "linear_inputs scope and per_tensor granularity");
+    }
+    if (activation_bits > 8) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token-wise clipping handles 2..8-bit activations, got ", activation_bits));
+    }
+    TokenwiseClippingOptions checked = tokenwise;
+    checked.bits = activation_bits;
+    BF_RETURN_IF_ERROR(checked.validate());
+    if (clipping_samples < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("clipping_samples must be >= 1, got ", clipping_samples));
+    }
+  }
   if (spec.has_ranges()) {
     BF_RETURN_IF_ERROR(calibration.observer.validate());
     if (calibration.batches < 1) {
@@ -115,8 +177,14 @@ absl::StatusOr<PtqResult> quantize_ptq(const BertForMaskedLM& model, DataLoader&
                       build_quantized_bert(result.state, model.config(), ActivationQuantSpec{}));
   CalibrationOptions calibration = options.calibration;
   calibration.observer.bits = options.activation_bits;
+  std::vector<MlmBatch> batches;
+  for (int64_t b = 0; b < calibration.batches; ++b) batches.push_back(calibration_loader.next());
   BF_ASSIGN_OR_RETURN(result.activations.calibration,
-                      calibrate_activations(*weight_only.model, calibration_loader, calibration));
+                      calibrate_activations(*weight_only.model, batches, calibration));
+  if (options.clipping == ActivationClipping::kTokenwise) {
+    BF_ASSIGN_OR_RETURN(result.clipping, clip_linear_inputs(*weight_only.model, batches, options,
+                                                            result.activations.calibration));
+  }
 
   // (3) Check now that the spec builds (exclusions name real tap points), not when the file is loaded.
   BF_RETURN_IF_ERROR(ActivationQuantizer::create(result.activations.calibration, model.config().num_hidden_layers,

@@ -19,6 +19,10 @@
 // (3) the ranges and activation bits form the ActivationQuantSpec. The input model is not modified. A model with
 // folded channel scales (quant/channel_fold.h, e.g. after quant/migration.h) keeps them: they are written with
 // the FP tensors. Per-token activations (linear_inputs scope) need no calibration: their ranges are the tokens'.
+// With token-wise clipping, the ranges of the Linear inputs (embeddings.layer_norm, layer_output, context,
+// attention_layer_norm, gelu) are then chosen by quant/tokenwise_clipping.h on a reservoir sample of
+// clipping_samples real tokens of the same calibration batches (quantiles from that sample), with the
+// dequantized weights of the Linears that read each input; the observer's ranges stay for the other tap points.
 //
 // SQNR of a weight W and its dequantized W' (dB): 10 log10(sum W^2 / sum (W - W')^2); +inf when W' == W.
 #pragma once
@@ -36,6 +40,7 @@
 #include "quant/quant_scheme.h"
 #include "quant/quantized_checkpoint.h"
 #include "quant/quantized_model.h"
+#include "quant/tokenwise_clipping.h"
 #include "train/data_loader.h"
 
 namespace bertforge::quant {
@@ -43,12 +48,22 @@ namespace bertforge::quant {
 // The seed's weight scheme: 8-bit symmetric, per tensor (per_channel and per_group are options).
 inline QuantScheme ptq_default_weight_scheme() { return {8, true, Granularity::kPerTensor, 128}; }
 
+// How the static range of a Linear input is chosen: the calibration observer's, or seed 003's token-wise clipping
+// (quant/tokenwise_clipping.h) on the input sample, against the output error of the Linears reading it.
+enum class ActivationClipping { kNone, kTokenwise };
+const char* activation_clipping_name(ActivationClipping clipping);  // "none", "tokenwise"
+absl::StatusOr<ActivationClipping> parse_activation_clipping(absl::string_view name);
+
 struct PtqOptions {
   QuantScheme weights = ptq_default_weight_scheme();  // must be symmetric (the seed's eq. 2)
   int activation_bits = 8;                            // 0: activations stay FP (weight-only), else 2..16
   std::vector<std::string> exclude;                   // tap points left FP (ActivationQuantOptions::exclude)
   ActivationScope scope = ActivationScope::kAllTaps;  // which activations (quantized_model.h)
   ActivationGranularity granularity = ActivationGranularity::kPerTensor;  // per_token: no calibration runs
+  ActivationClipping clipping = ActivationClipping::kNone;  // kTokenwise: linear_inputs scope, per_tensor
+  TokenwiseClippingOptions tokenwise;                        // its settings; bits is set to activation_bits
+  int64_t clipping_samples = 2048;                           // calibration tokens kept per Linear input
+  uint64_t seed = 0;                                         // of those samples
   CalibrationOptions calibration;                     // observer and number of batches; observer.bits is set
                                                       // to activation_bits by quantize_ptq
 
@@ -72,10 +87,17 @@ struct WeightQuantReport {
   double sqnr_db = 0;
 };
 
+// Token-wise clipping of one Linear input (ActivationClipping::kTokenwise).
+struct ClippingReport {
+  std::string site;  // the tap site whose range it replaced: "layer.0.gelu", ...
+  TokenwiseClippingResult result;
+};
+
 struct PtqResult {
   QuantizedStateDict state;            // the quantized weights + every other parameter in FP
   ActivationQuantSpec activations;     // activation bits and calibrated ranges
   std::vector<WeightQuantReport> weights;  // one per quantized weight, in model order
+  std::vector<ClippingReport> clipping;    // per Linear input, with kTokenwise
 };
 
 // Quantizes `model` (not modified; the FP tensors of the result share its storage) as the file comment

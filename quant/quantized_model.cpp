@@ -15,6 +15,7 @@
 #include "ops/matmul.h"
 #include "quant/activation_quant.h"
 #include "quant/channel_fold.h"
+#include "quant/group_statistics.h"
 #include "quant/quantized_linear.h"
 
 namespace bertforge::quant {
@@ -197,12 +198,6 @@ const char* quantized_execution_name(QuantizedExecution execution) {
 
 namespace {
 
-// The tap site whose range quantizes the input of query, key and value in `layer` (quantized_model.h).
-TapSite layer_input_site(int64_t layer) {
-  return layer == 0 ? TapSite{kEmbeddingsLayer, TapPoint::kEmbeddingLayerNorm}
-                    : TapSite{layer - 1, TapPoint::kLayerOutput};
-}
-
 // How one encoder Linear quantizes its input.
 struct LinearInput {
   TapSite site;                                    // the tap point whose range it uses (per tensor)
@@ -247,12 +242,12 @@ absl::Status install_linear_overrides(BertForMaskedLM& model,
       TapSite input;
     };
     const Slot slots[] = {
-        {"attention.self.query", layer.attention_self.query, layer_input_site(l)},
-        {"attention.self.key", layer.attention_self.key, layer_input_site(l)},
-        {"attention.self.value", layer.attention_self.value, layer_input_site(l)},
-        {"attention.output.dense", layer.attention_output_dense, {l, TapPoint::kContext}},
-        {"intermediate.dense", layer.intermediate_dense, {l, TapPoint::kAttentionLayerNorm}},
-        {"output.dense", layer.output_dense, {l, TapPoint::kGelu}},
+        {"attention.self.query", layer.attention_self.query, group_input_site(l, FoldGroup::kQkv)},
+        {"attention.self.key", layer.attention_self.key, group_input_site(l, FoldGroup::kQkv)},
+        {"attention.self.value", layer.attention_self.value, group_input_site(l, FoldGroup::kQkv)},
+        {"attention.output.dense", layer.attention_output_dense, group_input_site(l, FoldGroup::kContext)},
+        {"intermediate.dense", layer.intermediate_dense, group_input_site(l, FoldGroup::kFfnInput)},
+        {"output.dense", layer.output_dense, group_input_site(l, FoldGroup::kGeluOutput)},
     };
     for (const Slot& slot : slots) {
       const std::string name = absl::StrCat("bert.encoder.layer.", l, ".", slot.name, ".weight");

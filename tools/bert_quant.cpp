@@ -4,7 +4,9 @@
 //   bert_quant --checkpoint RUN | RUN/checkpoints/step-N | model.safetensors --data DIR --out OUT/model.safetensors
 //              [--method ptq|awq] [--weight_bits 8] [--granularity per_tensor|per_channel|per_group] [--group_size 128]
 //              [--activation_bits 8 (0: FP activations)] [--observer minmax|running_minmax|percentile|mse]
-//              [--activation_exclude POINT,...]
+//              [--activation_exclude POINT,...] [--activation_scope all_taps|linear_inputs]
+//              [--activation_granularity per_tensor|per_token] [--migration none|smooth|gamma]
+//              [--migration_alpha 0.5|search] [--clipping none|tokenwise]
 //              [--calibration_batches 16] [--eval_batches 50] [--batch_size 32] [--seq_len 128] [--json]
 //
 // DIR is what bert_prep writes: calibration batches come from DIR/train (shuffled by --seed), perplexity from
@@ -18,7 +20,17 @@
 // close that model's final hidden state is to the FP model's on the same validation batches with the MLM masking
 // undone (SQNR in dB and mean cosine similarity over real tokens; train/evaluation.h compare_hidden_states).
 // An encoder-only checkpoint (no MLM head, e.g. all-MiniLM-L6-v2) is quantized the same way; it has no
-// perplexity ("n/a"; null in --json), so the hidden-state agreement is its measure.
+// perplexity ("n/a"; null in --json), so the hidden-state agreement is its measure. When the written scheme can run
+// in integers (weights symmetric per tensor or per channel, at most 8-bit activations) the file is also executed
+// by the int8 kernels (quant/quantized_model.h kInt8) and its hidden state compared with FP: int8_hidden_sqnr_db.
+//
+// For real checkpoints, whose Linear inputs carry outlier channels (quant/README.md has the recipe and figures):
+// --activation_scope linear_inputs quantizes only what the int8 kernels quantize (the six encoder Linears' inputs;
+// all_taps, the default, is the seed's every-tap-point scheme); --activation_granularity per_token quantizes each
+// token with its own range at run time (linear_inputs only); --migration smooth|gamma folds per-channel scales into
+// the model first (quant/migration.h; --migration_alpha: SmoothQuant's alpha, or "search" per group by output
+// error); --clipping tokenwise chooses each Linear input's static range by seed 003's token-wise clipping
+// (quant/tokenwise_clipping.h; linear_inputs and per_tensor only).
 // --method awq: weight-only (activations stay FP; --activation_bits, --observer and --granularity are not used),
 // asymmetric per_group(--group_size) weights of --weight_bits bits, scales and clip ratios searched on
 // --calibration_batches training batches (at most --awq_max_samples tokens kept per Linear input). Its report:
@@ -29,11 +41,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -42,6 +56,9 @@
 #include "models/bert_config.h"
 #include "models/hf_checkpoint.h"
 #include "quant/awq.h"
+#include "quant/channel_fold.h"
+#include "quant/group_statistics.h"
+#include "quant/migration.h"
 #include "quant/ptq.h"
 #include "quant/quantized_model.h"
 #include "train/checkpoint_paths.h"
@@ -62,6 +79,19 @@ ABSL_FLAG(int64_t, awq_max_samples, 4096, "awq: calibration tokens kept per Line
 ABSL_FLAG(int32_t, activation_bits, 8, "activation bit width, 2..16 (asymmetric, per tensor); 0 keeps them FP");
 ABSL_FLAG(std::vector<std::string>, activation_exclude, {},
           "tap points whose activations stay FP: a point of every layer (ffn_output) or one site (layer.0.gelu)");
+ABSL_FLAG(std::string, activation_scope, "all_taps",
+          "which activations are quantized: all_taps (every tap point, the seed's scheme) or linear_inputs (only "
+          "the encoder Linears' inputs, as int8 kernels execute them)");
+ABSL_FLAG(std::string, activation_granularity, "per_tensor",
+          "per_tensor (static, calibrated ranges) or per_token (dynamic: each token's own range; linear_inputs)");
+ABSL_FLAG(std::string, migration, "none",
+          "fold per-channel scales into the model before quantizing: none, smooth (SmoothQuant) or gamma (Outlier "
+          "Suppression's gamma migration)");
+ABSL_FLAG(std::string, migration_alpha, "0.5",
+          "--migration smooth: the migration strength in [0, 1], or \"search\" (per group, by output error)");
+ABSL_FLAG(std::string, clipping, "none",
+          "static ranges of the Linear inputs: none (the observer's) or tokenwise (seed 003's token-wise "
+          "clipping; linear_inputs, per_tensor)");
 ABSL_FLAG(std::string, observer, "minmax", "activation range observer: minmax, running_minmax, percentile or mse");
 ABSL_FLAG(int64_t, calibration_batches, 16, "training batches the activation ranges are calibrated on");
 ABSL_FLAG(int64_t, eval_batches, 50, "validation batches for the perplexities and hidden states (0: all)");
@@ -90,8 +120,52 @@ absl::StatusOr<quant::PtqOptions> ptq_options() {
   options.exclude = absl::GetFlag(FLAGS_activation_exclude);
   BF_ASSIGN_OR_RETURN(options.calibration.observer.kind, parse_observer_kind(absl::GetFlag(FLAGS_observer)));
   options.calibration.batches = absl::GetFlag(FLAGS_calibration_batches);
+  const auto flag_error = [](const char* flag, const absl::Status& s) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", s.message()));
+  };
+  absl::StatusOr<quant::ActivationScope> scope = quant::parse_activation_scope(absl::GetFlag(FLAGS_activation_scope));
+  if (!scope.ok()) return flag_error("--activation_scope", scope.status());
+  options.scope = *scope;
+  absl::StatusOr<quant::ActivationGranularity> granularity =
+      quant::parse_activation_granularity(absl::GetFlag(FLAGS_activation_granularity));
+  if (!granularity.ok()) return flag_error("--activation_granularity", granularity.status());
+  options.granularity = *granularity;
+  absl::StatusOr<quant::ActivationClipping> clipping = quant::parse_activation_clipping(absl::GetFlag(FLAGS_clipping));
+  if (!clipping.ok()) return flag_error("--clipping", clipping.status());
+  options.clipping = *clipping;
+  options.seed = absl::GetFlag(FLAGS_seed);
   if (absl::Status s = options.validate(); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--activation_bits / --calibration_batches: ", s.message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--activation_bits / --activation_scope / --activation_granularity / --activation_exclude / --clipping / "
+        "--calibration_batches: ", s.message()));
+  }
+  return options;
+}
+
+absl::StatusOr<quant::MigrationOptions> migration_options(const quant::PtqOptions& ptq) {
+  quant::MigrationOptions options;
+  absl::StatusOr<quant::MigrationMethod> method = quant::parse_migration_method(absl::GetFlag(FLAGS_migration));
+  if (!method.ok()) return absl::InvalidArgumentError(absl::StrCat("--migration: ", method.status().message()));
+  options.method = *method;
+  const std::string alpha = absl::GetFlag(FLAGS_migration_alpha);
+  if (alpha == "search") {
+    options.search_alpha = true;
+  } else if (!absl::SimpleAtod(alpha, &options.alpha)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--migration_alpha must be a number in [0, 1] or \"search\", got \"", alpha, "\""));
+  }
+  if (options.method == quant::MigrationMethod::kNone) return options;
+  if (ptq.activation_bits == 0 || ptq.activation_bits > 8) {
+    return absl::InvalidArgumentError(absl::StrCat("--migration moves outliers out of quantized activations: it "
+                                                   "needs --activation_bits in [2, 8], got ",
+                                                   ptq.activation_bits));
+  }
+  options.weights = ptq.weights;
+  options.activation_bits = ptq.activation_bits;
+  options.granularity = ptq.granularity;
+  options.seed = ptq.seed;
+  if (absl::Status s = options.validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--migration_alpha: ", s.message()));
   }
   return options;
 }
@@ -119,6 +193,8 @@ std::string short_weight_name(absl::string_view name) {
 
 struct Report {
   bool awq = false;
+  quant::MigrationResult migration;  // --migration smooth|gamma
+  std::string migration_method = "none";
   quant::PtqResult ptq;    // --method ptq
   quant::AwqResult awq_result;  // --method awq
   PerplexityResult rtn;    // --method awq: round-to-nearest with the same scheme
@@ -128,21 +204,58 @@ struct Report {
   bool has_perplexity = true;  // false for an encoder-only model
   PerplexityResult fp, quantized;
   HiddenStateAgreement hidden;  // the quantized model's final hidden state against FP's
+  std::optional<HiddenStateAgreement> int8_hidden;  // the written file executed by the int8 kernels, against FP
+  std::string int8_unavailable;                    // why not, when int8_hidden is empty
   int64_t num_layers = 0;
 };
 
 void print_ptq_tables(const Report& r);
+
+// What absorbs an AWQ-scaled Linear's 1/s ("layernorm", "value", "gelu*1/s"), or "unscaled".
+const char* awq_scaled_name(const quant::AwqLinearReport& w) {
+  return w.alpha > 0 ? quant::fold_group_producer(w.group) : "unscaled";
+}
+
+// "layer.0 qkv" for a group of a layer.
+std::string group_label(int64_t layer, quant::FoldGroup group) {
+  return absl::StrCat("layer.", layer, " ", quant::fold_group_name(group));
+}
+
+void print_migration_table(const Report& r) {
+  std::printf("%-24s %-9s %5s %19s %15s %23s\n", ("migration (" + r.migration_method + ")").c_str(), "into",
+              "alpha", "max|x| before/after", "max/median", "output error before/after");
+  for (const quant::MigrationGroupReport& g : r.migration.groups) {
+    std::printf("%-24s %-9s %5s %9.3f/%-9.3f %6.1f/%-8.1f %11.4e/%-11.4e\n", group_label(g.layer, g.group).c_str(),
+                g.migrated ? quant::fold_group_producer(g.group) : "-",
+                g.migrated && r.migration_method == "smooth" ? absl::StrFormat("%.2f", g.alpha).c_str() : "-",
+                g.input_max_before, g.input_max_after, g.outlier_ratio_before, g.outlier_ratio_after, g.error_before,
+                g.error_after);
+  }
+  std::printf("(statistics of %lld calibration tokens; output error of the group's Linears on a sample of them, "
+              "weights and activations fake-quantized as the scheme says)\n\n",
+              static_cast<long long>(r.migration.calibration_tokens));
+}
+
+void print_clipping_table(const Report& r) {
+  std::printf("\n%-32s %21s %21s %8s %23s\n", "token-wise clipping", "min-max range", "clipped range", "quantile",
+              "output error min-max/clipped");
+  for (const quant::ClippingReport& c : r.ptq.clipping) {
+    const quant::TokenwiseClippingResult& t = c.result;
+    std::printf("%-32s [%8.3f, %8.3f] [%8.3f, %8.3f] %8.4f %11.4e/%-11.4e\n", c.site.c_str(), t.minmax_range.min,
+                t.minmax_range.max, t.range.min, t.range.max, t.coarse_quantile, t.minmax_error, t.fine_error);
+  }
+}
 
 void print_awq_table(const Report& r) {
   std::printf("%-44s %-10s %-9s %5s %15s %11s %11s %7s\n", "weight (AWQ)", "shape", "scaled", "alpha",
               "clip min/mean/max", "MSE RTN", "MSE AWQ", "ratio");
   for (const quant::AwqLinearReport& w : r.awq_result.linears) {
     std::printf("%-44s %-10s %-9s %5.2f %4.2f/%4.2f/%4.2f %11.4e %11.4e %7.3f\n", short_weight_name(w.name).c_str(),
-                absl::StrCat(w.rows, "x", w.cols).c_str(), quant::awq_fold_name(w.fold), w.alpha, w.clip_min,
+                absl::StrCat(w.rows, "x", w.cols).c_str(), awq_scaled_name(w), w.alpha, w.clip_min,
                 w.clip_mean, w.clip_max, w.rtn_mse, w.awq_mse, w.rtn_mse > 0 ? w.awq_mse / w.rtn_mse : 1.0);
   }
-  std::printf("(output MSE per element on %lld calibration tokens sampled of %lld; query/key/value and "
-              "intermediate.dense are LayerNorm-fed in post-LN BERT: left unscaled, clip search only)\n",
+  std::printf("(output MSE per element on %lld calibration tokens sampled of %lld; \"scaled\": what absorbs 1/s, "
+              "query/key/value share one scale)\n",
               static_cast<long long>(r.awq_result.linears.empty() ? 0 : r.awq_result.linears.front().samples),
               static_cast<long long>(r.awq_result.calibration_tokens));
 }
@@ -152,6 +265,7 @@ void print_hidden(const char* label, const HiddenStateAgreement& h) {
 }
 
 void print_report(const Report& r) {
+  if (r.migration_method != "none") print_migration_table(r);
   if (r.awq) {
     print_awq_table(r);
     std::printf("\nactivations: FP (AWQ is weight-only)\n");
@@ -176,8 +290,23 @@ void print_report(const Report& r) {
   }
   if (r.awq) print_hidden("RTN hidden state vs FP", r.rtn_hidden);
   print_hidden("quantized hidden state vs FP", r.hidden);
+  if (r.int8_hidden.has_value()) {
+    print_hidden("int8-executed hidden state vs FP", *r.int8_hidden);
+  } else {
+    std::printf("%-32s %12s (%s)\n", "int8-executed hidden state", "n/a", r.int8_unavailable.c_str());
+  }
   std::printf("(final hidden state over %lld real tokens of %lld validation batches, MLM masking undone)\n",
               static_cast<long long>(r.hidden.tokens), static_cast<long long>(r.hidden.batches));
+}
+
+// Whether `site` is the input of one of the six encoder Linears of a layer (quant/group_statistics.h).
+bool is_linear_input(const TapSite& site, int64_t num_layers) {
+  for (int64_t l = 0; l < num_layers; ++l) {
+    for (quant::FoldGroup group : quant::kFoldGroups) {
+      if (quant::group_input_site(l, group).index() == site.index()) return true;
+    }
+  }
+  return false;
 }
 
 void print_ptq_tables(const Report& r) {
@@ -187,12 +316,16 @@ void print_ptq_tables(const Report& r) {
                 absl::StrCat(w.rows, "x", w.cols).c_str(), w.scheme.str().c_str(), w.sqnr_db);
   }
   const quant::ActivationQuantSpec& spec = r.ptq.activations;
-  if (spec.quantized()) {
+  if (spec.quantized() && !spec.has_ranges()) {
+    std::printf("\nactivations: %d-bit per token, computed at run time, at the %s\n", spec.bits,
+                quant::activation_scope_name(spec.scope));
+  } else if (spec.quantized()) {
     absl::StatusOr<ActivationQuantizer> quantizer = ActivationQuantizer::create(
         spec.calibration, r.num_layers, ActivationQuantOptions{spec.bits, spec.exclude});
     BF_CHECK(quantizer.ok(), quantizer.status().ToString());  // quantize_ptq checked it
     std::printf("\n%-44s %12s %12s %12s %6s\n", "activation", "min", "max", "scale", "zero");
     for (const TapSite& site : all_tap_sites(r.num_layers)) {
+      if (spec.scope == quant::ActivationScope::kLinearInputs && !is_linear_input(site, r.num_layers)) continue;
       const ActivationRange& range = *spec.calibration.find(site.name());
       const ActivationQuantParams* p = quantizer->params(site);
       if (p == nullptr) {
@@ -205,6 +338,7 @@ void print_ptq_tables(const Report& r) {
   } else {
     std::printf("\nactivations: FP (--activation_bits 0)\n");
   }
+  if (!r.ptq.clipping.empty()) print_clipping_table(r);
 }
 
 Json report_json(const Report& r, const std::string& out) {
@@ -218,7 +352,8 @@ Json report_json(const Report& r, const std::string& out) {
     row.set("name", w.name);
     row.set("shape", Json(Json::Array{Json(w.rows), Json(w.cols)}));
     row.set("scheme", w.scheme.to_json());
-    row.set("scaled", quant::awq_fold_name(w.fold));
+    row.set("group", quant::fold_group_name(w.group));
+    row.set("scaled", awq_scaled_name(w));
     row.set("alpha", w.alpha);
     row.set("clip", Json(Json::Array{Json(double(w.clip_min)), Json(double(w.clip_mean)), Json(double(w.clip_max))}));
     row.set("rtn_mse", w.rtn_mse);
@@ -250,6 +385,40 @@ Json report_json(const Report& r, const std::string& out) {
   j.set("hidden_sqnr_db", r.hidden.sqnr_db);
   j.set("hidden_cosine", r.hidden.mean_cosine);
   j.set("hidden_tokens", r.hidden.tokens);
+  j.set("int8_hidden_sqnr_db", r.int8_hidden.has_value() ? Json(r.int8_hidden->sqnr_db) : Json());
+  j.set("int8_hidden_cosine", r.int8_hidden.has_value() ? Json(r.int8_hidden->mean_cosine) : Json());
+  if (!r.int8_hidden.has_value()) j.set("int8_unavailable", r.int8_unavailable);
+  Json migration = Json::object();
+  migration.set("method", r.migration_method);
+  Json groups = Json::array();
+  for (const quant::MigrationGroupReport& g : r.migration.groups) {
+    Json row = Json::object();
+    row.set("layer", g.layer);
+    row.set("group", quant::fold_group_name(g.group));
+    row.set("migrated", g.migrated);
+    row.set("alpha", g.alpha);
+    row.set("input_max", Json(Json::Array{Json(double(g.input_max_before)), Json(double(g.input_max_after))}));
+    row.set("outlier_ratio",
+            Json(Json::Array{Json(double(g.outlier_ratio_before)), Json(double(g.outlier_ratio_after))}));
+    row.set("output_error", Json(Json::Array{Json(g.error_before), Json(g.error_after)}));
+    groups.push_back(std::move(row));
+  }
+  migration.set("groups", std::move(groups));
+  j.set("migration", std::move(migration));
+  Json clipping = Json::array();
+  for (const quant::ClippingReport& c : r.ptq.clipping) {
+    Json row = Json::object();
+    row.set("site", c.site);
+    row.set("minmax_range", Json(Json::Array{Json(double(c.result.minmax_range.min)),
+                                             Json(double(c.result.minmax_range.max))}));
+    row.set("range", Json(Json::Array{Json(double(c.result.range.min)), Json(double(c.result.range.max))}));
+    row.set("coarse_quantile", c.result.coarse_quantile);
+    row.set("minmax_error", c.result.minmax_error);
+    row.set("coarse_error", c.result.coarse_error);
+    row.set("fine_error", c.result.fine_error);
+    clipping.push_back(std::move(row));
+  }
+  j.set("clipping", std::move(clipping));
   return j;
 }
 
@@ -261,10 +430,15 @@ absl::Status run() {
   const bool awq = method == "awq";
   quant::PtqOptions options;
   quant::AwqOptions awq_opts;
+  quant::MigrationOptions migration;
   if (awq) {
     BF_ASSIGN_OR_RETURN(awq_opts, awq_options());
+    if (absl::GetFlag(FLAGS_migration) != "none") {
+      return absl::InvalidArgumentError("--migration is for --method ptq: AWQ searches and folds its own scales");
+    }
   } else {
     BF_ASSIGN_OR_RETURN(options, ptq_options());
+    BF_ASSIGN_OR_RETURN(migration, migration_options(options));
   }
   const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
   if (data.empty() || out.empty()) return absl::InvalidArgumentError("--data and --out are required (see --help)");
@@ -294,12 +468,14 @@ absl::Status run() {
   loader_options.max_seq_len = seq_len;
   loader_options.batch_size = batch_size;
   loader_options.seed = absl::GetFlag(FLAGS_seed);
+  const DataLoaderOptions migration_loader_options = loader_options;
   BF_ASSIGN_OR_RETURN(DataLoader calibration_loader, open_prepared_split(data, "train", vocab, loader_options));
   loader_options.shuffle = false;
   BF_ASSIGN_OR_RETURN(DataLoader validation_loader, open_prepared_split(data, "validation", vocab, loader_options));
 
   progress(absl::StrCat("loading ", paths.weights));
   BF_ASSIGN_OR_RETURN(const std::unique_ptr<BertForMaskedLM> model, load_hf_bert(paths.weights, config));
+  std::unique_ptr<BertForMaskedLM> quantized_input;  // the migrated copy, with --migration
   Report report;
   report.num_layers = config.num_hidden_layers;
   report.has_perplexity = model->has_mlm_head();
@@ -334,8 +510,24 @@ absl::Status run() {
                           options.calibration.batches, " training batches (",
                           observer_kind_name(options.calibration.observer.kind), ")"));
   }
+  if (!awq && migration.method != quant::MigrationMethod::kNone) {
+    report.migration_method = quant::migration_method_name(migration.method);
+    progress(absl::StrCat(report.migration_method, " migration: per-channel statistics of the Linear inputs on ",
+                          options.calibration.batches, " training batches, scales folded into a copy of the model"));
+    // The same batches as the calibration below: a second loader with the same seed.
+    BF_ASSIGN_OR_RETURN(DataLoader migration_loader, open_prepared_split(data, "train", vocab, migration_loader_options));
+    quantized_input = quant::clone_bert(*model);
+    BF_ASSIGN_OR_RETURN(report.migration,
+                        quant::migrate_outliers(*quantized_input,
+                                                quant::loader_batches(migration_loader, options.calibration.batches),
+                                                migration));
+  }
   if (!awq) {
-    BF_ASSIGN_OR_RETURN(report.ptq, quant::quantize_ptq(*model, calibration_loader, options));
+    if (options.clipping == quant::ActivationClipping::kTokenwise) {
+      progress("token-wise clipping of the Linear inputs' ranges");
+    }
+    BF_ASSIGN_OR_RETURN(report.ptq, quant::quantize_ptq(quantized_input ? *quantized_input : *model,
+                                                        calibration_loader, options));
   }
 
   progress(absl::StrCat("writing ", out, " and ", quant::activation_spec_path(out)));
@@ -355,6 +547,15 @@ absl::Status run() {
   }
   report.hidden = compare_hidden_states(*model, *quantized.bert.model, validation_loader, eval_batches);
   progress(absl::StrFormat("quantized hidden state vs FP: %.2f dB SQNR", report.hidden.sqnr_db));
+  absl::StatusOr<quant::LoadedQuantizedBert> int8 =
+      quant::load_quantized_bert(out, config, {quant::QuantizedExecution::kInt8});
+  if (int8.ok()) {
+    progress("executing the written file with the int8 kernels");
+    report.int8_hidden = compare_hidden_states(*model, *int8->bert.model, validation_loader, eval_batches);
+    progress(absl::StrFormat("int8-executed hidden state vs FP: %.2f dB SQNR", report.int8_hidden->sqnr_db));
+  } else {
+    report.int8_unavailable = std::string(int8.status().message());
+  }
 
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", report_json(report, out).dump(2).c_str());
