@@ -1,6 +1,7 @@
 // tests/bench/bench_quant_inference.cpp — BERT encoder inference throughput (tokens/s), FP32 against PTQ W8A8 with
-// real int8 execution (quant/quantized_model.h, QuantizedExecution::kInt8), and against PyTorch FP32 inference of the
-// same model, for the mini and base presets at T = 128, batch 8.
+// real int8 execution (quant/quantized_model.h, QuantizedExecution::kInt8), and against PyTorch FP32 and dynamic
+// int8 inference of the same model, for all-MiniLM-L6-v2's shape (6 layers, hidden 384, 12 heads, FFN 1536) and
+// BERT-base at T = 128, batch 8.
 //
 // What runs: the encoder only (embeddings, LayerNorm, every layer; no MLM head, which PTQ keeps FP and whose
 // (rows, 30522) decoder would dominate small models), eval mode, no grad, on one synthetic batch (random ids,
@@ -17,6 +18,11 @@
 //               through load_state_dict (a control for fp32: same work, a model built the other way)
 //   int8 a7,    int8 and int8-lin of PTQ W8A7 (activations quantized to 7 bits, calibrated alike), whose Linears
 //   int8-lin a7 the AVX2 path runs with its faster 7-bit kernel (quant/int8_gemm.h)
+//   tok         W8A8 with weights per channel and activations per token, computed at run time (linear_inputs
+//               scope, dynamic: each row's own min/max, the int8 GEMM's per-row epilogue)
+//   smooth+tok  the same after SmoothQuant migration (alpha 0.5) folded into the model (quant/migration.h): the
+//               recipe for real checkpoints (quant/README.md); it adds the folded per-channel multiplies on the
+//               residuals and the GELU output
 // PyTorch (tests/bench/bench_quant_inference_torch.py, /usr/bin/python3, same thread count): the Hugging Face-style
 // eager model of bench_train_torch.py, FP32, and with quantize_dynamic int8 Linears (the encoder parameter count is
 // checked against bertforge's).
@@ -24,7 +30,7 @@
 // pass (encode_seconds). Ratios are speedups: time(fp32) / time(x) and
 // time(torch fp32) / time(x).
 //
-// Usage: bench_quant_inference [preset ...]   (default: mini base)
+// Usage: bench_quant_inference [shape ...]   (default: minilm base; also tiny, mini)
 #include <omp.h>
 #include <unistd.h>
 
@@ -41,7 +47,10 @@
 #include "absl/strings/match.h"
 #include "autograd/grad_mode.h"
 #include "models/bert.h"
+#include "quant/channel_fold.h"
+#include "quant/group_statistics.h"
 #include "quant/int8_gemm.h"
+#include "quant/migration.h"
 #include "quant/ptq.h"
 #include "quant/quantized_model.h"
 #include "tests/bench/bench_util.h"
@@ -106,6 +115,17 @@ std::vector<double> encode_seconds(const std::vector<const BertForMaskedLM*>& mo
   return medians;
 }
 
+// A bertforge preset, or "minilm": all-MiniLM-L6-v2's shape.
+absl::StatusOr<BertConfig> shape_config(const std::string& shape) {
+  if (shape != "minilm") return BertConfig::preset(shape);
+  BertConfig config = BertConfig::preset("base").value();
+  config.num_hidden_layers = 6;
+  config.hidden_size = 384;
+  config.num_attention_heads = 12;
+  config.intermediate_size = 1536;
+  return config;
+}
+
 std::unique_ptr<BertForMaskedLM> build(const quant::PtqResult& ptq, const BertConfig& config,
                                        const quant::QuantizedBuildOptions& options) {
   absl::StatusOr<quant::QuantizedBert> q = quant::build_quantized_bert(ptq.state, config, ptq.activations, options);
@@ -114,7 +134,7 @@ std::unique_ptr<BertForMaskedLM> build(const quant::PtqResult& ptq, const BertCo
 }
 
 int run_preset(const std::string& preset, int threads) {
-  const BertConfig config = BertConfig::preset(preset).value();
+  const BertConfig config = shape_config(preset).value();
   BertForMaskedLM fp(config, /*init_seed=*/1);
   fp.eval();
   int64_t encoder_parameters = 0;
@@ -123,17 +143,35 @@ int run_preset(const std::string& preset, int threads) {
   }
   const std::string shard = (std::filesystem::temp_directory_path() /
                              ("bench_quant_inference_" + std::to_string(::getpid()) + ".zst")).string();
-  const auto calibrate = [&](int activation_bits) {
+  const auto calibrate = [&](const BertForMaskedLM& model, int activation_bits, bool per_token) {
     DataLoader loader = calibration_loader(shard, config.vocab_size);
     quant::PtqOptions options;
     options.calibration.batches = kCalibrationBatches;
     options.activation_bits = activation_bits;
-    absl::StatusOr<quant::PtqResult> result = quant::quantize_ptq(fp, loader, options);
+    if (per_token) {
+      options.weights.granularity = quant::Granularity::kPerChannel;
+      options.scope = quant::ActivationScope::kLinearInputs;
+      options.granularity = quant::ActivationGranularity::kPerToken;
+    }
+    absl::StatusOr<quant::PtqResult> result = quant::quantize_ptq(model, loader, options);
     std::filesystem::remove(shard);
     BF_CHECK(result.ok(), result.status().ToString());
     return std::move(*result);
   };
-  const std::optional<quant::PtqResult> ptq = calibrate(8), ptq7 = calibrate(7);
+  const std::optional<quant::PtqResult> ptq = calibrate(fp, 8, false), ptq7 = calibrate(fp, 7, false);
+  const std::optional<quant::PtqResult> per_token = calibrate(fp, 8, true);
+  const std::unique_ptr<BertForMaskedLM> smoothed = quant::clone_bert(fp);
+  {
+    DataLoader loader = calibration_loader(shard, config.vocab_size);
+    quant::MigrationOptions smooth;
+    smooth.method = quant::MigrationMethod::kSmooth;
+    smooth.granularity = quant::ActivationGranularity::kPerToken;
+    const absl::Status migrated =
+        quant::migrate_outliers(*smoothed, quant::loader_batches(loader, kCalibrationBatches), smooth).status();
+    std::filesystem::remove(shard);
+    BF_CHECK(migrated.ok(), migrated.ToString());
+  }
+  const std::optional<quant::PtqResult> smoothed_per_token = calibrate(*smoothed, 8, true);
 
   const Tensor ids = Tensor::from_vector(random_ids(kBatch * kSeqLen, config.vocab_size, 7), {kBatch, kSeqLen});
   const double tokens = static_cast<double>(kBatch * kSeqLen);
@@ -148,13 +186,15 @@ int run_preset(const std::string& preset, int threads) {
   fp_dequantized->set_hook(nullptr);
   const auto int8_a7 = build(*ptq7, config, {quant::QuantizedExecution::kInt8, /*fake_quant_taps=*/true});
   const auto int8_linears_a7 = build(*ptq7, config, {quant::QuantizedExecution::kInt8, /*fake_quant_taps=*/false});
+  const auto int8_per_token = build(*per_token, config, {quant::QuantizedExecution::kInt8});
+  const auto int8_smoothed_per_token = build(*smoothed_per_token, config, {quant::QuantizedExecution::kInt8});
   const std::vector<double> seconds =
       encode_seconds({&fp, fake_quant.get(), int8.get(), int8_linears.get(), fp_dequantized.get(), int8_a7.get(),
-                      int8_linears_a7.get()},
+                      int8_linears_a7.get(), int8_per_token.get(), int8_smoothed_per_token.get()},
                      ids);
   std::vector<Row> rows = {{"fp32", seconds[0]},     {"fake-quant", seconds[1]}, {"int8", seconds[2]},
                            {"int8-lin", seconds[3]}, {"fp32-deq", seconds[4]},   {"int8 a7", seconds[5]},
-                           {"int8-lin a7", seconds[6]}};
+                           {"int8-lin a7", seconds[6]}, {"tok", seconds[7]}, {"smooth+tok", seconds[8]}};
 
   const auto torch = bench::run_torch_peer("bench_quant_inference_torch.py",
                                            {std::to_string(threads), std::to_string(kWarmup),
@@ -177,7 +217,10 @@ int run_preset(const std::string& preset, int threads) {
   for (const Row& row : rows) {
     std::printf("  %-15s %8.0f tokens/s  %7.3f s   x%.2f vs fp32", row.name, tokens / row.seconds, row.seconds,
                 rows[0].seconds / row.seconds);
-    if (have_torch) std::printf("   x%.2f vs torch fp32", torch_fp->second[0] / row.seconds);
+    if (have_torch) {
+      std::printf("   x%.2f vs torch fp32   x%.2f vs torch dyn-int8", torch_fp->second[0] / row.seconds,
+                  torch_int8->second[0] / row.seconds);
+    }
     std::printf("\n");
   }
   if (!have_torch) std::printf("  torch: not available\n");
@@ -188,18 +231,19 @@ int run_preset(const std::string& preset, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> presets = {"mini", "base"};
+  std::vector<std::string> presets = {"minilm", "base"};
   if (argc > 1) presets.assign(argv + 1, argv + argc);
   for (const std::string& preset : presets) {
-    if (!BertConfig::preset(preset).ok()) {
-      std::fprintf(stderr, "bench_quant_inference: unknown preset '%s'\n", preset.c_str());
+    if (!shape_config(preset).ok()) {
+      std::fprintf(stderr, "bench_quant_inference: unknown shape '%s' (minilm, tiny, mini, base)\n", preset.c_str());
       return 2;
     }
   }
   const int threads = omp_get_max_threads();
-  std::printf("bench_quant_inference: %d threads, encoder only, eval, no grad; int8 GEMM path %s; median of %d "
+  std::printf("bench_quant_inference: %s; %d threads, encoder only, eval, no grad; int8 GEMM path %s; median of %d "
               "passes after %d warm-up\n",
-              threads, quant::int8_gemm_isa_name(quant::int8_gemm_best_isa()), kRepeats, kWarmup);
+              bench::cpu_model().c_str(), threads, quant::int8_gemm_isa_name(quant::int8_gemm_best_isa()), kRepeats,
+              kWarmup);
   for (const std::string& preset : presets) {
     if (const int rc = run_preset(preset, threads); rc != 0) return rc;
   }

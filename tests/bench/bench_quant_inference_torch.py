@@ -17,6 +17,8 @@ import torch
 from bench_timing import median_seconds
 from bench_train_torch import PRESETS, VOCAB, BertForMaskedLM
 
+SHAPES = {**PRESETS, "minilm": (6, 384, 12, 1536)}  # all-MiniLM-L6-v2: layers, hidden, heads, FFN
+
 
 def encode(model, ids, token_types, attention_mask):
     """BertForMaskedLM.forward up to the encoder's output (B, T, C); eval mode, so no dropout."""
@@ -34,7 +36,7 @@ def main():
     preset, batch, seq = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = BertForMaskedLM(*PRESETS[preset]).eval()
+    model = BertForMaskedLM(*SHAPES[preset]).eval()
     gen = torch.Generator().manual_seed(7)
     ids = torch.randint(1000, VOCAB, (batch, seq), generator=gen)
     token_types = torch.zeros_like(ids)

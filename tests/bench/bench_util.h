@@ -1,5 +1,6 @@
 // tests/bench/bench_util.h — what the benchmarks in tests/bench share (header-only): timing a call as the median
-// (and best) of repeats after warm-up calls, and running a benchmark's PyTorch peer script (peer_python()).
+// (and best) of repeats after warm-up calls, running a benchmark's PyTorch peer script (peer_python()), and naming
+// the CPU the figures come from.
 //
 // A peer script prints one line per figure, "key value [value ...]"; run_torch_peer returns those values by key.
 #pragma once
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -18,6 +20,17 @@
 #endif
 
 namespace bertforge::bench {
+
+// The CPU's "model name" from /proc/cpuinfo ("AMD EPYC 9354P 32-Core Processor"), or "unknown CPU".
+inline std::string cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      return line.substr(line.find(':') + 2);
+    }
+  }
+  return "unknown CPU";
+}
 
 struct Timing {
   double median = 0.0, best = 0.0;  // seconds
