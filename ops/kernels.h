@@ -120,12 +120,20 @@ struct KernelTable {
   // ---- Integer Linear layers of quantized inference: GPU only (the CPU runs quant/int8_gemm.h's prepacked
   // kernels, which these match). q (n) uint8 = clamp(round_half_even(x / scale) + zero_point, 0, q_max).
   void (*quantize_u8)(uint8_t* q, const float* x, int64_t n, float scale, float zero_point, float q_max) = nullptr;
-  // y (M,N) = a_scale * w_scales[n] * (sum_k a[m][k] w[n][k] - a_zero_point * w_row_sums[n]) + bias[n], the
-  // integer sum exact; a (M,K) uint8 and w (N,K) int8 in [-127, 127] row-major, w_row_sums (N) = sum_k w[n][k],
-  // w_scales (N, or 1: one scale for every n), bias (N) or nullptr.
+  // Dynamic per-row quantization, as quant/int8_gemm.h quantize_activations_per_row: for each row m of x (M,K),
+  // (scales[m], zero_points[m]) = ActivationQuantParams::from_range({min(0, min_k x), max(0, max_k x)}, bits) and
+  // q[m,:] (M,K) its codes as quantize_u8 gives them; bits in [2, 8]. A NaN is left out of the range (code 0). A row
+  // holding an infinity cannot raise an error on a GPU: it gets scale NaN and zero point 0, so its outputs are NaN.
+  void (*quantize_u8_per_row)(uint8_t* q, float* scales, int32_t* zero_points, const float* x, int64_t M, int64_t K,
+                              int bits) = nullptr;
+  // y (M,N) = s_a[m] * w_scales[n] * (sum_k a[m][k] w[n][k] - z_a[m] * w_row_sums[n]) + bias[n], the integer sum
+  // exact; a (M,K) uint8 and w (N,K) int8 in [-127, 127] row-major, w_row_sums (N) = sum_k w[n][k], w_scales (N,
+  // or 1: one scale for every n), bias (N) or nullptr. (s_a[m], z_a[m]) = (a_scales[m], a_zero_points[m]) (M) when
+  // these are given (per row), else (a_scale, a_zero_point) for every m.
   void (*int8_linear)(float* y, const uint8_t* a, const int8_t* w, const int32_t* w_row_sums,
                       const float* w_scales, int64_t num_w_scales, const float* bias, int64_t M, int64_t N,
-                      int64_t K, float a_scale, int32_t a_zero_point) = nullptr;
+                      int64_t K, float a_scale, int32_t a_zero_point, const float* a_scales,
+                      const int32_t* a_zero_points) = nullptr;
 
   // ---- Multi-tensor (ops/cpu/multi_tensor.cpp): one call over `count` tensors (sizes[i] elements each), one
   // launch per kMultiTensorGroup tensors on a GPU, instead of one or more per tensor. Each tensor is cut into

@@ -1,10 +1,11 @@
-// Asymmetric activation quantization parameters, and fake quantization through the kernel table (see
-// activation_quant.h).
+// Asymmetric activation quantization parameters, and fake quantization through the kernel table, static per
+// tensor or dynamic per token (see activation_quant.h).
 #include "quant/activation_quant.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/check.h"
 #include "ops/kernels.h"
@@ -46,6 +47,35 @@ Tensor fake_quantize_activation(const Tensor& x, const ActivationQuantParams& pa
   BF_KERNEL(in.device(), fake_quantize)(out.data<float>(), in.data<float>(), in.numel(), params.scale,
                                         static_cast<float>(params.zero_point), static_cast<float>(params.qmax()));
   return out;
+}
+
+Tensor fake_quantize_per_token(const Tensor& x, int bits) {
+  BF_CHECK(x.dim() >= 1, "fake_quantize_per_token: x must have a last dim, got ", x.shape_str());
+  const Tensor in = x.detach().to(DType::kF32).to(Device::cpu()).contiguous();
+  Tensor out = Tensor::empty(in.shape(), DType::kF32, Device::cpu());
+  const int64_t K = in.size(-1), rows = K == 0 ? 0 : in.numel() / K;
+  const float* src = in.data<float>();
+  float* dst = out.data<float>();
+  // The rows' ranges (OpenMP over rows; nothing throws inside), then their parameters, then the kernel per row.
+  std::vector<ActivationRange> ranges(static_cast<size_t>(rows));
+  int64_t first_infinite_row = rows;
+#pragma omp parallel for schedule(static) reduction(min : first_infinite_row)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = 0; k < K; ++k) {
+      const float v = src[r * K + k];
+      if (std::isinf(v)) first_infinite_row = std::min(first_infinite_row, r);
+      if (std::isnan(v)) continue;
+      ranges[r].min = std::min(ranges[r].min, v);
+      ranges[r].max = std::max(ranges[r].max, v);
+    }
+  }
+  BF_CHECK(first_infinite_row == rows, "fake_quantize_per_token: row ", first_infinite_row, " of ", x.shape_str(),
+           " holds an infinity: a per-token range must be finite");
+  std::vector<ActivationQuantParams> params(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) params[r] = ActivationQuantParams::from_range(ranges[r], bits);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) fake_quantize_activation(src + r * K, dst + r * K, K, params[r]);
+  return out.to(x.device());
 }
 
 }  // namespace bertforge

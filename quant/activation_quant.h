@@ -1,5 +1,6 @@
 // Asymmetric activation quantization (DESIGN.md "Quantization", seed paper eq. 3): the parameters derived from
-// a calibrated range [a_min, a_max] and the fake-quantization kernel used by PTQ evaluation.
+// a calibrated range [a_min, a_max] and the fake-quantization kernel used by PTQ evaluation; and the dynamic
+// per-token variant, where each row's parameters come from its own min and max at run time.
 //
 // For b bits, Q = 2^b - 1:
 //   s = (a_max - a_min) / Q                    the scale, kept as computed (never rounded to a power of two)
@@ -50,5 +51,12 @@ void fake_quantize_activation(const float* in, float* out, int64_t n, const Acti
 // x: any shape, dtype and device -> a new f32 tensor of x's shape on x's device, detached from the graph.
 // The kernel (ops/kernels.h fake_quantize) runs where x is: a CUDA kernel on a GPU.
 Tensor fake_quantize_activation(const Tensor& x, const ActivationQuantParams& params);
+
+// Dynamic per-token fake quantization, the FP reference of the int8 Linear's per-token mode (quant/int8_gemm.h
+// quantize_activations_per_row): x any shape (..., K) -> a new f32 tensor of x's shape on x's device (computed on
+// the CPU; a tensor elsewhere is copied there and back), detached. Every row r over the last dim is fake-quantized
+// with from_range({min(0, min_k x[r,k]), max(0, max_k x[r,k])}, bits). A NaN is left out of its row's range and
+// stays NaN; an infinity is an error (no finite range).
+Tensor fake_quantize_per_token(const Tensor& x, int bits);
 
 }  // namespace bertforge

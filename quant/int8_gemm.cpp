@@ -1,5 +1,6 @@
 // quant/int8_gemm.cpp — the int8 GEMM driver: path selection, weight prepacking, cache blocking, threading, the
-// dequantizing epilogue, the portable scalar microkernel, and activation quantization.
+// dequantizing epilogue (per-tensor or per-row activation parameters), the portable scalar microkernel, and
+// activation quantization (static per tensor, dynamic per row).
 //
 // Blocking (after ops/cpu/gemm.cpp, with B packed once at load instead of per call):
 //   C is cut into tasks of MC rows x NC output channels, spread over OpenMP threads (dynamic schedule).
@@ -8,6 +9,9 @@
 //   stays in L1) runs the microkernel down the MC rows. Partial sums of earlier K blocks wait in a per-thread
 //   MC x NC int32 buffer; after the last block each tile is finished at once (row-sum correction, and for the f32
 //   output the scales and the bias), so the int32 sums of C never travel to memory.
+//
+// The epilogue's int32 value v = acc - corr is exact: |corr| = |(z_a - offset) rowsum_w| <= 255 * 127 * K (z_a in
+// [0, 255], offset 0 or 128) fits int32 for K <= kInt8GemmMaxK, and so does |v| = |sum_k (a - z_a) w|.
 #include "quant/int8_gemm.h"
 
 #include <omp.h>
@@ -16,9 +20,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include "core/check.h"
+#include "quant/activation_quant.h"
 #include "quant/int8_gemm_kernels.h"
 
 namespace bertforge::quant {
@@ -64,6 +70,9 @@ constexpr int64_t kMC = 96;
 constexpr int64_t kNC = 256;  // output channels per task: a multiple of every NR
 // Below this many multiply-adds a second thread costs more than it saves.
 constexpr int64_t kMinWorkPerThread = int64_t{64} * 64 * 64;
+constexpr int64_t kMaxNR = 32;  // the widest tile of any path (VNNI)
+static_assert(int64_t{255} * 127 * kInt8GemmMaxK <= std::numeric_limits<int32_t>::max(),
+              "the epilogue's corrections must fit int32");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -122,31 +131,51 @@ struct Scratch {
 };
 
 // What happens to a finished tile: v = acc - corr[n] (an exact int32), then C = v, or Y = comb[n] * v + bias[n].
+// Per tensor, corr and comb are computed once per call; per row, a row's are computed when its tile is finished,
+// from the row's (s_a[m], z_a[m]), in the same operations (so equal parameters give equal floats).
 struct Finish {
-  const int32_t* corr = nullptr;  // (N)
+  const int32_t* corr = nullptr;  // (N): (z_a - offset) * rowsum_w[n]; per tensor only
   int32_t* C = nullptr;
   int64_t ldc = 0;
   float* Y = nullptr;
   int64_t ldy = 0;
-  const float* comb = nullptr;  // (N): s_a * s_w[n]
+  const float* comb = nullptr;  // (N): s_a * s_w[n]; per tensor only
   const float* bias = nullptr;  // (N)
+  // Per row: the activation parameters (M), the weight scales (N, one per channel even for a per-tensor weight),
+  // the weight's row sums (N) and the packed-A offset (128 for a signed-A microkernel, else 0).
+  const float* a_scales = nullptr;
+  const int32_t* a_zero_points = nullptr;
+  const float* w_scales = nullptr;
+  const int32_t* row_sums = nullptr;
+  int32_t a_offset = 0;
 };
 
 void finish_tile(const Finish& f, const int32_t* tile, int64_t ld_tile, int64_t i, int64_t j, int64_t rows,
                  int64_t cols) {
+  float row_comb[kMaxNR];
+  int32_t row_corr[kMaxNR];
   for (int64_t r = 0; r < rows; ++r) {
     const int32_t* t = tile + r * ld_tile;
     if (f.C != nullptr) {
       int32_t* c = f.C + (i + r) * f.ldc + j;
       for (int64_t q = 0; q < cols; ++q) c[q] = static_cast<int32_t>(int64_t{t[q]} - f.corr[j + q]);
-    } else {
-      float* y = f.Y + (i + r) * f.ldy + j;
-      const float* comb = f.comb + j;
-      const float* bias = f.bias + j;
-      const int32_t* corr = f.corr + j;
+      continue;
+    }
+    const float* comb = f.comb + j;
+    const int32_t* corr = f.corr + j;
+    if (f.a_scales != nullptr) {
+      const float a_scale = f.a_scales[i + r];
+      const int32_t zero = f.a_zero_points[i + r] - f.a_offset;
       for (int64_t q = 0; q < cols; ++q) {
-        y[q] = comb[q] * static_cast<float>(static_cast<int32_t>(int64_t{t[q]} - corr[q])) + bias[q];
+        row_comb[q] = a_scale * f.w_scales[j + q];
+        row_corr[q] = zero * f.row_sums[j + q];
       }
+      comb = row_comb, corr = row_corr;
+    }
+    float* y = f.Y + (i + r) * f.ldy + j;
+    const float* bias = f.bias + j;
+    for (int64_t q = 0; q < cols; ++q) {
+      y[q] = comb[q] * static_cast<float>(static_cast<int32_t>(int64_t{t[q]} - corr[q])) + bias[q];
     }
   }
 }
@@ -217,6 +246,7 @@ void run_task(const Int8Microkernel& uk, const uint8_t* A, int64_t lda, const Pa
 
 void run_gemm(const Int8Microkernel& uk, int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W,
               const Finish& f) {
+  BF_CHECK(uk.nr <= kMaxNR, "int8 GEMM: tile width ", uk.nr, " exceeds ", kMaxNR);
   const int64_t N = W.rows, K = W.cols;
   const int64_t m_tasks = ceil_div(M, kMC), n_tasks = ceil_div(N, kNC), tasks = m_tasks * n_tasks;
   const int64_t by_work = std::max<int64_t>(1, M * N * std::max<int64_t>(K, 1) / kMinWorkPerThread);
@@ -230,12 +260,54 @@ void run_gemm(const Int8Microkernel& uk, int64_t M, const uint8_t* A, int64_t ld
   }
 }
 
+// The value the packed A adds to each activation code: a signed-A microkernel sees a - 128.
+int32_t a_offset(const Int8Microkernel& uk) { return uk.signed_a ? 128 : 0; }
+
 // corr[n] such that acc - corr[n] = sum_k (a - zero_point) w: the packed-A offset (128 for signed_a) is folded in.
 std::vector<int32_t> corrections(const Int8Microkernel& uk, const PackedInt8Weight& W, int32_t zero_point) {
-  const int32_t offset = uk.signed_a ? 128 : 0;
+  const int32_t zero = zero_point - a_offset(uk);
   std::vector<int32_t> corr(static_cast<size_t>(W.rows));
-  for (int64_t n = 0; n < W.rows; ++n) corr[n] = (zero_point - offset) * W.row_sums[n];
+  for (int64_t n = 0; n < W.rows; ++n) corr[n] = zero * W.row_sums[n];
   return corr;
+}
+
+// Threads for an element-wise pass over M rows of K: one per 32 Ki elements, at most the OpenMP team's.
+int elementwise_threads(int64_t M, int64_t K) {
+  const int64_t by_work = std::max<int64_t>(1, M * K / (int64_t{1} << 15));
+  return omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_work));
+}
+
+// q (K) = clamp(round(x / scale) + z, 0, q_max), x (K). Clamped in float (a NaN becomes 0: max(0, NaN) is 0), then
+// converted: vectorises to divide, round, min, max, cvt.
+void quantize_row(const float* x, int64_t K, float scale, float z, float q_max, uint8_t* q) {
+  for (int64_t k = 0; k < K; ++k) {
+    const float v = std::nearbyint(x[k] / scale) + z;
+    q[k] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(0.0f, v), q_max)));
+  }
+}
+
+// [lo, hi] = [min(0, min_k x[k]), max(0, max_k x[k])] over the non-NaN values of x (K); false if x holds an
+// infinity. The vectorised pass also sums x - x, which is NaN exactly when some x is NaN or infinite: only such a
+// row takes the scalar pass (vector min/max instructions do not order NaNs the way a scalar comparison does).
+bool row_range(const float* x, int64_t K, float& lo, float& hi) {
+  float lo_v = 0.0f, hi_v = 0.0f, not_finite = 0.0f;
+#pragma omp simd reduction(min : lo_v) reduction(max : hi_v) reduction(+ : not_finite)
+  for (int64_t k = 0; k < K; ++k) {  // no std::min / max: their references keep the loop from vectorising
+    const float v = x[k];
+    lo_v = v < lo_v ? v : lo_v;
+    hi_v = v > hi_v ? v : hi_v;
+    not_finite += v - v;
+  }
+  lo = lo_v, hi = hi_v;
+  if (not_finite == 0.0f) return true;
+  lo = hi = 0.0f;
+  for (int64_t k = 0; k < K; ++k) {
+    if (std::isnan(x[k])) continue;
+    if (std::isinf(x[k])) return false;
+    lo = std::min(lo, x[k]);
+    hi = std::max(hi, x[k]);
+  }
+  return true;
 }
 
 }  // namespace
@@ -324,25 +396,44 @@ void int8_gemm_f32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Wei
                    float* Y, int64_t ldy) {
   BF_CHECK(M >= 0 && lda >= W.cols && ldy >= W.rows, "int8_gemm_f32: bad sizes M ", M, ", lda ", lda, ", ldy ",
            ldy, " for W (", W.rows, ", ", W.cols, ")");
-  BF_CHECK(e.a_zero_point >= 0 && e.a_zero_point <= 255, "int8_gemm_f32: zero point ", e.a_zero_point,
+  const bool per_row = e.a_scales != nullptr;
+  BF_CHECK(per_row == (e.a_zero_points != nullptr), "int8_gemm_f32: per-row activation scales and zero points go "
+           "together (one of them is null)");
+  BF_CHECK(per_row || (e.a_zero_point >= 0 && e.a_zero_point <= 255), "int8_gemm_f32: zero point ", e.a_zero_point,
            " outside [0, 255]");
+  for (int64_t m = 0; per_row && m < M; ++m) {
+    BF_CHECK(e.a_zero_points[m] >= 0 && e.a_zero_points[m] <= 255, "int8_gemm_f32: zero point ", e.a_zero_points[m],
+             " of row ", m, " outside [0, 255]");
+  }
   BF_CHECK(e.w_scales != nullptr && (e.num_w_scales == 1 || e.num_w_scales == W.rows), "int8_gemm_f32: ",
            e.num_w_scales, " weight scales for ", W.rows, " output channels (expected 1 or N)");
   check_activation_codes(M, A, lda, W.cols, e.a_bits);
   if (M == 0 || W.rows == 0) return;
   const Int8Microkernel& uk = microkernel_for(W.isa, e.a_bits);
-  const std::vector<int32_t> corr = corrections(uk, W, e.a_zero_point);
-  std::vector<float> comb(static_cast<size_t>(W.rows)), bias(static_cast<size_t>(W.rows), 0.0f);
-  for (int64_t n = 0; n < W.rows; ++n) {
-    comb[n] = e.a_scale * e.w_scales[e.num_w_scales == 1 ? 0 : n];
+  const size_t N = static_cast<size_t>(W.rows);
+  std::vector<float> w_scales(N), comb, bias(N, 0.0f);
+  std::vector<int32_t> corr;
+  for (size_t n = 0; n < N; ++n) {
+    w_scales[n] = e.w_scales[e.num_w_scales == 1 ? 0 : n];
     if (e.bias != nullptr) bias[n] = e.bias[n];
   }
   Finish f;
-  f.corr = corr.data();
   f.Y = Y;
   f.ldy = ldy;
-  f.comb = comb.data();
   f.bias = bias.data();
+  if (per_row) {
+    f.a_scales = e.a_scales;
+    f.a_zero_points = e.a_zero_points;
+    f.w_scales = w_scales.data();
+    f.row_sums = W.row_sums.data();
+    f.a_offset = a_offset(uk);
+  } else {
+    corr = corrections(uk, W, e.a_zero_point);
+    comb.resize(N);
+    for (size_t n = 0; n < N; ++n) comb[n] = e.a_scale * w_scales[n];
+    f.corr = corr.data();
+    f.comb = comb.data();
+  }
   run_gemm(uk, M, A, lda, W, f);
 }
 
@@ -354,18 +445,33 @@ void quantize_activations(const float* X, int64_t M, int64_t K, int64_t ldx, flo
   BF_CHECK(zero_point >= 0 && zero_point <= max_code, "quantize_activations: zero point ", zero_point,
            " outside [0, ", max_code, "]");
   const float z = static_cast<float>(zero_point), q_max = static_cast<float>(max_code);
-  const int64_t by_work = std::max<int64_t>(1, M * K / (int64_t{1} << 15));
-  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_work));
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(elementwise_threads(M, K))
+  for (int64_t m = 0; m < M; ++m) quantize_row(X + m * ldx, K, scale, z, q_max, Q + m * ldq);
+}
+
+void quantize_activations_per_row(const float* X, int64_t M, int64_t K, int64_t ldx, int bits, uint8_t* Q,
+                                  int64_t ldq, float* scales, int32_t* zero_points) {
+  BF_CHECK(bits >= 2 && bits <= 8, "quantize_activations_per_row: ", bits, " bits outside [2, 8]");
+  BF_CHECK(M >= 0 && K >= 0 && ldx >= K && ldq >= K, "quantize_activations_per_row: bad sizes M ", M, ", K ", K,
+           ", ldx ", ldx, ", ldq ", ldq);
+  const float q_max = static_cast<float>((1 << bits) - 1);
+  int64_t first_infinite_row = M;  // nothing may throw inside the parallel loop: the check comes after it
+#pragma omp parallel for schedule(static) num_threads(elementwise_threads(M, K)) reduction(min : first_infinite_row)
   for (int64_t m = 0; m < M; ++m) {
     const float* x = X + m * ldx;
-    uint8_t* q = Q + m * ldq;
-    // Clamp in float (a NaN becomes 0: max(0, NaN) is 0), then convert: vectorises to divide, round, min, max, cvt.
-    for (int64_t k = 0; k < K; ++k) {
-      const float v = std::nearbyint(x[k] / scale) + z;
-      q[k] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(0.0f, v), q_max)));
+    float lo, hi;
+    if (!row_range(x, K, lo, hi)) {
+      first_infinite_row = std::min(first_infinite_row, m);
+      continue;
     }
+    // [lo, hi] is finite and holds 0: from_range cannot fail, and its zero point lies in [0, q_max].
+    const ActivationQuantParams p = ActivationQuantParams::from_range({lo, hi}, bits);
+    scales[m] = p.scale;
+    zero_points[m] = p.zero_point;
+    quantize_row(x, K, p.scale, static_cast<float>(p.zero_point), q_max, Q + m * ldq);
   }
+  BF_CHECK(first_infinite_row == M, "quantize_activations_per_row: row ", first_infinite_row, " of (", M, ", ", K,
+           ") holds an infinity: a per-token range must be finite");
 }
 
 }  // namespace bertforge::quant

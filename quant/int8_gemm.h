@@ -1,13 +1,14 @@
-// quant/int8_gemm.h — integer GEMM for quantized linear layers: uint8 activations x int8 weights -> int32, and the
-// dequantizing epilogue back to float.
+// quant/int8_gemm.h — integer GEMM for quantized linear layers: uint8 activations x int8 weights -> int32, the
+// dequantizing epilogue back to float, and the quantization of float activations to uint8 codes.
 //
 //   acc (M,N) int32 = A (M,K) uint8  x  W^T,  W (N,K) int8 in [-127, 127]        (exact integer arithmetic)
-//   y   (M,N) f32   = s_a * s_w[n] * (acc - z_a * rowsum_w[n]) + bias[n]
+//   y   (M,N) f32   = s_a[m] * s_w[n] * (acc - z_a[m] * rowsum_w[n]) + bias[n]
 //
-// A is an activation quantized asymmetric per tensor (q = clamp(round(x / s_a) + z_a, 0, 255), see
-// quantize_activations), W a weight quantized symmetric per tensor or per output channel with at most 8 bits
-// (quant/weight_quant.h: int8_codes()). Since x ~ s_a (a - z_a) and w ~ s_w q, the product needs only the integer
-// sum acc and the row sums of W, computed once when W is packed.
+// A is an activation quantized asymmetric (q = clamp(round(x / s_a) + z_a, 0, 2^b - 1)), either per tensor with
+// one static (s_a, z_a) (quantize_activations), or per row (per token) with each row's own parameters computed
+// from its min and max at run time (quantize_activations_per_row); W a weight quantized symmetric per tensor or per
+// output channel with at most 8 bits (quant/weight_quant.h: int8_codes()). Since x ~ s_a (a - z_a) and w ~ s_w q,
+// the product needs only the integer sum acc and the row sums of W, computed once when W is packed.
 //
 // Exactness: every path returns the exact integer sum (tests compare with an int64 reference), for any K up to
 // kInt8GemmMaxK (beyond it 255 * 127 * K could overflow int32). W must avoid -128: the AVX2 path relies on it
@@ -67,24 +68,38 @@ PackedInt8Weight pack_int8_weight(const int8_t* W, int64_t N, int64_t K, int64_t
 void int8_gemm_s32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, int32_t* C, int64_t ldc,
                    int a_bits = 8);
 
-// How the int32 sums become floats.
+// How the int32 sums become floats. The activation parameters are per tensor (a_scale, a_zero_point), or per row
+// when a_scales and a_zero_points are given (both or neither; they then replace a_scale and a_zero_point).
 struct Int8Epilogue {
   float a_scale = 1.0f;        // s_a
   int32_t a_zero_point = 0;    // z_a in [0, 255]
+  const float* a_scales = nullptr;         // (M): s_a[m], or nullptr (per tensor)
+  const int32_t* a_zero_points = nullptr;  // (M): z_a[m] in [0, 255], or nullptr (per tensor)
   int a_bits = 8;              // every activation code is below 2^a_bits (as int8_gemm_s32's a_bits)
   const float* w_scales = nullptr;  // s_w: 1 value (per tensor) or N (per output channel)
   int64_t num_w_scales = 1;
   const float* bias = nullptr;  // (N) or nullptr
 };
 
-// Y (M,N) f32 (leading dim ldy) = s_a * s_w[n] * (A x W^T - z_a * rowsum_w[n]) + bias[n], fused: the int32 sums
-// never leave the cache.
+// Y (M,N) f32 (leading dim ldy) = s_a[m] * s_w[n] * (A x W^T - z_a[m] * rowsum_w[n]) + bias[n], fused: the int32
+// sums never leave the cache. The float arithmetic does not depend on the mode: rows whose per-row parameters all
+// equal (s_a, z_a) give bit for bit the per-tensor call's output.
 void int8_gemm_f32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W, const Int8Epilogue& epilogue,
                    float* Y, int64_t ldy);
 
 // Q (M,K) uint8 (leading dim ldq) = clamp(round(X / scale) + zero_point, 0, 2^bits - 1), X (M,K) f32 (leading
-// dim ldx); round half to even. OpenMP over rows, vectorised.
+// dim ldx); round half to even; a NaN gets code 0. OpenMP over rows, vectorised.
 void quantize_activations(const float* X, int64_t M, int64_t K, int64_t ldx, float scale, int32_t zero_point,
                           uint8_t* Q, int64_t ldq, int bits = 8);
+
+// Dynamic per-row (per-token) quantization: for each row m of X (M,K) f32 (leading dim ldx),
+//   (scales[m], zero_points[m]) = ActivationQuantParams::from_range({min(0, min_k X[m,k]), max(0, max_k X[m,k])},
+//                                                                    bits)          (quant/activation_quant.h)
+//   Q[m,:] (uint8, leading dim ldq) = the codes of quantize_activations with that row's parameters,
+// so zero_points[m] lies in [0, 2^bits - 1] and 0 is exact. bits in [2, 8]. One pass over the row for its min and
+// max, one to quantize it (the row stays in cache); OpenMP over rows. A NaN is left out of its row's range and gets
+// code 0 (as in quantize_activations); an infinity is an error (BF_CHECK naming the row): it has no finite range.
+void quantize_activations_per_row(const float* X, int64_t M, int64_t K, int64_t ldx, int bits, uint8_t* Q,
+                                  int64_t ldq, float* scales, int32_t* zero_points);
 
 }  // namespace bertforge::quant

@@ -1,5 +1,5 @@
-// quant/quantized_linear.cpp — int8 execution of a Linear: activation quantization + int8 GEMM with the fused
-// dequantizing epilogue (see quantized_linear.h).
+// quant/quantized_linear.cpp — int8 execution of a Linear: activation quantization (static per tensor or dynamic
+// per token) + int8 GEMM with the fused dequantizing epilogue (see quantized_linear.h).
 #include "quant/quantized_linear.h"
 
 #include <utility>
@@ -26,17 +26,12 @@ absl::Status QuantizedLinear::check_weight_scheme(const QuantScheme& scheme) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<QuantizedLinear> QuantizedLinear::create(const QuantizedWeight& weight, const Tensor& bias,
-                                                        const ActivationQuantParams& input, Int8GemmIsa isa) {
+absl::StatusOr<QuantizedLinear> QuantizedLinear::make(const QuantizedWeight& weight, const Tensor& bias, int bits,
+                                                      Int8GemmIsa isa) {
   BF_RETURN_IF_ERROR(check_weight_scheme(weight.scheme));
-  if (input.bits < 1 || input.bits > 8) {
+  if (bits < 1 || bits > 8) {
     return absl::InvalidArgumentError(
-        absl::StrCat("int8 execution needs activations of at most 8 bits (uint8 codes), got ", input.bits, " bits"));
-  }
-  if (input.zero_point < 0 || input.zero_point > input.qmax()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "int8 execution needs an activation zero point in [0, ", input.qmax(), "] (a calibrated range that contains "
-        "0), got ", input.zero_point, " (scale ", input.scale, ")"));
+        absl::StrCat("int8 execution needs activations of at most 8 bits (uint8 codes), got ", bits, " bits"));
   }
   const int64_t N = weight.rows, K = weight.cols;
   if (bias.defined() && (bias.dtype() != DType::kF32 || bias.shape() != Shape{N})) {
@@ -52,8 +47,38 @@ absl::StatusOr<QuantizedLinear> QuantizedLinear::create(const QuantizedWeight& w
     const Tensor b = bias.to(Device::cpu()).contiguous();
     linear.bias_.assign(b.data<float>(), b.data<float>() + N);
   }
+  linear.input_.bits = bits;
+  return linear;
+}
+
+absl::StatusOr<QuantizedLinear> QuantizedLinear::create(const QuantizedWeight& weight, const Tensor& bias,
+                                                        const ActivationQuantParams& input, Int8GemmIsa isa) {
+  BF_ASSIGN_OR_RETURN(QuantizedLinear linear, make(weight, bias, input.bits, isa));  // checks the bits first
+  if (input.zero_point < 0 || input.zero_point > input.qmax()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "int8 execution needs an activation zero point in [0, ", input.qmax(), "] (a calibrated range that contains "
+        "0), got ", input.zero_point, " (scale ", input.scale, ")"));
+  }
+  linear.input_quantization_ = InputQuantization::kPerTensor;
   linear.input_ = input;
   return linear;
+}
+
+absl::StatusOr<QuantizedLinear> QuantizedLinear::create_per_token(const QuantizedWeight& weight, const Tensor& bias,
+                                                                  int bits, Int8GemmIsa isa) {
+  if (bits < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("int8 execution with per-token activations needs 2 to 8 bits, got ", bits, " bits"));
+  }
+  BF_ASSIGN_OR_RETURN(QuantizedLinear linear, make(weight, bias, bits, isa));
+  linear.input_quantization_ = InputQuantization::kPerToken;
+  return linear;
+}
+
+const ActivationQuantParams& QuantizedLinear::input_params() const {
+  BF_CHECK(input_quantization_ == InputQuantization::kPerTensor, "int8 Linear (", in_features(), " -> ",
+           out_features(), ") quantizes its input per token: it has no static input parameters");
+  return input_;
 }
 
 Tensor QuantizedLinear::forward(const Tensor& x) const {
@@ -65,17 +90,30 @@ Tensor QuantizedLinear::forward(const Tensor& x) const {
   if (!x.device().is_cpu()) return forward_on_device(x);
   const Tensor xc = x.contiguous();
   const int64_t M = xc.numel() / K;
-  // The codes of x live only for this call; one buffer per thread, grown as needed.
+  // The codes of x (and per token their parameters) live only for this call; buffers per thread, grown as needed.
   thread_local std::vector<uint8_t> codes;
+  thread_local std::vector<float> row_scales;
+  thread_local std::vector<int32_t> row_zero_points;
   if (static_cast<int64_t>(codes.size()) < M * K) codes.resize(static_cast<size_t>(M * K));
-  quantize_activations(xc.data<float>(), M, K, K, input_.scale, input_.zero_point, codes.data(), K, input_.bits);
+  Int8Epilogue epilogue;
+  if (input_quantization_ == InputQuantization::kPerToken) {
+    if (static_cast<int64_t>(row_scales.size()) < M) {
+      row_scales.resize(static_cast<size_t>(M));
+      row_zero_points.resize(static_cast<size_t>(M));
+    }
+    quantize_activations_per_row(xc.data<float>(), M, K, K, input_.bits, codes.data(), K, row_scales.data(),
+                                 row_zero_points.data());
+    epilogue.a_scales = row_scales.data();
+    epilogue.a_zero_points = row_zero_points.data();
+  } else {
+    quantize_activations(xc.data<float>(), M, K, K, input_.scale, input_.zero_point, codes.data(), K, input_.bits);
+    epilogue.a_scale = input_.scale;
+    epilogue.a_zero_point = input_.zero_point;
+  }
 
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape);
-  Int8Epilogue epilogue;
-  epilogue.a_scale = input_.scale;
-  epilogue.a_zero_point = input_.zero_point;
   epilogue.a_bits = input_.bits;
   epilogue.w_scales = w_scales_.data();
   epilogue.num_w_scales = static_cast<int64_t>(w_scales_.size());
@@ -100,15 +138,25 @@ Tensor QuantizedLinear::forward_on_device(const Tensor& x) const {
   const Tensor xc = x.contiguous();
   const int64_t M = xc.numel() / K;
   Tensor codes = Tensor::empty({M, K}, DType::kU8, device);
-  BF_KERNEL(device, quantize_u8)(codes.data<uint8_t>(), xc.data<float>(), M * K, input_.scale,
-                                 static_cast<float>(input_.zero_point), static_cast<float>(input_.qmax()));
+  const bool per_token = input_quantization_ == InputQuantization::kPerToken;
+  Tensor row_scales, row_zero_points;  // per token: F32 (M), I32 (M) on the device
+  if (per_token) {
+    row_scales = Tensor::empty({M}, DType::kF32, device);
+    row_zero_points = Tensor::empty({M}, DType::kI32, device);
+    BF_KERNEL(device, quantize_u8_per_row)(codes.data<uint8_t>(), row_scales.data<float>(),
+                                           row_zero_points.data<int32_t>(), xc.data<float>(), M, K, input_.bits);
+  } else {
+    BF_KERNEL(device, quantize_u8)(codes.data<uint8_t>(), xc.data<float>(), M * K, input_.scale,
+                                   static_cast<float>(input_.zero_point), static_cast<float>(input_.qmax()));
+  }
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape, DType::kF32, device);
   BF_KERNEL(device, int8_linear)(y.data<float>(), codes.data<uint8_t>(), w.codes.data<int8_t>(),
                                  w.row_sums.data<int32_t>(), w.scales.data<float>(), w.scales.numel(),
                                  w.bias.defined() ? w.bias.data<float>() : nullptr, M, N, K, input_.scale,
-                                 input_.zero_point);
+                                 input_.zero_point, per_token ? row_scales.data<float>() : nullptr,
+                                 per_token ? row_zero_points.data<int32_t>() : nullptr);
   return y;
 }
 

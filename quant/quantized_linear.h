@@ -7,11 +7,15 @@
 // which is, up to float rounding order, the fake-quantized Linear: FP x_fq W_deq^T + b with x_fq = (q_x - z_a) s_a
 // and W_deq = s_w W_q (quant/activation_quant.h, quant/weight_quant.h).
 //
-// What it takes: a weight quantized symmetric, per tensor or per output channel, with at most 8 bits (its codes
-// lie in [-127, 127]); the bias (N) in FP; and the asymmetric parameters (s_a, z_a) of the input's calibrated
-// range at b <= 8 bits, with z_a in [0, 2^b - 1] (the range contains 0, as every BERT Linear input's does); at
-// most 7 bits take the faster AVX2 kernel. Other weight schemes (per_group, asymmetric) and activations of more than
-// 8 bits are refused by create() with the reason.
+// The input's parameters (s_a, z_a) are either
+//   per tensor (create): static, from the input's calibrated range at b <= 8 bits, with z_a in [0, 2^b - 1] (the
+//             range contains 0, as every BERT Linear input's does); or
+//   per token (create_per_token): dynamic, each row m of x gets its own (s_a[m], z_a[m]) from its min and max at
+//             run time (quantize_activations_per_row), and the epilogue uses them row by row; the FP reference is
+//             then linear(fake_quantize_per_token(x, b), W_deq, bias).
+// What it takes besides: a weight quantized symmetric, per tensor or per output channel, with at most 8 bits (its
+// codes lie in [-127, 127]); the bias (N) in FP. Activations of at most 7 bits take the faster AVX2 kernel. Other
+// weight schemes (per_group, asymmetric) and activations of more than 8 bits are refused with the reason.
 //
 // The weight is packed once, for the fastest int8 GEMM path of this CPU (or a chosen one). Inference only: forward
 // throws with grad mode on (no gradient flows through integer codes). Install it on a models/ Linear with
@@ -36,20 +40,28 @@ class QuantizedLinear {
   // Ok, or InvalidArgument saying why the scheme has no int8 execution.
   static absl::Status check_weight_scheme(const QuantScheme& scheme);
 
+  enum class InputQuantization : uint8_t { kPerTensor, kPerToken };
+
   // weight: the codes of W (N,K); bias: F32 (N) or undefined (no bias); input: the parameters of x's range.
   static absl::StatusOr<QuantizedLinear> create(const QuantizedWeight& weight, const Tensor& bias,
                                                 const ActivationQuantParams& input,
                                                 Int8GemmIsa isa = int8_gemm_best_isa());
+  // The same with dynamic per-token input parameters of `bits` bits (2..8).
+  static absl::StatusOr<QuantizedLinear> create_per_token(const QuantizedWeight& weight, const Tensor& bias,
+                                                          int bits, Int8GemmIsa isa = int8_gemm_best_isa());
 
   // x F32 (..., K), any strides -> F32 (..., N) on x's device. Grad mode must be off. On the CPU: the prepacked
-  // int8 GEMM; on a GPU: the kernel table's quantize_u8 and int8_linear (cuda/int8_linear.cuh), with the weight
-  // copied to that device at the first call.
+  // int8 GEMM; on a GPU: the kernel table's quantize_u8 (per token: quantize_u8_per_row) and int8_linear
+  // (cuda/int8_linear.cuh), with the weight copied to that device at the first call.
   Tensor forward(const Tensor& x) const;
 
   int64_t in_features() const { return packed_.cols; }
   int64_t out_features() const { return packed_.rows; }
   Int8GemmIsa isa() const { return packed_.isa; }
-  const ActivationQuantParams& input_params() const { return input_; }
+  InputQuantization input_quantization() const { return input_quantization_; }
+  int input_bits() const { return input_.bits; }
+  // The static parameters of the input; per tensor only (throws per token).
+  const ActivationQuantParams& input_params() const;
 
  private:
   // The weight on a GPU: codes I8 (N,K) row-major, row sums I32 (N), scales F32 (1 or N), bias F32 (N) or undefined.
@@ -59,13 +71,17 @@ class QuantizedLinear {
   };
 
   QuantizedLinear() = default;
+  // The weight and bias checked and packed; the input's parameters are left to the callers.
+  static absl::StatusOr<QuantizedLinear> make(const QuantizedWeight& weight, const Tensor& bias, int bits,
+                                              Int8GemmIsa isa);
   Tensor forward_on_device(const Tensor& x) const;
 
   PackedInt8Weight packed_;
   Tensor codes_;                 // I8 (N,K) on the CPU, for the copy to a GPU
   std::vector<float> w_scales_;  // 1 (per tensor) or N (per channel)
   std::vector<float> bias_;      // N, or empty
-  ActivationQuantParams input_;
+  InputQuantization input_quantization_ = InputQuantization::kPerTensor;
+  ActivationQuantParams input_;  // per token: only bits is used
   mutable std::shared_ptr<DeviceWeight> device_weight_;  // made by the first forward on a GPU
 };
 

@@ -11,6 +11,9 @@
 //   int8 s32  int8_gemm_s32: the raw kernel, int32 out
 //   7-bit     "int8 full" and "int8 gemm" with activations quantized to 7 bits (a_bits = 7), which the AVX2 path
 //             runs without its sign trick, compared with fp32 in "ratio 7-bit"
+//   per-token quantize_activations_per_row(x) (each row's own min/max, scale and zero point) + int8_gemm_f32 with
+//             the per-row epilogue: the dynamic per-token int8 Linear, one line per shape after the table, with its
+//             ratio to fp32 and to the static per-tensor "int8 full"
 //   torch     torch.ao.nn.quantized.dynamic.Linear (int8, activations quantized on the fly) and torch FP32 linear,
 //             from tests/bench/bench_int8_gemm_torch.py, run after ours
 // The int8 path is the one int8_gemm_best_isa() picks (AVX2 on AMD Zen 3; see int8_gemm_avx2.cpp for why AVX2 int8
@@ -48,7 +51,7 @@ const Shape kShapes[] = {
 };
 
 struct Rates {
-  double fp32 = 0, full = 0, gemm = 0, s32 = 0, full7 = 0, gemm7 = 0;
+  double fp32 = 0, full = 0, gemm = 0, s32 = 0, full7 = 0, gemm7 = 0, per_token = 0;
 };
 
 Rates measure(const Shape& s, Int8GemmIsa isa) {
@@ -91,6 +94,16 @@ Rates measure(const Shape& s, Int8GemmIsa isa) {
     int8_gemm_f32(s.M, xq.data(), s.K, packed, e7, y.data(), s.N);
   });
   r.gemm7 = rate([&] { int8_gemm_f32(s.M, xq.data(), s.K, packed, e7, y.data(), s.N); });
+  std::vector<float> row_scales(s.M);
+  std::vector<int32_t> row_zero_points(s.M);
+  Int8Epilogue per_row = e;
+  per_row.a_scales = row_scales.data();
+  per_row.a_zero_points = row_zero_points.data();
+  r.per_token = rate([&] {
+    quantize_activations_per_row(x.data(), s.M, s.K, s.K, 8, xq.data(), s.K, row_scales.data(),
+                                 row_zero_points.data());
+    int8_gemm_f32(s.M, xq.data(), s.K, packed, per_row, y.data(), s.N);
+  });
   return r;
 }
 
@@ -135,6 +148,14 @@ int main() {
                   r.full / it->second[0]);
     }
     std::printf("  | %s\n", s.what);
+  }
+  for (size_t i = 0; i < ours.size(); ++i) {
+    const Shape& s = kShapes[i];
+    const Rates& r = ours[i];
+    std::printf("int8 per-token (%s) M %4ld (N,K) (%4ld,%4ld): fp32 %6.1f | per-token full %6.1f GOP/s | ratio "
+                "per-token/fp32 %.2f, per-token/per-tensor %.2f  | %s\n",
+                int8_gemm_isa_name(isa), static_cast<long>(s.M), static_cast<long>(s.N), static_cast<long>(s.K),
+                r.fp32, r.per_token, r.per_token / r.fp32, r.per_token / r.full, s.what);
   }
   std::printf("int8 scalar fallback, M %ld (N,K) (%ld,%ld): full %.1f gemm %.1f GOP/s\n",
               static_cast<long>(kShapes[0].M), static_cast<long>(kShapes[0].N), static_cast<long>(kShapes[0].K),

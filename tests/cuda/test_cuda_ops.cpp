@@ -1,6 +1,6 @@
 // Every op BERT training runs, on a real GPU against the CPU at BERT-base sizes (the simulator
 // tests cover awkward small sizes), forward and backward, and BERT training steps on the GPU
-// against the CPU. Skips without a GPU.
+// against the CPU; the int8 Linear of quantized inference (per tensor and per token). Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/engine.h"
+#include "autograd/grad_mode.h"
 #include "cuda/device.h"
 #include "cuda/gemm.h"
 #include "ops/activation.h"
@@ -22,6 +23,7 @@
 #include "ops/matmul.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
+#include "quant/quantized_linear.h"
 #include "tests/support/device_training_parity.h"
 #include "tests/support/test_support.h"
 
@@ -199,6 +201,29 @@ TEST_F(CudaOps, AdamWStep) {
   expect_close(param_gpu, param_cpu, 1e-6, 2.5e-7, "param");
   expect_close(m_gpu, m_cpu, 1e-6, 2e-8, "m");
   expect_close(v_gpu, v_cpu, 1e-6, 4e-9, "v");
+}
+
+// An int8 Linear at BERT-base's FFN shape with static per-tensor and dynamic per-token inputs: quantize_u8 /
+// quantize_u8_per_row and int8_linear on the GPU against quant/int8_gemm.h on the CPU. Same codes (and per-row
+// parameters), exact int32 sums: only the float epilogue's rounding (a fused multiply-add on one side) differs,
+// within 1e-6 of the largest output.
+TEST_F(CudaOps, Int8LinearPerTensorAndPerTokenMatchTheCpu) {
+  const Tensor w = random_tensor({kFfn, kHidden}, 21), bias = random_tensor({kFfn}, 22);
+  Tensor x = random_tensor({32, 128, kHidden}, -2.0f, 3.0f, 23);
+  for (int64_t t = 0; t < 32 * 128; t += 7) x.data<float>()[t * kHidden + t % kHidden] = 40.0f;  // outlier tokens
+  autograd::NoGradGuard no_grad;
+  const quant::QuantizedWeight qw = quant::quantize_weight(w, {8, true, quant::Granularity::kPerChannel, 128});
+  for (bool per_token : {false, true}) {
+    const absl::StatusOr<quant::QuantizedLinear> linear =
+        per_token ? quant::QuantizedLinear::create_per_token(qw, bias, 8)
+                  : quant::QuantizedLinear::create(qw, bias, ActivationQuantParams::from_range({-2.0f, 40.0f}, 8));
+    ASSERT_TRUE(linear.ok()) << linear.status();
+    const Tensor want = linear->forward(x);
+    double largest = 0;
+    for (float v : want.to_float_vector()) largest = std::max(largest, std::fabs(double{v}));
+    expect_close(linear->forward(x.to(Device::cuda(0))), want, 0, 1e-6 * largest,
+                 per_token ? "int8 Linear per token" : "int8 Linear per tensor");
+  }
 }
 
 class CudaTraining : public ::testing::TestWithParam<AttentionVariant> {};

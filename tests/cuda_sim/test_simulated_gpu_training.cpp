@@ -92,26 +92,30 @@ TEST(SimulatedGpuMixedPrecision, StepsMatchTheCpu) {
 }
 
 // Quantized inference takes the same device path: an int8 Linear given a tensor on the simulated GPU copies its
-// weight there and runs quantize_u8 and int8_linear; its outputs equal the CPU's int8 GEMM's (exact int32 sums,
+// weight there and runs quantize_u8 (per token: quantize_u8_per_row) and int8_linear; its outputs equal the CPU's int8 GEMM's (exact int32 sums,
 // the float epilogue to a few ulps of the largest output).
 TEST(SimulatedGpuInference, QuantizedLinearMatchesTheCpu) {
   register_simulated_cuda_backend();
   const Tensor w = test_support::random_tensor({37, 70}, 1), bias = test_support::random_tensor({37}, 2);
   const Tensor x = test_support::random_tensor({3, 5, 70}, -2.0f, 3.0f, 3);
   autograd::NoGradGuard no_grad;
-  for (int activation_bits : {8, 6}) {
-    const ActivationQuantParams input = ActivationQuantParams::from_range({-2.0f, 3.0f}, activation_bits);
-    const absl::StatusOr<quant::QuantizedLinear> linear = quant::QuantizedLinear::create(
-        quant::quantize_weight(w, {8, true, quant::Granularity::kPerChannel, 16}), bias, input);
-    ASSERT_TRUE(linear.ok()) << linear.status();
-    const std::vector<float> want = linear->forward(x).to_float_vector();
-    const Tensor on_gpu = linear->forward(x.to(Device::cuda(0)));
-    EXPECT_EQ(on_gpu.device(), Device::cuda(0));
-    EXPECT_EQ(on_gpu.shape(), (Shape{3, 5, 37}));
-    double largest = 0;
-    for (float v : want) largest = std::max(largest, std::fabs(double{v}));
-    expect_close(on_gpu.to(Device::cpu()).to_float_vector(), want, 0, 1e-6 * largest,
-                 "A" + std::to_string(activation_bits));
+  const quant::QuantizedWeight weight = quant::quantize_weight(w, {8, true, quant::Granularity::kPerChannel, 16});
+  for (const bool per_token : {false, true}) {
+    for (int activation_bits : {8, 6}) {
+      const ActivationQuantParams input = ActivationQuantParams::from_range({-2.0f, 3.0f}, activation_bits);
+      const absl::StatusOr<quant::QuantizedLinear> linear =
+          per_token ? quant::QuantizedLinear::create_per_token(weight, bias, activation_bits)
+                    : quant::QuantizedLinear::create(weight, bias, input);
+      ASSERT_TRUE(linear.ok()) << linear.status();
+      const std::vector<float> want = linear->forward(x).to_float_vector();
+      const Tensor on_gpu = linear->forward(x.to(Device::cuda(0)));
+      EXPECT_EQ(on_gpu.device(), Device::cuda(0));
+      EXPECT_EQ(on_gpu.shape(), (Shape{3, 5, 37}));
+      double largest = 0;
+      for (float v : want) largest = std::max(largest, std::fabs(double{v}));
+      expect_close(on_gpu.to(Device::cpu()).to_float_vector(), want, 0, 1e-6 * largest,
+                   (per_token ? "per token A" : "per tensor A") + std::to_string(activation_bits));
+    }
   }
 }
 

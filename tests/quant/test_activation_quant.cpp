@@ -1,12 +1,15 @@
 // Asymmetric activation fake quantization (quant/activation_quant.h) against its closed form: scale and zero
 // point of a range; error at most s/2 inside the range; clamping to the grid's ends outside; zero exactly
-// representable; zero-width ranges; NaN and infinities; the tensor entry point on strided and bf16 input.
+// representable; zero-width ranges; NaN and infinities; the tensor entry point on strided and bf16 input; dynamic
+// per-token fake quantization (each row its own range, widened to 0) against from_range + the per-tensor kernel.
 //
 // Tolerance: inside the range |fq(a) - a| <= s/2 (1 + 1e-5) + 1e-6 |a|: a/s and (q - z) s each round once in
 // float.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -113,6 +116,63 @@ TEST(ActivationQuant, TensorEntryPointHandlesLayoutAndDtype) {
   const Tensor xb = x.to(DType::kBF16);
   EXPECT_EQ(fake_quantize_activation(xb, p).to_float_vector(),
             fake_quantize_activation(xb.to(DType::kF32), p).to_float_vector());
+}
+
+// Each row over the last dim: the per-tensor fake quantization with that row's range [min(0, min), max(0, max)].
+TEST(ActivationQuant, PerTokenQuantizesEachRowWithItsOwnRange) {
+  constexpr int64_t K = 37;
+  std::vector<float> values = random_values(2 * 3 * K, -2.0f, 3.0f, 21);
+  for (int64_t k = 0; k < K; ++k) {
+    values[1 * K + k] = 100.0f * values[1 * K + k];  // an outlier token: its neighbours keep their resolution
+    values[2 * K + k] = 0.0f;                        // all zero
+    values[3 * K + k] = -0.5f - 0.01f * k;           // only negative values
+    values[4 * K + k] = 4.0f;                        // constant
+  }
+  values[5 * K + 7] = NAN;
+  const Tensor x = Tensor::from_vector(values, {2, 3, K});
+  for (int bits : {8, 4, 2}) {
+    const Tensor y = fake_quantize_per_token(x, bits);
+    EXPECT_EQ(y.shape(), x.shape());
+    EXPECT_EQ(y.dtype(), DType::kF32);
+    const std::vector<float> got = y.to_float_vector();
+    for (int64_t r = 0; r < 6; ++r) {
+      ActivationRange range;
+      for (int64_t k = 0; k < K; ++k) {
+        const float v = values[r * K + k];
+        if (std::isnan(v)) continue;
+        range.min = std::min(range.min, v);
+        range.max = std::max(range.max, v);
+      }
+      const ActivationQuantParams p = ActivationQuantParams::from_range(range, bits);
+      for (int64_t k = 0; k < K; ++k) {
+        const float want = fq(values[r * K + k], p);
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(got[r * K + k])) << "NaN stays NaN";
+          continue;
+        }
+        ASSERT_EQ(got[r * K + k], want) << bits << " bits, row " << r << ", k " << k;
+        ASSERT_LE(std::fabs(got[r * K + k] - values[r * K + k]),
+                  p.scale / 2 * (1 + 1e-5) + 1e-6 * std::fabs(values[r * K + k]));
+      }
+    }
+    for (int64_t k = 0; k < K; ++k) EXPECT_EQ(got[2 * K + k], 0.0f);
+    EXPECT_NEAR(got[4 * K], 4.0f, 1e-6f);
+  }
+  // A strided view and bf16 input come out as their contiguous f32 copies do (bit for bit: the NaN included).
+  const auto bits_of = [](const Tensor& t) {
+    const std::vector<float> v = t.to_float_vector();
+    std::vector<uint32_t> bits(v.size());
+    std::memcpy(bits.data(), v.data(), v.size() * sizeof(float));
+    return bits;
+  };
+  const Tensor xt = x.permute({1, 0, 2});
+  EXPECT_EQ(bits_of(fake_quantize_per_token(xt, 8)), bits_of(fake_quantize_per_token(xt.contiguous(), 8)));
+  const Tensor xb = x.to(DType::kBF16);
+  EXPECT_EQ(bits_of(fake_quantize_per_token(xb, 8)), bits_of(fake_quantize_per_token(xb.to(DType::kF32), 8)));
+  // An infinity has no finite range.
+  values[3] = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(fake_quantize_per_token(Tensor::from_vector(values, {6, K}), 8), Error);
+  EXPECT_THROW(fake_quantize_per_token(x, 1), Error);
 }
 
 }  // namespace

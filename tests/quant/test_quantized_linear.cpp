@@ -3,6 +3,9 @@
 //   - a QuantizedLinear equals the fake-quantized FP Linear (x fake-quantized, W dequantized, FP32 GEMM) up to float
 //     rounding order, for per-tensor, per-channel and 4-bit weights, 8-, 7- and 6-bit activations, on every int8
 //     GEMM path of this CPU
+//   - with per-token inputs it equals linear(fake_quantize_per_token(x), W dequantized) + b within 1e-5 of the
+//     largest output (exact int32 sums; only the float rounding order differs), on every int8 GEMM path, and on
+//     rows of very different magnitudes it is closer to the FP Linear than per-tensor quantization
 //   - unsupported schemes (per_group, asymmetric weights, activations wider than 8 bits, a range without 0) and
 //     grad mode are refused with the reason
 //   - a PTQ W8A8 2-layer model: int8 logits agree with the fake-quant model's within 2e-4 relative to the logits'
@@ -14,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -79,6 +83,74 @@ TEST(QuantizedLinear, EqualsTheFakeQuantizedLinearOnEveryPath) {
   }
 }
 
+// Per-token inputs: each row of x quantized with its own range. The rows span four orders of magnitude (one row
+// holds an outlier, one is all zero), so one per-tensor range would flatten the small rows.
+TEST(QuantizedLinear, PerTokenEqualsTheFakeQuantizedLinearOnEveryPath) {
+  constexpr int64_t N = 37, K = 70;
+  const Tensor W = random_tensor({N, K}, 21);
+  const Tensor bias = random_tensor({N}, 22);
+  std::vector<float> xv = random_values(4 * 5 * K, -2.0f, 3.0f, 23);
+  for (int64_t r = 0; r < 20; ++r) {
+    for (int64_t k = 0; k < K; ++k) xv[r * K + k] *= std::pow(10.0f, static_cast<float>(r % 5) - 2.0f);
+  }
+  std::fill(xv.begin() + 3 * K, xv.begin() + 4 * K, 0.0f);  // an all-zero token
+  xv[6 * K + 5] = 500.0f;                                    // an outlier
+  const Tensor x = Tensor::from_vector(xv, {4, 5, K});
+  autograd::NoGradGuard no_grad;
+  for (int activation_bits : {8, 7, 4}) {
+    for (const QuantScheme& s : {scheme(8, Granularity::kPerTensor), scheme(8, Granularity::kPerChannel),
+                                 scheme(4, Granularity::kPerChannel)}) {
+      const QuantizedWeight qw = quantize_weight(W, s);
+      const std::vector<float> want =
+          values(linear(fake_quantize_per_token(x, activation_bits), dequantize(qw), bias));
+      for (Int8GemmIsa isa : int8_gemm_available_isas()) {
+        absl::StatusOr<QuantizedLinear> q = QuantizedLinear::create_per_token(qw, bias, activation_bits, isa);
+        ASSERT_TRUE(q.ok()) << q.status();
+        EXPECT_EQ(q->input_quantization(), QuantizedLinear::InputQuantization::kPerToken);
+        EXPECT_EQ(q->input_bits(), activation_bits);
+        const Tensor y = q->forward(x);
+        EXPECT_EQ(y.shape(), (Shape{4, 5, N}));
+        // Exact int32 sums vs an FP32 GEMM of K = 70 products: a few ulps of the largest output.
+        EXPECT_LT(relative_max_error(values(y), want), 1e-5)
+            << s.str() << " A" << activation_bits << " " << int8_gemm_isa_name(isa);
+        // Row by row too: the small rows must not hide behind the outlier's magnitude.
+        const std::vector<float> got = values(y);
+        for (int64_t r = 0; r < 20; ++r) {
+          const std::vector<float> g(got.begin() + r * N, got.begin() + (r + 1) * N);
+          const std::vector<float> w(want.begin() + r * N, want.begin() + (r + 1) * N);
+          EXPECT_LT(relative_max_error(g, w), 1e-5) << "row " << r << " " << int8_gemm_isa_name(isa);
+        }
+      }
+    }
+  }
+  // Against the FP Linear (no bias, so each row's output scales with the row), per token keeps every row's relative
+  // error small; one per-tensor range flattens the small rows (relative error near 1). Mean over the rows other
+  // than the zero one and the outlier's.
+  const QuantizedWeight qw = quantize_weight(W, scheme(8, Granularity::kPerChannel));
+  const std::vector<float> fp = values(linear(x, dequantize(qw), Tensor()));
+  float lo = 0, hi = 0;
+  for (float v : xv) lo = std::min(lo, v), hi = std::max(hi, v);
+  absl::StatusOr<QuantizedLinear> per_token = QuantizedLinear::create_per_token(qw, Tensor(), 8);
+  absl::StatusOr<QuantizedLinear> per_tensor =
+      QuantizedLinear::create(qw, Tensor(), ActivationQuantParams::from_range({lo, hi}, 8));
+  ASSERT_TRUE(per_token.ok() && per_tensor.ok());
+  const std::vector<float> y_token = values(per_token->forward(x)), y_tensor = values(per_tensor->forward(x));
+  double token_error = 0, tensor_error = 0;
+  for (int64_t r = 0; r < 20; ++r) {
+    if (r == 3 || r == 6) continue;
+    double token = 0, tensor = 0, norm = 0;
+    for (int64_t n = r * N; n < (r + 1) * N; ++n) {
+      token += std::pow(double{y_token[n]} - fp[n], 2);
+      tensor += std::pow(double{y_tensor[n]} - fp[n], 2);
+      norm += std::pow(double{fp[n]}, 2);
+    }
+    token_error += std::sqrt(token / norm) / 18, tensor_error += std::sqrt(tensor / norm) / 18;
+  }
+  std::printf("mean relative row error against FP: per token %.3g, per tensor %.3g\n", token_error, tensor_error);
+  EXPECT_LT(token_error, 0.02);
+  EXPECT_LT(token_error, 0.1 * tensor_error);
+}
+
 TEST(QuantizedLinear, RefusesWhatItCannotExecute) {
   const Tensor W = random_tensor({8, 32}, 1);
   const Tensor bias = random_tensor({8}, 2);
@@ -94,13 +166,29 @@ TEST(QuantizedLinear, RefusesWhatItCannotExecute) {
           "at most 8 bits");
   refused(quantize_weight(W, scheme(8, Granularity::kPerTensor)), ActivationQuantParams::from_range({2, 3}, 8),
           "zero point");
+  for (int bits : {1, 9}) {
+    const absl::StatusOr<QuantizedLinear> q =
+        QuantizedLinear::create_per_token(quantize_weight(W, scheme(8, Granularity::kPerTensor)), bias, bits);
+    EXPECT_FALSE(q.ok()) << bits << " bits";
+  }
+  EXPECT_FALSE(QuantizedLinear::create_per_token(quantize_weight(W, scheme(8, Granularity::kPerGroup)), bias, 8).ok());
 
   absl::StatusOr<QuantizedLinear> q = QuantizedLinear::create(quantize_weight(W, scheme(8, Granularity::kPerTensor)),
                                                               bias, input);
   ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->input_quantization(), QuantizedLinear::InputQuantization::kPerTensor);
+  EXPECT_EQ(q->input_params().zero_point, input.zero_point);
   EXPECT_THROW(q->forward(random_tensor({2, 32}, 3)), Error);  // grad mode is on
+  absl::StatusOr<QuantizedLinear> per_token =
+      QuantizedLinear::create_per_token(quantize_weight(W, scheme(8, Granularity::kPerTensor)), bias, 8);
+  ASSERT_TRUE(per_token.ok());
+  EXPECT_THROW(per_token->input_params(), Error);  // no static parameters
   autograd::NoGradGuard no_grad;
   EXPECT_THROW(q->forward(random_tensor({2, 31}, 3)), Error);  // wrong K
+  Tensor with_infinity = random_tensor({2, 32}, 3);
+  with_infinity.data<float>()[40] = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(per_token->forward(with_infinity), Error);  // a token without a finite range
+  EXPECT_NO_THROW(q->forward(with_infinity));              // per tensor: clamped to the top code
 }
 
 // ---- A PTQ W8A8 model -----------------------------------------------------------------------------------------
