@@ -30,12 +30,10 @@
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "core/check.h"
 #include "models/bert.h"
 #include "models/bert_config.h"
-#include "models/hf_checkpoint.h"
-#include "quant/quantized_model.h"
+#include "quant/fp_or_quantized_bert.h"
 #include "train/checkpoint_paths.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
@@ -92,37 +90,6 @@ void print_table(const EvalResult& eval, bool clipped_softmax) {
   }
 }
 
-// The model to evaluate, FP or quantized, and how to describe it.
-struct LoadedModel {
-  std::unique_ptr<BertForMaskedLM> model;
-  std::string layout;        // the checkpoint layout, and for a quantized one its scheme
-  std::string quantization;  // "" for an FP checkpoint
-};
-
-absl::StatusOr<LoadedModel> load_model(const std::string& weights, const BertConfig& config, bool int8) {
-  BF_ASSIGN_OR_RETURN(const bool quantized, quant::is_quantized_checkpoint(weights));
-  LoadedModel loaded;
-  if (int8 && !quantized) {
-    return absl::InvalidArgumentError(absl::StrCat("--int8 needs a quantized checkpoint (bert_quant's output); ",
-                                                   weights, " is an FP checkpoint"));
-  }
-  if (quantized) {
-    quant::QuantizedBuildOptions options;
-    options.execution = int8 ? quant::QuantizedExecution::kInt8 : quant::QuantizedExecution::kFakeQuant;
-    BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert q, quant::load_quantized_bert(weights, config, options));
-    loaded.quantization = q.bert.describe(q.spec);
-    loaded.layout = absl::StrCat("quantized (", quant::quantized_execution_name(options.execution),
-                                 " evaluation): ", loaded.quantization);
-    loaded.model = std::move(q.bert.model);
-    return loaded;
-  }
-  HfLoadReport report;
-  BF_ASSIGN_OR_RETURN(loaded.model, load_hf_bert(weights, config, &report));
-  loaded.layout = report.layout.describe();
-  if (!report.ignored.empty()) absl::StrAppend(&loaded.layout, "; not used: ", absl::StrJoin(report.ignored, ", "));
-  return loaded;
-}
-
 absl::Status run() {
   const std::string data = absl::GetFlag(FLAGS_data);
   if (data.empty()) return absl::InvalidArgumentError("--data is required (see --help)");
@@ -141,7 +108,8 @@ absl::Status run() {
   }
 
   BF_ASSIGN_OR_RETURN(const Device device, select_device(absl::GetFlag(FLAGS_device)));
-  BF_ASSIGN_OR_RETURN(const LoadedModel loaded, load_model(paths.weights, config, absl::GetFlag(FLAGS_int8)));
+  BF_ASSIGN_OR_RETURN(const quant::FpOrQuantizedBert loaded,
+                      quant::load_fp_or_quantized_bert(paths.weights, config, absl::GetFlag(FLAGS_int8)));
   loaded.model->to(device);  // batches follow the model (train/evaluation.h)
 
   DataLoaderOptions options;

@@ -41,7 +41,7 @@ echo "ok: bert_quant W8A8"
 # bert_eval reads the quantized file and reports the same perplexity, naming the scheme.
 "$build/bert_eval" --checkpoint "$work/w8a8/model.safetensors" --data "$work/data" --seq_len 64 --batch_size 8 \
   --batches 4 > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "bert_eval on the quantized model"; }
-grep -q "quantized (fake-quant evaluation): weights int8 symmetric per_tensor" "$work/eval.log" &&
+grep -q "quantized (fake-quant): weights int8 symmetric per_tensor" "$work/eval.log" &&
   grep -q "kurtosis" "$work/eval.log" || fail "bert_eval table: $(cat "$work/eval.log")"
 eval_ppl=$(awk '/^perplexity/ {print $2}' "$work/eval.log")
 python3 -c "import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv[2])) < 1e-3 else 1)" "$eval_ppl" "$q" ||
