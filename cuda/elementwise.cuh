@@ -36,6 +36,12 @@ __global__ void add_bias_kernel(float* out, const float* x, const float* bias, i
   if (i < rows * cols) out[i] = x[i] + bias[i % cols];
 }
 
+// out (rows, cols) = x * s (cols)
+__global__ void scale_channels_kernel(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < rows * cols) out[i] = x[i] * s[i % cols];
+}
+
 // ---- sum_rows: out (cols) = column sums of x (rows, cols) -------------------------------------------
 // Both shapes it serves need many blocks: bias gradients (4096 rows x 768 columns) and whole-tensor sums
 // (a gradient's 23M elements as one column). Blocks add their partial sums into `out` with atomicAdd, after
@@ -116,6 +122,12 @@ inline void add_bias(float* out, const float* x, const float* bias, int64_t rows
             rows, cols);
 }
 
+inline void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
+  if (rows * cols == 0) return;
+  BF_LAUNCH(scale_channels_kernel, blocks_for(rows * cols, kElementwiseThreads), kElementwiseThreads, 0, out, x, s,
+            rows, cols);
+}
+
 inline void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   if (cols == 0) return;
   BF_LAUNCH(zero_kernel, blocks_for(cols, kElementwiseThreads), kElementwiseThreads, 0, out, cols);
@@ -147,6 +159,7 @@ void register_elementwise_kernels(KernelTable& table) {
   table.binary = &binary;
   table.scale = &scale;
   table.add_bias = &add_bias;
+  table.scale_channels = &scale_channels;
   table.sum_rows = &sum_rows;
 }
 

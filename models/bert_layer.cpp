@@ -11,7 +11,7 @@ namespace {
 // x * scale (per channel of the last dim) when a scale is set, else x itself.
 Tensor scaled(const Tensor& x, const Tensor& scale) {
   if (!scale.defined()) return x;
-  return mul(x, scale.device() == x.device() ? scale : scale.to(x.device()));
+  return scale_channels(x, scale.device() == x.device() ? scale : scale.to(x.device()));
 }
 
 }  // namespace

@@ -92,4 +92,28 @@ Tensor add_bias(const Tensor& x, const Tensor& bias) {
   });
 }
 
+Tensor scale_channels(const Tensor& x, const Tensor& s) {
+  check_dtype("scale_channels", "x", x);
+  check_dtype("scale_channels", "s", s);
+  check_same_device("scale_channels", x, s);
+  BF_CHECK(x.dim() >= 1 && s.dim() == 1 && s.size(0) == x.size(-1), "scale_channels: s ", s.shape_str(),
+           " does not match the last dim of x ", x.shape_str());
+  const Tensor xc = x.contiguous(), sc = s.contiguous();
+  const int64_t cols = x.size(-1), rows = x.numel() / std::max<int64_t>(cols, 1);
+  Tensor out = Tensor::empty(x.shape(), DType::kF32, x.device());
+  BF_KERNEL(x.device(), scale_channels)(out.data<float>(), xc.data<float>(), sc.data<float>(), rows, cols);
+  const bool need_ds = autograd::requires_grad(s);
+  // dx = dout * s; ds = column sums of dout * x.
+  return autograd::record("scale_channels", out, {x, s},
+                          [x = need_ds ? xc.detach() : Tensor(), s = sc.detach(), rows, cols](const Tensor& dout) {
+                            Tensor ds;
+                            if (x.defined()) {
+                              const Tensor product = mul(dout, x).contiguous();
+                              ds = Tensor::empty({cols}, DType::kF32, dout.device());
+                              BF_KERNEL(dout.device(), sum_rows)(ds.data<float>(), product.data<float>(), rows, cols);
+                            }
+                            return std::vector<Tensor>{scale_channels(dout, s), ds};
+                          });
+}
+
 }  // namespace bertforge

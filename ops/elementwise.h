@@ -1,5 +1,6 @@
 // Differentiable element-wise arithmetic: add, sub, mul with NumPy-style
-// broadcasting, multiplication by a scalar, and adding a bias over the last dim.
+// broadcasting, multiplication by a scalar, and adding a bias or multiplying by
+// a per-channel scale over the last dim.
 #pragma once
 
 #include "core/tensor.h"
@@ -14,6 +15,8 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& x, float s);
 // x (..., C) + bias (C)
 Tensor add_bias(const Tensor& x, const Tensor& bias);
+// x (..., C) * s (C): a per-channel scale (as mul with broadcasting, in one pass)
+Tensor scale_channels(const Tensor& x, const Tensor& s);
 
 // The shape two shapes broadcast to (throws if incompatible).
 Shape broadcast_shapes(const Shape& a, const Shape& b);

@@ -43,6 +43,8 @@ struct KernelTable {
   void (*scale)(float* out, const float* x, float s, int64_t n) = nullptr;
   // out (rows, cols) = x (rows, cols) + bias (cols)
   void (*add_bias)(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) = nullptr;
+  // out (rows, cols) = x * s (cols): a per-channel scale
+  void (*scale_channels)(float* out, const float* x, const float* s, int64_t rows, int64_t cols) = nullptr;
   // out (cols) = sum over rows of x (rows, cols): the bias gradient
   void (*sum_rows)(float* out, const float* x, int64_t rows, int64_t cols) = nullptr;
 

@@ -11,6 +11,7 @@ void register_cpu_kernels(KernelTable& table) {
   table.binary = &binary;
   table.scale = &scale;
   table.add_bias = &add_bias;
+  table.scale_channels = &scale_channels;
   table.sum_rows = &sum_rows;
   table.gelu_forward = &gelu_forward;
   table.gelu_backward = &gelu_backward;

@@ -16,6 +16,7 @@ inline constexpr int64_t kParallelThreshold = 1 << 15;
 void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n);
 void scale(float* out, const float* x, float s, int64_t n);
 void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols);
+void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols);
 void sum_rows(float* out, const float* x, int64_t rows, int64_t cols);
 void gelu_forward(float* out, const float* x, int64_t n);
 void gelu_backward(float* dx, const float* x, const float* dout, int64_t n);

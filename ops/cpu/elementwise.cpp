@@ -37,6 +37,16 @@ void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64
   }
 }
 
+void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x_row = x + r * cols;
+    float* out_row = out + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) out_row[c] = x_row[c] * s[c];
+  }
+}
+
 void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   if (cols == 1) {  // a whole-tensor sum: threads share the rows, each adding in double (a float running sum
                     // of millions of terms drifts, and stops growing at all past 2^24 ones)

@@ -29,6 +29,9 @@ TEST(ElementwiseKernels, BinaryScaleAndBiasMatchTheCpuExactly) {
   cuda::add_bias(got.data(), a.data(), bias.data(), kRows, kCols);
   cpu().add_bias(want.data(), a.data(), bias.data(), kRows, kCols);
   expect_close(got, want, 0, 0, "add_bias");
+  cuda::scale_channels(got.data(), a.data(), bias.data(), kRows, kCols);
+  cpu().scale_channels(want.data(), a.data(), bias.data(), kRows, kCols);
+  expect_close(got, want, 0, 0, "scale_channels");
 }
 
 TEST(ElementwiseKernels, SumRowsMatchesTheCpu) {

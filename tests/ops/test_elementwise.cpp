@@ -29,6 +29,8 @@ TEST(Elementwise, BroadcastForward) {
   EXPECT_THROW(add(a, Tensor::ones({2})), Error);
   EXPECT_EQ(scale(a, -0.5f).at({1, 2}), -3.0f);
   EXPECT_EQ(add_bias(a, b).to_float_vector(), add(a, b).to_float_vector());
+  EXPECT_EQ(scale_channels(a, b).to_float_vector(), mul(a, b).to_float_vector());
+  EXPECT_THROW(scale_channels(a, Tensor::ones({2})), Error);
 }
 
 TEST(Elementwise, Gradients) {
@@ -40,6 +42,7 @@ TEST(Elementwise, Gradients) {
   expect_gradcheck([](auto& in) { return scale(in[0], 1.7f); }, {a});
   Tensor bias = random_param({4}, 4);
   expect_gradcheck([](auto& in) { return add_bias(in[0], in[1]); }, {a, bias});
+  expect_gradcheck([](auto& in) { return scale_channels(in[0], in[1]); }, {a, bias});
 }
 
 TEST(Reduce, SumAndMean) {
