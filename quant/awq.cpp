@@ -27,12 +27,6 @@ Tensor vector_tensor(const std::vector<float>& v) {
   return Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
 }
 
-Tensor reciprocal(const Tensor& s) {
-  std::vector<float> v = s.to_float_vector();
-  for (float& x : v) x = 1.0f / x;
-  return vector_tensor(v);
-}
-
 // s = max(mean^alpha, 1e-4) / sqrt(max * min) (awq.h step 2).
 Tensor awq_scale(const std::vector<float>& mean_abs, double alpha) {
   std::vector<float> s(mean_abs.size());

@@ -16,21 +16,26 @@ AwqInputStatistics::AwqInputStatistics(int64_t channels, int64_t capacity, uint6
            " must be >= 1");
 }
 
-void AwqInputStatistics::observe(const Tensor& x, const Tensor& mask) {
-  BF_CHECK(x.dtype() == DType::kF32 && x.dim() >= 1 && x.size(-1) == channels_, "AwqInputStatistics: expected f32 (..., ",
-           channels_, "), got ", x.str());
+void for_each_real_token(const Tensor& x, const Tensor& mask, int64_t channels, const char* who,
+                         const std::function<void(const float* row)>& visit) {
+  BF_CHECK(x.dtype() == DType::kF32 && x.dim() >= 1 && x.size(-1) == channels, who, ": expected f32 (..., ", channels,
+           "), got ", x.str());
   const std::vector<float> values = x.to_float_vector();
-  const int64_t rows = x.numel() / channels_;
+  const int64_t rows = x.numel() / channels;
   std::vector<float> keep;
   if (mask.defined()) {
     keep = mask.to_float_vector();
-    BF_CHECK(static_cast<int64_t>(keep.size()) == rows, "AwqInputStatistics: mask ", mask.shape_str(),
+    BF_CHECK(static_cast<int64_t>(keep.size()) == rows, who, ": mask ", mask.shape_str(),
              " does not match the rows of ", x.shape_str());
   }
-  const size_t K = static_cast<size_t>(channels_);
   for (int64_t r = 0; r < rows; ++r) {
-    if (!keep.empty() && keep[static_cast<size_t>(r)] == 0.0f) continue;
-    const float* row = values.data() + static_cast<size_t>(r) * K;
+    if (keep.empty() || keep[static_cast<size_t>(r)] != 0.0f) visit(values.data() + r * channels);
+  }
+}
+
+void AwqInputStatistics::observe(const Tensor& x, const Tensor& mask) {
+  const size_t K = static_cast<size_t>(channels_);
+  for_each_real_token(x, mask, channels_, "AwqInputStatistics", [&](const float* row) {
     for (size_t k = 0; k < K; ++k) {
       sum_abs_[k] += std::fabs(row[k]);
       max_abs_[k] = std::max(max_abs_[k], std::fabs(row[k]));
@@ -43,7 +48,7 @@ void AwqInputStatistics::observe(const Tensor& x, const Tensor& mask) {
     }
     if (slot < capacity_) std::copy(row, row + K, sample_.begin() + static_cast<std::ptrdiff_t>(slot * channels_));
     ++rows_seen_;
-  }
+  });
 }
 
 std::vector<float> AwqInputStatistics::mean_abs() const {

@@ -13,12 +13,19 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
 #include "core/tensor.h"
 
 namespace bertforge::quant {
+
+// Calls visit(row) for each row (K floats) of x F32 (..., K) (any device, any strides) whose entry in mask (x's
+// leading shape, of 0 and 1, any dtype) is 1; for every row when mask is undefined. `who` names the caller in the
+// errors for an x that is not F32 (..., K) or a mask of another shape.
+void for_each_real_token(const Tensor& x, const Tensor& mask, int64_t channels, const char* who,
+                         const std::function<void(const float* row)>& visit);
 
 class AwqInputStatistics {
  public:

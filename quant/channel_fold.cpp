@@ -20,12 +20,6 @@ constexpr const char* kAttentionResidual = "attention_residual";
 constexpr const char* kFfnResidual = "ffn_residual";
 constexpr const char* kGeluOutput = "gelu_output";
 
-Tensor reciprocal(const Tensor& s) {
-  std::vector<float> v = s.to_float_vector();
-  for (float& x : v) x = 1.0f / x;
-  return Tensor::from_vector(v, s.shape());
-}
-
 // t *= factor in place (factor broadcast against t), keeping t's storage: the model's parameters are edited.
 void scale_in_place(Tensor& t, const Tensor& factor) {
   t.copy_(mul(t, factor.device() == t.device() ? factor : factor.to(t.device())));
@@ -114,6 +108,12 @@ absl::Status check_multiplier(const std::string& name, const Tensor& t, int64_t 
 }
 
 }  // namespace
+
+Tensor reciprocal(const Tensor& s) {
+  std::vector<float> v = s.to_float_vector();
+  for (float& x : v) x = 1.0f / x;
+  return Tensor::from_vector(v, s.shape());
+}
 
 const char* fold_group_name(FoldGroup group) {
   switch (group) {

@@ -52,6 +52,9 @@ const char* fold_group_producer(FoldGroup group);
 // The Linears of `group` (names under bert.encoder.layer.<i>., without ".weight"): query, key, value for kQkv.
 std::vector<std::string> fold_group_linears(FoldGroup group);
 
+// 1 / s element-wise: s F32 (K) with no zero entry -> F32 (K) on the CPU.
+Tensor reciprocal(const Tensor& s);
+
 // The weights of `group`'s Linears in encoder layer `layer`, stacked by rows: F32 (sum of N, K) on the CPU; the
 // Linears are in fold_group_linears order.
 Tensor group_weight(const BertForMaskedLM& model, int64_t layer, FoldGroup group);

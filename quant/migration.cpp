@@ -15,12 +15,6 @@
 namespace bertforge::quant {
 namespace {
 
-Tensor reciprocal(const Tensor& s) {
-  std::vector<float> v = s.to_float_vector();
-  for (float& x : v) x = 1.0f / x;
-  return Tensor::from_vector(v, s.shape());
-}
-
 // max_j |W[:, j]| of W (N,K) -> (K).
 std::vector<float> column_max_abs(const Tensor& W) {
   const int64_t N = W.size(0), K = W.size(1);

@@ -14,6 +14,7 @@
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
+#include "quant/awq_statistics.h"
 
 namespace bertforge::quant {
 namespace {
@@ -167,28 +168,16 @@ TokenExtremes::TokenExtremes(int64_t channels) : channels_(channels) {
 }
 
 void TokenExtremes::observe(const Tensor& x, const Tensor& mask) {
-  BF_CHECK(x.dtype() == DType::kF32 && x.dim() >= 1 && x.size(-1) == channels_, "TokenExtremes: expected f32 (..., ",
-           channels_, "), got ", x.str());
-  const std::vector<float> values = x.to_float_vector();
-  const int64_t rows = x.numel() / channels_;
-  std::vector<float> keep;
-  if (mask.defined()) {
-    keep = mask.to_float_vector();
-    BF_CHECK(static_cast<int64_t>(keep.size()) == rows, "TokenExtremes: mask ", mask.shape_str(),
-             " does not match the rows of ", x.shape_str());
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    if (!keep.empty() && keep[static_cast<size_t>(r)] == 0.0f) continue;
-    const float* row = values.data() + r * channels_;
+  for_each_real_token(x, mask, channels_, "TokenExtremes", [&](const float* row) {
     if (std::any_of(row, row + channels_, [](float v) { return std::isnan(v); })) {
       maxima_.push_back(std::numeric_limits<float>::quiet_NaN());
       minima_.push_back(std::numeric_limits<float>::quiet_NaN());
-      continue;
+      return;
     }
     const auto [lo, hi] = std::minmax_element(row, row + channels_);
     maxima_.push_back(*hi);
     minima_.push_back(*lo);
-  }
+  });
 }
 
 absl::Status TokenwiseClippingOptions::validate() const {
