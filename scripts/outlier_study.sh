@@ -8,6 +8,12 @@
 #       round-to-nearest and AWQ at W8 and W4 (per group of 128), by final-hidden-state SQNR and cosine similarity
 #       against FP on held-out text (the KJV validation split, tokenized with MiniLM's vocabulary), with bert_eval's
 #       outlier metrics of each model.
+#       Then W8A8 as the int8 kernels execute it (8-bit weights per channel, 8-bit activations at the encoder
+#       Linears' inputs): each activation granularity (static per tensor, dynamic per token) with each migration
+#       (none, SmoothQuant alpha 0.5 or searched, gamma) and range choice (min-max, token-wise clipping), plus the
+#       seed's every-tap-point scheme, on MiniLM data without the last 40 chapters; by hidden-state SQNR and cosine
+#       (fake-quant and int8-executed), and by retrieval agreement: the top-10 cosine neighbours of the verses of
+#       those 40 held-out chapters (at most 1000) under the int8-executed model against FP (bert_embed), with its embedding speed.
 #   (b) tiny BERTs (2 layers x 128) trained on the KJV with the same budget: vanilla softmax, and clipped softmax
 #       (gamma = -alpha/T, zeta = 1) with attention-head dropout 0.1 at the seed's alpha (3.2) and at alpha = 1, each
 #       quantized with PTQ W8A8 and AWQ W8: perplexity, avg/max kurtosis and the three inf-norms (the seed's Tables 6
@@ -103,6 +109,56 @@ quantize "${minilm[@]}" ptq-w8a8-per-channel-ffn-fp --method ptq --granularity p
 quantize "${minilm[@]}" ptq-w8-per-channel --method ptq --granularity per_channel --activation_bits 0
 quantize "${minilm[@]}" awq-w8 --method awq --weight_bits 8 --calibration_batches 8
 quantize "${minilm[@]}" awq-w4 --method awq --weight_bits 4 --calibration_batches 8
+
+# ---- (a, continued) W8A8 as the int8 kernels execute it, and retrieval agreement ----
+# The last 40 chapters (the end of the New Testament, James 4 to Revelation) are held out: their verses (at most
+# 1000) are the retrieval sentences; the rest of the corpus is the MiniLM data of this part (calibration and hidden
+# states).
+if [ ! -f "$data/kjv-retrieval.txt" ]; then
+  python3 - "$data/kjv.txt" "$data/kjv-w8a8.txt" "$data/kjv-retrieval.txt" <<'PY'
+import sys
+chapters = [c for c in open(sys.argv[1]).read().split("\n\n") if c.strip()]
+open(sys.argv[2], "w").write("\n\n".join(chapters[:-40]) + "\n")
+verses = [v for c in chapters[-40:] for v in c.split("\n") if v.strip()]
+open(sys.argv[3], "w").write("\n".join(verses[:1000]) + "\n")
+PY
+fi
+[ -f "$data/kjv-w8a8/vocab.txt" ] ||
+  "$build/bert_prep" --input "$data/kjv-w8a8.txt" --out "$data/kjv-w8a8" --vocab .cache/minilm/vocab.txt \
+    --documents blank --validation_fraction 0.02
+# embed DIR CHECKPOINT [FLAGS...]: DIR/embed.log (bert_embed's stdout and stderr: speed, and with --compare_with the
+# retrieval agreement) and DIR/embeddings.npy, unless the log exists.
+embed() {
+  local dir=$1 checkpoint=$2
+  shift 2
+  [ -s "$dir/embed.log" ] && return 0
+  mkdir -p "$dir"
+  "$build/bert_embed" --checkpoint "$checkpoint" --vocab .cache/minilm/vocab.txt --input "$data/kjv-retrieval.txt" \
+    --out "$dir/embeddings.npy" "$@" > "$dir/embed.log.tmp" 2>&1
+  mv "$dir/embed.log.tmp" "$dir/embed.log"
+}
+embed "$out/minilm-w8a8/fp" .cache/minilm
+w8a8=(minilm-w8a8 .cache/minilm "$data/kjv-w8a8" 128 16)
+w8a8_flags=(--method ptq --granularity per_channel --calibration_batches 8)
+linear=(--activation_scope linear_inputs)
+token=(--activation_scope linear_inputs --activation_granularity per_token)
+quantize "${w8a8[@]}" all-taps "${w8a8_flags[@]}"
+quantize "${w8a8[@]}" tensor "${w8a8_flags[@]}" "${linear[@]}"
+quantize "${w8a8[@]}" tensor-clip "${w8a8_flags[@]}" "${linear[@]}" --clipping tokenwise
+quantize "${w8a8[@]}" tensor-gamma-clip "${w8a8_flags[@]}" "${linear[@]}" --migration gamma --clipping tokenwise
+quantize "${w8a8[@]}" tensor-smooth "${w8a8_flags[@]}" "${linear[@]}" --migration smooth --migration_alpha search
+quantize "${w8a8[@]}" tensor-smooth-clip "${w8a8_flags[@]}" "${linear[@]}" --migration smooth \
+  --migration_alpha search --clipping tokenwise
+quantize "${w8a8[@]}" token "${w8a8_flags[@]}" "${token[@]}"
+quantize "${w8a8[@]}" token-gamma "${w8a8_flags[@]}" "${token[@]}" --migration gamma
+quantize "${w8a8[@]}" token-smooth05 "${w8a8_flags[@]}" "${token[@]}" --migration smooth --migration_alpha 0.5
+quantize "${w8a8[@]}" token-smooth "${w8a8_flags[@]}" "${token[@]}" --migration smooth --migration_alpha search
+for scheme in all-taps tensor tensor-clip tensor-gamma-clip tensor-smooth tensor-smooth-clip token token-gamma \
+  token-smooth05 token-smooth; do
+  dir="$out/minilm-w8a8/$scheme"
+  embed "$dir/fake-quant" "$dir/model.safetensors" --compare_with "$out/minilm-w8a8/fp/embeddings.npy"
+  embed "$dir/int8" "$dir/model.safetensors" --int8 --compare_with "$out/minilm-w8a8/fp/embeddings.npy"
+done
 
 # ---- the report ----
 root=$PWD  # plot_metrics labels the curves with their paths: keep them short

@@ -515,7 +515,8 @@ absl::Status run() {
     progress(absl::StrCat(report.migration_method, " migration: per-channel statistics of the Linear inputs on ",
                           options.calibration.batches, " training batches, scales folded into a copy of the model"));
     // The same batches as the calibration below: a second loader with the same seed.
-    BF_ASSIGN_OR_RETURN(DataLoader migration_loader, open_prepared_split(data, "train", vocab, migration_loader_options));
+    BF_ASSIGN_OR_RETURN(DataLoader migration_loader,
+                        open_prepared_split(data, "train", vocab, migration_loader_options));
     quantized_input = quant::clone_bert(*model);
     BF_ASSIGN_OR_RETURN(report.migration,
                         quant::migrate_outliers(*quantized_input,
