@@ -13,7 +13,8 @@
 #       (none, SmoothQuant alpha 0.5 or searched, gamma) and range choice (min-max, token-wise clipping), plus the
 #       seed's every-tap-point scheme, on MiniLM data without the last 40 chapters; by hidden-state SQNR and cosine
 #       (fake-quant and int8-executed), and by retrieval agreement: the top-10 cosine neighbours of the verses of
-#       those 40 held-out chapters (at most 1000) under the int8-executed model against FP (bert_embed), with its embedding speed.
+#       those 40 held-out chapters (at most 1000) under the int8-executed model against FP (bert_embed), and the
+#       speed of each execution scheme (tests/bench/bench_quant_inference at MiniLM's shape).
 #   (b) tiny BERTs (2 layers x 128) trained on the KJV with the same budget: vanilla softmax, and clipped softmax
 #       (gamma = -alpha/T, zeta = 1) with attention-head dropout 0.1 at the seed's alpha (3.2) and at alpha = 1, each
 #       quantized with PTQ W8A8 and AWQ W8: perplexity, avg/max kurtosis and the three inf-norms (the seed's Tables 6
@@ -153,6 +154,8 @@ quantize "${w8a8[@]}" token "${w8a8_flags[@]}" "${token[@]}"
 quantize "${w8a8[@]}" token-gamma "${w8a8_flags[@]}" "${token[@]}" --migration gamma
 quantize "${w8a8[@]}" token-smooth05 "${w8a8_flags[@]}" "${token[@]}" --migration smooth --migration_alpha 0.5
 quantize "${w8a8[@]}" token-smooth "${w8a8_flags[@]}" "${token[@]}" --migration smooth --migration_alpha search
+# Speed: encoder inference at MiniLM's shape, each execution scheme against FP32 (bench_quant_inference).
+cached "$out/minilm-w8a8/bench.txt" env OMP_NUM_THREADS=2 "$build/tests/bench_quant_inference" minilm
 for scheme in all-taps tensor tensor-clip tensor-gamma-clip tensor-smooth tensor-smooth-clip token token-gamma \
   token-smooth05 token-smooth; do
   dir="$out/minilm-w8a8/$scheme"

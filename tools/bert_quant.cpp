@@ -24,7 +24,7 @@
 // in integers (weights symmetric per tensor or per channel, at most 8-bit activations) the file is also executed
 // by the int8 kernels (quant/quantized_model.h kInt8) and its hidden state compared with FP: int8_hidden_sqnr_db.
 //
-// For real checkpoints, whose Linear inputs carry outlier channels (quant/README.md has the recipe and figures):
+// For real checkpoints, whose Linear inputs carry outliers (README.md "W8A8 that survives a real BERT": the recipe):
 // --activation_scope linear_inputs quantizes only what the int8 kernels quantize (the six encoder Linears' inputs;
 // all_taps, the default, is the seed's every-tap-point scheme); --activation_granularity per_token quantizes each
 // token with its own range at run time (linear_inputs only); --migration smooth|gamma folds per-channel scales into

@@ -20,9 +20,10 @@
 //   int8-lin a7 the AVX2 path runs with its faster 7-bit kernel (quant/int8_gemm.h)
 //   tok         W8A8 with weights per channel and activations per token, computed at run time (linear_inputs
 //               scope, dynamic: each row's own min/max, the int8 GEMM's per-row epilogue)
-//   smooth+tok  the same after SmoothQuant migration (alpha 0.5) folded into the model (quant/migration.h): the
-//               recipe for real checkpoints (quant/README.md); it adds the folded per-channel multiplies on the
-//               residuals and the GELU output
+//   smooth      W8A8 with weights per channel and static per-tensor activations at the Linear inputs, after
+//               SmoothQuant migration (alpha 0.5) folded into the model (quant/migration.h), which adds per-channel
+//               multiplies on the two residuals and the GELU output
+//   smooth+tok  the same with per-token activations: the recipe for real checkpoints (README.md)
 // PyTorch (tests/bench/bench_quant_inference_torch.py, /usr/bin/python3, same thread count): the Hugging Face-style
 // eager model of bench_train_torch.py, FP32, and with quantize_dynamic int8 Linears (the encoder parameter count is
 // checked against bertforge's).
@@ -62,7 +63,9 @@ namespace {
 using namespace bertforge;
 
 constexpr int kWarmup = 1;
-constexpr int kRepeats = 3;
+constexpr int kRepeats = 3;          // at least; more for small models:
+constexpr double kMinFp32Seconds = 2.0;  // timed rounds continue until FP32's passes add up to this
+constexpr int kMaxRepeats = 25;
 constexpr int64_t kSeqLen = 128;
 constexpr int64_t kBatch = 8;
 constexpr int64_t kCalibrationBatches = 2;
@@ -98,15 +101,23 @@ DataLoader calibration_loader(const std::string& shard, int64_t vocab) {
 
 // Median seconds of one encoder pass of each model. The models take turns (one pass each per round), so a change
 // in the machine's load (2 shared cores here) hits every model alike instead of whichever runs at that moment.
-std::vector<double> encode_seconds(const std::vector<const BertForMaskedLM*>& models, const Tensor& ids) {
+// Rounds: kWarmup untimed, then at least kRepeats, and more (up to kMaxRepeats) until the first model's timed
+// passes add up to kMinFp32Seconds; *rounds is set to the timed ones.
+std::vector<double> encode_seconds(const std::vector<const BertForMaskedLM*>& models, const Tensor& ids, int* rounds) {
   autograd::NoGradGuard no_grad;
   std::vector<std::vector<double>> seconds(models.size());
-  for (int round = 0; round < kWarmup + kRepeats; ++round) {
+  double first_total = 0;
+  for (int round = 0; round < kWarmup + kMaxRepeats; ++round) {
+    const int timed = round - kWarmup;
+    if (timed >= kRepeats && first_total >= kMinFp32Seconds) break;
     for (size_t m = 0; m < models.size(); ++m) {
       const bench::Timing t = bench::time_runs([&] { models[m]->encode(ids, Tensor(), Tensor()); }, 0, 1);
-      if (round >= kWarmup) seconds[m].push_back(t.median);
+      if (timed < 0) continue;
+      seconds[m].push_back(t.median);
+      if (m == 0) first_total += t.median;
     }
   }
+  *rounds = static_cast<int>(seconds[0].size());
   std::vector<double> medians;
   for (std::vector<double>& s : seconds) {
     std::sort(s.begin(), s.end());
@@ -143,23 +154,25 @@ int run_preset(const std::string& preset, int threads) {
   }
   const std::string shard = (std::filesystem::temp_directory_path() /
                              ("bench_quant_inference_" + std::to_string(::getpid()) + ".zst")).string();
-  const auto calibrate = [&](const BertForMaskedLM& model, int activation_bits, bool per_token) {
+  // The seed's scheme (every tap point, per-tensor weights), or the Linear inputs with per-channel weights.
+  enum Scheme { kAllTaps, kLinearInputsPerTensor, kLinearInputsPerToken };
+  const auto calibrate = [&](const BertForMaskedLM& model, int activation_bits, Scheme scheme) {
     DataLoader loader = calibration_loader(shard, config.vocab_size);
     quant::PtqOptions options;
     options.calibration.batches = kCalibrationBatches;
     options.activation_bits = activation_bits;
-    if (per_token) {
+    if (scheme != kAllTaps) {
       options.weights.granularity = quant::Granularity::kPerChannel;
       options.scope = quant::ActivationScope::kLinearInputs;
-      options.granularity = quant::ActivationGranularity::kPerToken;
     }
+    if (scheme == kLinearInputsPerToken) options.granularity = quant::ActivationGranularity::kPerToken;
     absl::StatusOr<quant::PtqResult> result = quant::quantize_ptq(model, loader, options);
     std::filesystem::remove(shard);
     BF_CHECK(result.ok(), result.status().ToString());
     return std::move(*result);
   };
-  const std::optional<quant::PtqResult> ptq = calibrate(fp, 8, false), ptq7 = calibrate(fp, 7, false);
-  const std::optional<quant::PtqResult> per_token = calibrate(fp, 8, true);
+  const std::optional<quant::PtqResult> ptq = calibrate(fp, 8, kAllTaps), ptq7 = calibrate(fp, 7, kAllTaps);
+  const std::optional<quant::PtqResult> per_token = calibrate(fp, 8, kLinearInputsPerToken);
   const std::unique_ptr<BertForMaskedLM> smoothed = quant::clone_bert(fp);
   {
     DataLoader loader = calibration_loader(shard, config.vocab_size);
@@ -171,7 +184,8 @@ int run_preset(const std::string& preset, int threads) {
     std::filesystem::remove(shard);
     BF_CHECK(migrated.ok(), migrated.ToString());
   }
-  const std::optional<quant::PtqResult> smoothed_per_token = calibrate(*smoothed, 8, true);
+  const std::optional<quant::PtqResult> smoothed_per_tensor = calibrate(*smoothed, 8, kLinearInputsPerTensor);
+  const std::optional<quant::PtqResult> smoothed_per_token = calibrate(*smoothed, 8, kLinearInputsPerToken);
 
   const Tensor ids = Tensor::from_vector(random_ids(kBatch * kSeqLen, config.vocab_size, 7), {kBatch, kSeqLen});
   const double tokens = static_cast<double>(kBatch * kSeqLen);
@@ -187,14 +201,18 @@ int run_preset(const std::string& preset, int threads) {
   const auto int8_a7 = build(*ptq7, config, {quant::QuantizedExecution::kInt8, /*fake_quant_taps=*/true});
   const auto int8_linears_a7 = build(*ptq7, config, {quant::QuantizedExecution::kInt8, /*fake_quant_taps=*/false});
   const auto int8_per_token = build(*per_token, config, {quant::QuantizedExecution::kInt8});
+  const auto int8_smoothed_per_tensor = build(*smoothed_per_tensor, config, {quant::QuantizedExecution::kInt8});
   const auto int8_smoothed_per_token = build(*smoothed_per_token, config, {quant::QuantizedExecution::kInt8});
+  int rounds = 0;
   const std::vector<double> seconds =
       encode_seconds({&fp, fake_quant.get(), int8.get(), int8_linears.get(), fp_dequantized.get(), int8_a7.get(),
-                      int8_linears_a7.get(), int8_per_token.get(), int8_smoothed_per_token.get()},
-                     ids);
-  std::vector<Row> rows = {{"fp32", seconds[0]},     {"fake-quant", seconds[1]}, {"int8", seconds[2]},
-                           {"int8-lin", seconds[3]}, {"fp32-deq", seconds[4]},   {"int8 a7", seconds[5]},
-                           {"int8-lin a7", seconds[6]}, {"tok", seconds[7]}, {"smooth+tok", seconds[8]}};
+                      int8_linears_a7.get(), int8_per_token.get(), int8_smoothed_per_tensor.get(),
+                      int8_smoothed_per_token.get()},
+                     ids, &rounds);
+  std::vector<Row> rows = {{"fp32", seconds[0]},        {"fake-quant", seconds[1]},  {"int8", seconds[2]},
+                           {"int8-lin", seconds[3]},    {"fp32-deq", seconds[4]},    {"int8 a7", seconds[5]},
+                           {"int8-lin a7", seconds[6]}, {"tok", seconds[7]},         {"smooth", seconds[8]},
+                           {"smooth+tok", seconds[9]}};
 
   const auto torch = bench::run_torch_peer("bench_quant_inference_torch.py",
                                            {std::to_string(threads), std::to_string(kWarmup),
@@ -212,8 +230,9 @@ int run_preset(const std::string& preset, int threads) {
     rows.push_back({"torch fp32", torch_fp->second[0]});
     rows.push_back({"torch dyn-int8", torch_int8->second[0]});
   }
-  std::printf("%s (B=%lld, T=%lld, %lld encoder parameters)\n", preset.c_str(), static_cast<long long>(kBatch),
-              static_cast<long long>(kSeqLen), static_cast<long long>(encoder_parameters));
+  std::printf("%s (B=%lld, T=%lld, %lld encoder parameters; median of %d passes per model)\n", preset.c_str(),
+              static_cast<long long>(kBatch), static_cast<long long>(kSeqLen),
+              static_cast<long long>(encoder_parameters), rounds);
   for (const Row& row : rows) {
     std::printf("  %-15s %8.0f tokens/s  %7.3f s   x%.2f vs fp32", row.name, tokens / row.seconds, row.seconds,
                 rows[0].seconds / row.seconds);
@@ -240,10 +259,9 @@ int main(int argc, char** argv) {
     }
   }
   const int threads = omp_get_max_threads();
-  std::printf("bench_quant_inference: %s; %d threads, encoder only, eval, no grad; int8 GEMM path %s; median of %d "
-              "passes after %d warm-up\n",
-              bench::cpu_model().c_str(), threads, quant::int8_gemm_isa_name(quant::int8_gemm_best_isa()), kRepeats,
-              kWarmup);
+  std::printf("bench_quant_inference: %s; %d threads, encoder only, eval, no grad; int8 GEMM path %s; %d warm-up "
+              "pass, then the models take turns\n",
+              bench::cpu_model().c_str(), threads, quant::int8_gemm_isa_name(quant::int8_gemm_best_isa()), kWarmup);
   for (const std::string& preset : presets) {
     if (const int rc = run_preset(preset, threads); rc != 0) return rc;
   }

@@ -21,15 +21,21 @@
 
 namespace bertforge::bench {
 
-// The CPU's "model name" from /proc/cpuinfo ("AMD EPYC 9354P 32-Core Processor"), or "unknown CPU".
+// The CPU from /proc/cpuinfo: "model name (family F, model M)", e.g. "AMD EPYC (family 25, model 17)" (Zen 4; a
+// virtual machine may hide the full name), or "unknown CPU".
 inline std::string cpu_model() {
   std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
-      return line.substr(line.find(':') + 2);
-    }
+  std::string name, family, model;
+  for (std::string line; std::getline(cpuinfo, line) && (name.empty() || family.empty() || model.empty());) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos || colon + 2 > line.size()) continue;
+    const std::string value = line.substr(colon + 2);
+    if (line.rfind("model name", 0) == 0) name = value;
+    if (line.rfind("cpu family", 0) == 0) family = value;
+    if (line.rfind("model\t", 0) == 0) model = value;
   }
-  return "unknown CPU";
+  if (name.empty()) return "unknown CPU";
+  return family.empty() || model.empty() ? name : name + " (family " + family + ", model " + model + ")";
 }
 
 struct Timing {
