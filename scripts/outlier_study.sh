@@ -22,7 +22,7 @@
 #
 # Usage: scripts/outlier_study.sh   (BUILD_DIR=... to use another build; OUT=... for the runs, default
 # runs/outlier-study). Everything it computes is kept under OUT and reused when present, so a rerun only redraws
-# the report: delete OUT/<model>/<scheme>/ to redo one quantization, OUT/<run>/ to retrain. About 35 minutes on 2
+# the report: delete OUT/<model>/<scheme>/ to redo one quantization, OUT/<run>/ to retrain. About an hour on 2
 # quiet CPU cores from scratch, an estimate (the three trainings are most of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
