@@ -22,6 +22,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <string>
 
 #include "core/check.h"
 #include "quant/activation_quant.h"
@@ -338,6 +339,15 @@ std::vector<Int8GemmIsa> int8_gemm_available_isas() {
 
 Int8GemmIsa int8_gemm_best_isa() {
   static const Int8GemmIsa best = [] {
+    if (const char* forced = std::getenv("BERTFORGE_INT8_ISA"); forced != nullptr && *forced != '\0') {
+      for (Int8GemmIsa isa : {Int8GemmIsa::kScalar, Int8GemmIsa::kAvx2, Int8GemmIsa::kAvx512Vnni}) {
+        if (std::string(forced) != int8_gemm_isa_name(isa)) continue;
+        BF_CHECK(int8_gemm_isa_available(isa), "BERTFORGE_INT8_ISA=", forced,
+                 ": that int8 GEMM path is not available on this CPU or in this build");
+        return isa;
+      }
+      BF_CHECK(false, "BERTFORGE_INT8_ISA=", forced, ": expected scalar, avx2 or avx512-vnni");
+    }
     if (int8_gemm_isa_available(Int8GemmIsa::kAvx512Vnni)) return Int8GemmIsa::kAvx512Vnni;
     if (int8_gemm_isa_available(Int8GemmIsa::kAvx2)) return Int8GemmIsa::kAvx2;
     return Int8GemmIsa::kScalar;

@@ -37,7 +37,9 @@ const char* int8_gemm_isa_name(Int8GemmIsa isa);  // "scalar", "avx2", "avx512-v
 // Compiled into this build and supported by this CPU (and OS).
 bool int8_gemm_isa_available(Int8GemmIsa isa);
 std::vector<Int8GemmIsa> int8_gemm_available_isas();
-// The fastest available path: VNNI, else AVX2, else scalar.
+// The fastest available path: VNNI, else AVX2, else scalar; or the one named by the environment variable
+// BERTFORGE_INT8_ISA (scalar, avx2, avx512-vnni), to time a slower path on a CPU that has a faster one (an error
+// when it is unknown or unavailable).
 Int8GemmIsa int8_gemm_best_isa();
 
 // W (N,K) int8 packed for one path, plus its row sums. Move-only.
