@@ -200,7 +200,6 @@ namespace {
 
 // How one encoder Linear quantizes its input.
 struct LinearInput {
-  TapSite site;                                    // the tap point whose range it uses (per tensor)
   const ActivationQuantParams* params = nullptr;   // per tensor: the calibrated parameters; nullptr per token
   int bits = 8;
 };
@@ -253,7 +252,7 @@ absl::Status install_linear_overrides(BertForMaskedLM& model,
       const std::string name = absl::StrCat("bert.encoder.layer.", l, ".", slot.name, ".weight");
       const auto it = quantized.find(name);
       if (it == quantized.end()) continue;  // an FP weight: the Linear stays FP
-      LinearInput input{slot.input, nullptr, bits};
+      LinearInput input{nullptr, bits};
       if (activations != nullptr) {
         input.params = activations->params(slot.input);
         if (input.params == nullptr) {
