@@ -72,7 +72,7 @@ void fold_group(BertForMaskedLM& model, int64_t l, FoldGroup group, const Tensor
       scale_in_place(ln.bias, inv);
       compose(layer.folded.attention_residual, s);
       Tensor& gate = layer.attention_self.gate_weight;  // (H, d): head h reads channels [h d, (h + 1) d)
-      if (gate.defined()) scale_in_place(gate, s.view(gate.shape()));
+      if (gate.defined()) scale_in_place(gate, s.contiguous().view(gate.shape()));
       break;
     }
     case FoldGroup::kContext: {
