@@ -20,7 +20,9 @@
 // and every Linear of the group has its input columns multiplied by s (W[:, j] *= s_j; the gate weight
 // (H, d) of head h, entry j: *= s[h d + j]). The folded model computes the original's function up to float
 // rounding (tests/quant/test_channel_fold.cpp: hidden states and logits within 1e-5 relative), and folds compose:
-// folding s then t equals folding s * t.
+// folding s then t equals folding s * t. Inside the layers the activations do change: the tap points see the folded
+// ones (a LayerNorm output divided by s, what a quantizer reads), so the outlier metrics that bert_eval reports for
+// a folded model describe those, except the last layer's output, which is never folded.
 //
 // In checkpoints the per-channel multiplies that remain are FP tensors next to the parameters,
 //   bert.encoder.layer.<i>.folded.{attention_residual, ffn_residual, gelu_output}
