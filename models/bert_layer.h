@@ -17,7 +17,9 @@
 //   a * ffn_residual             the same for a, divided by s to feed intermediate.dense
 //   gelu(...) * gelu_output      output.dense's input: GELU cannot absorb 1/s (not homogeneous), so the 1/s is a
 //                                multiply after it, before the `gelu` tap point
-// With them the layer computes the unfolded layer's function (up to float rounding).
+// With them the layer computes the unfolded layer's function (up to float rounding). They are not parameters, so
+// Module::to leaves them where they are: on another device they are copied to x's device at each use.
+//
 // Hugging Face's wrappers (BertAttention, BertSelfOutput, BertIntermediate, BertOutput) hold nothing but these
 // modules, so they are flattened into dotted names here: "attention.output.dense", "intermediate.dense", ...
 #pragma once
