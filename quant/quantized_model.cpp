@@ -105,22 +105,18 @@ absl::StatusOr<ActivationQuantSpec> ActivationQuantSpec::from_json(const Json& j
       spec.exclude.push_back(name.as_string());
     }
   }
-  for (const char* key : {"scope", "granularity"}) {
+  // "scope" and "granularity": optional strings, parsed by `parse` into *field.
+  const auto read_name = [&](const char* key, auto parse, auto* field) -> absl::Status {
     const Json* value = json.get(key);
-    if (value == nullptr) continue;
+    if (value == nullptr) return absl::OkStatus();
     if (!value->is_string()) return bad(absl::StrCat("\"", key, "\" must be a string"));
-    absl::Status parsed;
-    if (std::string(key) == "scope") {
-      absl::StatusOr<ActivationScope> scope = parse_activation_scope(value->as_string());
-      if (scope.ok()) spec.scope = *scope;
-      parsed = scope.status();
-    } else {
-      absl::StatusOr<ActivationGranularity> granularity = parse_activation_granularity(value->as_string());
-      if (granularity.ok()) spec.granularity = *granularity;
-      parsed = granularity.status();
-    }
-    if (!parsed.ok()) return bad(parsed.message());
-  }
+    auto parsed = parse(value->as_string());
+    if (!parsed.ok()) return bad(parsed.status().message());
+    *field = *parsed;
+    return absl::OkStatus();
+  };
+  BF_RETURN_IF_ERROR(read_name("scope", parse_activation_scope, &spec.scope));
+  BF_RETURN_IF_ERROR(read_name("granularity", parse_activation_granularity, &spec.granularity));
   if (absl::Status valid = spec.validate(); !valid.ok()) return bad(valid.message());
   const Json* calibration = json.get("calibration");
   if (spec.has_ranges() != (calibration != nullptr)) {

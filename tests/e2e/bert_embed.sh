@@ -8,13 +8,9 @@
 set -uo pipefail
 build=$1
 source=$2
-cache="$source/.cache/minilm"
-if [ ! -f "$cache/.complete" ]; then
-  echo "SKIP: all-MiniLM-L6-v2 is not in $cache: run scripts/fetch_minilm.sh"
-  exit 77
-fi
 # shellcheck source=tests/e2e/e2e_lib.sh
 . "$source/tests/e2e/e2e_lib.sh"  # work, fail, expect_error, prep_excerpt
+require_minilm
 
 cat > "$work/sentences.txt" <<'EOF'
 The quick brown fox jumps over the lazy dog.
@@ -31,7 +27,7 @@ n=8
 embed() {  # embed LOG ARGS...: bert_embed on MiniLM; fails with its log on error
   local log=$1
   shift
-  "$build/bert_embed" --checkpoint "$cache" --input "$work/sentences.txt" "$@" > "$log" 2>&1 ||
+  "$build/bert_embed" --checkpoint "$minilm" --input "$work/sentences.txt" "$@" > "$log" 2>&1 ||
     { cat "$log"; fail "bert_embed $*"; }
 }
 
@@ -81,11 +77,11 @@ grep -q "top-$((n - 1)) overlap 1.0000, mean cosine 1.000000 ($n sentences)" "$w
 echo "ok: --compare_with the same embeddings gives 1"
 
 # A quantized MiniLM (W8A8 PTQ, per-channel weights) against the FP embeddings, fake-quantized and in int8.
-prep_excerpt "$work/data" --vocab "$cache/vocab.txt"
-"$build/bert_quant" --checkpoint "$cache" --data "$work/data" --out "$work/w8a8/model.safetensors" \
+prep_excerpt "$work/data" --vocab "$minilm/vocab.txt"
+"$build/bert_quant" --checkpoint "$minilm" --data "$work/data" --out "$work/w8a8/model.safetensors" \
   --granularity per_channel --seq_len 64 --batch_size 4 --calibration_batches 2 --eval_batches 1 \
   > "$work/quant.log" 2>&1 || { cat "$work/quant.log"; fail "bert_quant of MiniLM"; }
-cp "$cache/vocab.txt" "$work/w8a8/"
+cp "$minilm/vocab.txt" "$work/w8a8/"
 for mode in fake-quant int8; do
   flag=()
   [ "$mode" = int8 ] && flag=(--int8)
@@ -102,8 +98,8 @@ printf 'one sentence\n\nanother\n' > "$work/empty_line.txt"
 : > "$work/empty.txt"
 printf 'one\ntwo\n' > "$work/two.txt"
 mkdir "$work/novocab"
-ln -s "$(realpath "$cache/model.safetensors")" "$(realpath "$cache/config.json")" "$work/novocab/"
-run=("$build/bert_embed" --checkpoint "$cache")
+ln -s "$(realpath "$minilm/model.safetensors")" "$(realpath "$minilm/config.json")" "$work/novocab/"
+run=("$build/bert_embed" --checkpoint "$minilm")
 expect_error "missing input" "no_such.txt" "${run[@]}" --input "$work/no_such.txt" --out "$work/x.npy"
 expect_error "empty input" "holds no sentences" "${run[@]}" --input "$work/empty.txt" --out "$work/x.npy"
 expect_error "empty line" "line 2 is empty" "${run[@]}" --input "$work/empty_line.txt" --out "$work/x.npy"

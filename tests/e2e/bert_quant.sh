@@ -123,7 +123,6 @@ echo "ok: bert_quant --migration smooth --activation_granularity per_token, --mi
 # An encoder-only checkpoint (all-MiniLM-L6-v2, when fetched): quantized (8-bit per-channel weights, FP
 # activations: its activation outliers make W8A8 lose the hidden state, see docs/outlier_study.md), no perplexity,
 # hidden states compared.
-minilm="$source/.cache/minilm"
 if [ -f "$minilm/.complete" ]; then
   prep_excerpt "$work/minilm_data" --vocab "$minilm/vocab.txt"
   "$build/bert_quant" --checkpoint "$minilm" --data "$work/minilm_data" --seq_len 64 --batch_size 4 \

@@ -7,19 +7,15 @@
 set -uo pipefail
 build=$1
 source=$2
-cache="$source/.cache/minilm"
-if [ ! -f "$cache/.complete" ]; then
-  echo "SKIP: all-MiniLM-L6-v2 is not in $cache: run scripts/fetch_minilm.sh"
-  exit 77
-fi
 # shellcheck source=tests/e2e/e2e_lib.sh
 . "$source/tests/e2e/e2e_lib.sh"  # work, fail, prep_excerpt
+require_minilm
 
-prep_excerpt "$work/data" --vocab "$cache/vocab.txt"
-cmp -s "$cache/vocab.txt" "$work/data/vocab.txt" || fail "bert_prep did not keep MiniLM's vocab.txt"
+prep_excerpt "$work/data" --vocab "$minilm/vocab.txt"
+cmp -s "$minilm/vocab.txt" "$work/data/vocab.txt" || fail "bert_prep did not keep MiniLM's vocab.txt"
 echo "ok: bert_prep with MiniLM's vocabulary"
 
-"$build/bert_eval" --checkpoint "$cache/model.safetensors" --data "$work/data" --seq_len 64 --batch_size 4 \
+"$build/bert_eval" --checkpoint "$minilm/model.safetensors" --data "$work/data" --seq_len 64 --batch_size 4 \
   --batches 2 > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "bert_eval on MiniLM"; }
 cat "$work/eval.log"
 grep -q "BertModel layout (encoder only" "$work/eval.log" || fail "bert_eval does not name the BertModel layout"
@@ -30,7 +26,7 @@ grep -q "max kurtosis" "$work/eval.log" && grep -q "max FFN output inf-norm" "$w
 echo "ok: bert_eval table"
 
 # The cache directory itself: model.safetensors and config.json inside it.
-"$build/bert_eval" --checkpoint "$cache" --data "$work/data" --seq_len 64 --batch_size 4 --batches 2 --json \
+"$build/bert_eval" --checkpoint "$minilm" --data "$work/data" --seq_len 64 --batch_size 4 --batches 2 --json \
   > "$work/eval.json" 2> "$work/eval.err" || { cat "$work/eval.json" "$work/eval.err"; fail "bert_eval --json"; }
 python3 - "$work/eval.json" <<'PY' || fail "bert_eval --json: $(cat "$work/eval.json")"
 import json, math, sys

@@ -154,7 +154,9 @@ TEST_P(ChannelFold, FoldsCompose) {
   ASSERT_TRUE(fold_input_scales(*once, st).ok());
   for (const auto& [name, tensor] : once->state_dict()) {
     for (const auto& [other, value] : twice->state_dict()) {
-      if (other == name) EXPECT_LE(relative_difference(tensor, value), 1e-6) << name;
+      if (other == name) {
+        EXPECT_LE(relative_difference(tensor, value), 1e-6) << name;
+      }
     }
   }
   expect_same_function(*twice, "s then t");
@@ -174,19 +176,22 @@ class ChannelFoldErrors : public test_support::SyntheticBertTest {
 
 TEST_F(ChannelFoldErrors, BadScalesAreRefusedAndNothingChanges) {
   const StateDict before = clone_bert(*model_)->state_dict();
-  const auto refused = [&](LayerInputScales layer, const std::string& needle) {
-    const absl::Status s = fold_input_scales(*model_, {LayerInputScales{}, std::move(layer)});
+  // `scale` for `group` of layer 1, nothing else.
+  const auto refused = [&](FoldGroup group, const Tensor& scale, const std::string& needle) {
+    std::vector<LayerInputScales> scales(2);
+    scales[1].at(group) = scale;
+    const absl::Status s = fold_input_scales(*model_, scales);
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.message().find(needle), std::string::npos) << s;
   };
   std::vector<float> ones(32, 1.0f);
   std::vector<float> zero = ones;
   zero[3] = 0.0f;
-  refused({Tensor::from_vector(zero, {32})}, "layer 1 group qkv");
+  refused(FoldGroup::kQkv, Tensor::from_vector(zero, {32}), "layer 1 group qkv");
   std::vector<float> nan = ones;
   nan[7] = std::numeric_limits<float>::quiet_NaN();
-  refused({Tensor(), Tensor::from_vector(nan, {32})}, "context");
-  refused({Tensor(), Tensor(), Tensor(), Tensor::from_vector(ones, {32})}, "expected an f32 scale of shape [64]");
+  refused(FoldGroup::kContext, Tensor::from_vector(nan, {32}), "context");
+  refused(FoldGroup::kGeluOutput, Tensor::from_vector(ones, {32}), "expected an f32 scale of shape [64]");
   const StateDict after = model_->state_dict();
   for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(relative_difference(before[i].second, after[i].second), 0.0);
   EXPECT_FALSE(fold_input_scales(*model_, std::vector<LayerInputScales>(3)).ok());  // 3 layers for 2
@@ -197,7 +202,9 @@ TEST_F(ChannelFoldErrors, CheckpointNamesAreChecked) {
   const auto take = [&](const std::string& name, const Tensor& t) {
     StateDict tensors{{"bert.embeddings.LayerNorm.weight", Tensor::ones({32})}, {name, t}};
     absl::StatusOr<std::vector<BertLayer::FoldedScales>> taken = take_folded_scales(tensors, c);
-    if (taken.ok()) EXPECT_EQ(tensors.size(), 1u);  // the scale was taken out, the rest kept
+    if (taken.ok()) {
+      EXPECT_EQ(tensors.size(), 1u);  // the scale was taken out, the rest kept
+    }
     return taken;
   };
   EXPECT_TRUE(take("bert.encoder.layer.1.folded.ffn_residual", Tensor::ones({32})).ok());
