@@ -30,23 +30,25 @@ absl::Status filesystem_error(const std::string& what, const std::error_code& er
   return absl::InternalError(absl::StrCat(what, ": ", error.message()));
 }
 
-// Deletes temporaries left by crashed saves, and all but the newest
-// `keep_last` step directories (keep_last <= 0 keeps them all).
-void prune_old_checkpoints(const fs::path& checkpoints, int keep_last) {
-  std::vector<std::string> steps;
+// Deletes temporaries left by crashed saves, and the oldest step directories until `keep_last` remain
+// (keep_last <= 0 keeps them all). The directory `latest` names is never deleted, whatever its step: it is the
+// run's state, even where an older run left higher steps behind.
+void prune_old_checkpoints(const fs::path& checkpoints, const std::string& latest, int keep_last) {
+  std::vector<std::string> others;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(checkpoints, error)) {
     const std::string name = entry.path().filename().string();
     if (!entry.is_directory() || name.rfind("step-", 0) != 0) continue;
     if (name.find(".tmp-") != std::string::npos) {
       fs::remove_all(entry.path(), error);
-    } else {
-      steps.push_back(name);
+    } else if (name != latest) {
+      others.push_back(name);
     }
   }
   if (keep_last <= 0) return;
-  std::sort(steps.begin(), steps.end());  // zero-padded, so lexical order is step order
-  for (size_t i = 0; i + keep_last < steps.size(); ++i) fs::remove_all(checkpoints / steps[i], error);
+  std::sort(others.begin(), others.end());  // zero-padded, so lexical order is step order
+  const size_t keep_others = static_cast<size_t>(keep_last - 1);
+  for (size_t i = 0; i + keep_others < others.size(); ++i) fs::remove_all(checkpoints / others[i], error);
 }
 
 }  // namespace
@@ -75,7 +77,22 @@ absl::Status save_checkpoint(const std::string& run_dir, int64_t step, const Nam
     return status;
   }
   BF_RETURN_IF_ERROR(write_file_atomic((checkpoints / "latest").string(), step_name(step) + "\n"));
-  prune_old_checkpoints(checkpoints, options.keep_last);
+  prune_old_checkpoints(checkpoints, step_name(step), options.keep_last);
+  return absl::OkStatus();
+}
+
+absl::Status remove_checkpoints(const std::string& run_dir) {
+  const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
+  std::error_code error;
+  if (!fs::exists(checkpoints, error)) return absl::OkStatus();
+  // One rename takes every checkpoint away at once; deleting the renamed tree can then fail half-way harmlessly.
+  const fs::path doomed = fs::path(run_dir) / absl::StrCat("checkpoints.removed-", getpid());
+  fs::remove_all(doomed, error);
+  fs::rename(checkpoints, doomed, error);
+  if (error) return filesystem_error(absl::StrCat("cannot remove the checkpoints of ", run_dir), error);
+  fs::remove_all(doomed, error);
+  if (error) return filesystem_error(absl::StrCat("renamed the old checkpoints to ", doomed.string(),
+                                                  " but cannot delete them"), error);
   return absl::OkStatus();
 }
 

@@ -28,13 +28,19 @@ namespace bertforge {
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 struct CheckpointOptions {
-  int keep_last = 2;  // older step directories are deleted after a successful save; 0 keeps all
+  // After a successful save, the oldest step directories are deleted until this many remain (the one `latest`
+  // names always stays); 0 keeps all.
+  int keep_last = 2;
 };
 
 // Saves into <run_dir>/checkpoints/step-<step>/ and points `latest` at it.
 absl::Status save_checkpoint(const std::string& run_dir, int64_t step, const NamedTensors& model_parameters,
                              const AdamWOptimizer& optimizer, const Json& trainer_state,
                              const CheckpointOptions& options = {});
+
+// Deletes <run_dir>/checkpoints (a run started over with --overwrite): renamed away in one step first, so no
+// moment leaves `latest` naming a half-deleted checkpoint. OK when there is none.
+absl::Status remove_checkpoints(const std::string& run_dir);
 
 // The directory `latest` names, or NotFound when the run has no checkpoint.
 absl::StatusOr<std::string> latest_checkpoint(const std::string& run_dir);

@@ -41,7 +41,7 @@ absl::Status check_embedding_extension(const std::string& path);
 // `explicit_vocab` when not empty, else the first vocab.txt that exists in the directories where
 // resolve_config_path looks for config.json: beside the model file (a Hugging Face download), then RUN/ for
 // RUN/checkpoints/step-N/. NotFound naming the places looked at otherwise (bert_train keeps its vocab.txt in
-// the data directory bert_prep wrote: pass that one).
+// the data directory bert_prep wrote, and a copy in RUN/vocab.txt).
 absl::StatusOr<std::string> resolve_vocab_path(const CheckpointPaths& paths, const std::string& explicit_vocab);
 
 }  // namespace bertforge

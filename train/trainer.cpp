@@ -11,7 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "autograd/engine.h"
+#include "core/file_io.h"
+#include "core/json_diff.h"
 #include "models/bert.h"
+#include "models/pretrained_weights.h"
 #include "ops/autocast.h"
 #include "train/checkpoint.h"
 #include "train/communicator_buckets.h"
@@ -76,6 +79,53 @@ absl::Status check_ranks_agree(Communicator& communicator, const TrainerConfig& 
   return absl::OkStatus();
 }
 
+// The checkpoint this run continues from (nullopt: a new run), after applying config.existing_run to what
+// run_dir holds. Only the leader deletes anything.
+absl::StatusOr<std::optional<std::string>> checkpoint_to_resume(const TrainerConfig& config, bool leader) {
+  if (config.existing_run == ExistingRun::kReplace) {
+    if (leader) BF_RETURN_IF_ERROR(remove_checkpoints(config.run_dir));
+    return std::nullopt;
+  }
+  absl::StatusOr<std::string> latest = latest_checkpoint(config.run_dir);
+  if (!latest.ok()) {
+    if (latest.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
+    return latest.status();
+  }
+  if (config.existing_run == ExistingRun::kRefuse) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        config.run_dir, " already holds a run (latest checkpoint ", std::filesystem::path(*latest).filename().string(),
+        "): to start over there and delete its checkpoints pass --overwrite, to continue it drop --noresume, or "
+        "use another --out"));
+  }
+  BF_ASSIGN_OR_RETURN(const Json saved_state, read_trainer_state(*latest));
+  const Json* identity = saved_state.get("run");
+  if (identity == nullptr) {
+    return absl::DataLossError(absl::StrCat(*latest, "/trainer_state.json lacks the run's settings (\"run\")"));
+  }
+  const std::vector<JsonDifference> differences = json_differences(*identity, run_identity(config));
+  if (!differences.empty()) {
+    return invalid(absl::StrCat(*latest, " belongs to a run with other settings (checkpoint -> this command: ",
+                                describe_differences(differences), "); continue it with its settings, start over "
+                                "with --overwrite (deletes its checkpoints), or use another --out"));
+  }
+  return *latest;
+}
+
+// What makes the run directory self-describing: the flags that started it and the vocabulary of its data.
+absl::Status write_run_records(const TrainerConfig& config) {
+  std::error_code error;
+  std::filesystem::create_directories(config.run_dir, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot create ", config.run_dir, ": ", error.message()));
+  if (!config.flags_record.empty()) {
+    BF_RETURN_IF_ERROR(write_file_atomic(config.run_dir + "/flags", config.flags_record));
+  }
+  if (!config.vocab_file.empty()) {
+    BF_ASSIGN_OR_RETURN(const std::string vocab, read_file(config.vocab_file));
+    BF_RETURN_IF_ERROR(write_file_atomic(config.run_dir + "/vocab.txt", vocab));
+  }
+  return absl::OkStatus();
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -132,13 +182,17 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   if (leader && !config.validation_data.empty()) {
     BF_ASSIGN_OR_RETURN(validation_loader, open_loader(config.validation_data, config, /*shuffle=*/false, 0, 1));
   }
-  if (leader) {
-    std::error_code error;
-    std::filesystem::create_directories(config.run_dir, error);
-    if (error) return absl::InternalError(absl::StrCat("cannot create ", config.run_dir, ": ", error.message()));
-  }
+  BF_ASSIGN_OR_RETURN(const std::optional<std::string> resume_from, checkpoint_to_resume(config, leader));
+  if (leader) BF_RETURN_IF_ERROR(write_run_records(config));
 
   BertForMaskedLM model(config.model, config.seed);
+  if (!resume_from && !config.init_from.empty()) {
+    BF_ASSIGN_OR_RETURN(const PretrainedLoad loaded, load_pretrained_weights(config.init_from, model));
+    if (leader) {
+      std::printf("initialised from %s (%s%s)\n", config.init_from.c_str(), loaded.layout.describe().c_str(),
+                  loaded.fresh.empty() ? "" : "; the MLM head starts freshly initialised");
+    }
+  }
   model.to(config.device);  // before the optimizer, whose state is made beside the parameters
   model.train();
   // Every forward pass of the run, training and evaluation, in the run's precision (backward follows forward).
@@ -153,21 +207,14 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   BucketedReducer reducer(communicator, parameters);
   LossScaler loss_scaler(config.loss_scale);
 
-  // Resume from the latest checkpoint, if asked and present.
   int64_t step = 0;
-  absl::StatusOr<std::string> latest = latest_checkpoint(config.run_dir);
-  if (config.resume && latest.ok()) {
-    BF_ASSIGN_OR_RETURN(const Json saved_state, read_trainer_state(*latest));
-    const Json* identity = saved_state.get("run");
-    if (identity == nullptr || identity->dump() != run_identity(config).dump()) {
-      return invalid(absl::StrCat(*latest, " was written by a run with another model, batch or seed; use a new --out "
-                                  "or --no_resume"));
-    }
-    BF_ASSIGN_OR_RETURN(const Json state, load_checkpoint(*latest, parameters, optimizer));
+  if (resume_from) {
+    const std::string& latest = *resume_from;
+    BF_ASSIGN_OR_RETURN(const Json state, load_checkpoint(latest, parameters, optimizer));
     const Json* position = state.get("loader");
     const Json* saved_step = state.get("step");
     if (position == nullptr || saved_step == nullptr || !saved_step->is_int64()) {
-      return absl::DataLossError(absl::StrCat(*latest, "/trainer_state.json lacks step or loader position"));
+      return absl::DataLossError(absl::StrCat(latest, "/trainer_state.json lacks step or loader position"));
     }
     BF_ASSIGN_OR_RETURN(LoaderPosition loader_position, LoaderPosition::from_json(*position));
     // A run that scaled its loss continues with its scale; one that did not starts the scaler afresh.
@@ -176,14 +223,12 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     }
     if (loader_position.world_size != world_size) {
       return absl::FailedPreconditionError(absl::StrCat(
-          *latest, " was written by a run of ", loader_position.world_size, " rank(s), this one has ", world_size,
+          latest, " was written by a run of ", loader_position.world_size, " rank(s), this one has ", world_size,
           ": resume with the same number of ranks (the data order depends on it), or use a new --out"));
     }
     BF_RETURN_IF_ERROR(train_loader.restore(loader_position));
     step = saved_step->as_int64();
-    if (leader) std::printf("resuming from %s (step %lld)\n", latest->c_str(), static_cast<long long>(step));
-  } else if (!latest.ok() && latest.status().code() != absl::StatusCode::kNotFound) {
-    return latest.status();
+    if (leader) std::printf("resuming from %s (step %lld)\n", latest.c_str(), static_cast<long long>(step));
   }
   if (world_size > 1) {
     BF_RETURN_IF_ERROR(check_ranks_agree(communicator, config, step));
@@ -234,13 +279,16 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     }
     return metrics.write(record);
   };
+  int64_t last_checkpoint_step = step;
   auto checkpoint = [&](int64_t at_step) -> absl::Status {
     Json state = Json::object();
     state.set("step", at_step);
     state.set("loader", train_loader.position().to_json());
     if (loss_scaler.enabled()) state.set("loss_scale", loss_scaler.state());
     state.set("run", run_identity(config));
-    return save_checkpoint(config.run_dir, at_step, model.state_dict(), optimizer, state);
+    BF_RETURN_IF_ERROR(save_checkpoint(config.run_dir, at_step, model.state_dict(), optimizer, state));
+    last_checkpoint_step = at_step;
+    return absl::OkStatus();
   };
 
   const int64_t sequences_per_step = config.batch_size * config.grad_accumulation * world_size;
@@ -258,7 +306,8 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
   }
   const int64_t first_step = step;
   const auto run_start = std::chrono::steady_clock::now();
-  while (step < config.steps) {
+  bool stop = false;  // a stop was requested on some rank: end after this step, with a checkpoint
+  while (step < config.steps && !stop) {
     if (config.stop_after > 0 && step - first_step >= config.stop_after) return absl::OkStatus();
     ++step;
     const auto step_start = std::chrono::steady_clock::now();
@@ -271,7 +320,8 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     }
     communicator.all_reduce(step_labelled, ReduceOp::kSum);
     const int64_t total_labelled = step_labelled.data<int64_t>()[0];
-    Tensor step_loss = Tensor::zeros({1});  // this rank's share of the step's mean loss
+    // [this rank's share of the step's mean loss, whether this rank was asked to stop]: one reduction for both.
+    Tensor step_loss = Tensor::zeros({2});
     const float loss_scale = loss_scaler.scale();  // backward starts from the loss times this (1 without scaling)
     for (int64_t micro = 0; micro < config.grad_accumulation; ++micro) {
       const MlmBatch& batch = batches[micro];
@@ -290,7 +340,9 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
       if (reduce_now) reducer.finish_overlapped_reduction();
       step_loss.data<float>()[0] += weight * loss.to(Device::cpu()).item<float>();
     }
+    step_loss.data<float>()[1] = config.stop_requested && config.stop_requested() ? 1.0f : 0.0f;
     communicator.all_reduce(step_loss, ReduceOp::kSum);
+    stop = step_loss.data<float>()[1] > 0;
     const int64_t tokens = sequences_per_step * config.seq_len;
     const float lr = schedule.lr_at(step);
     const float grad_norm = optimizer.step(lr, 1.0f / loss_scale);  // skipped when not finite
@@ -319,12 +371,20 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
                               .c_str());
       std::fflush(stdout);
     }
+    if (stop) break;
     if (config.eval_interval > 0 && step % config.eval_interval == 0 && step != config.steps) {
       BF_RETURN_IF_ERROR(run_evaluation(step));
     }
     if (config.checkpoint_interval > 0 && step % config.checkpoint_interval == 0 && step != config.steps) {
       BF_RETURN_IF_ERROR(checkpoint(step));
     }
+  }
+  if (stop) {
+    if (leader && last_checkpoint_step != step) BF_RETURN_IF_ERROR(checkpoint(step));
+    communicator.barrier();
+    return absl::CancelledError(absl::StrCat(
+        "stopped at step ", step, " of ", config.steps, " as asked, checkpoint written (", config.run_dir,
+        "/checkpoints/latest): run the same command to continue"));
   }
   if (leader) {
     BF_RETURN_IF_ERROR(run_evaluation(step));

@@ -19,6 +19,14 @@
 // B, one process with batch W*B, and one process with batch B and W
 // micro-batches all compute the same gradient (up to float rounding).
 //
+// An existing run in run_dir (one with a checkpoint) is continued by default; a run with other settings
+// (model, batch, seed) is refused, naming what differs. Starting over there must be asked for explicitly
+// (ExistingRun::kReplace, bert_train --overwrite): its checkpoints are deleted first, in one atomic step.
+//
+// Stopping early (TrainerConfig::stop_requested, e.g. Ctrl-C through train/stop_signals.h): the ranks agree to
+// stop at the end of the step in progress, rank 0 writes a checkpoint of it, and train_bert returns Cancelled; the
+// same command then continues the run exactly.
+//
 // Data parallelism (a Communicator of W ranks, e.g. under mpirun): rank r
 // reads its slice of every global batch (train/data_loader.h); rank 0's
 // initial weights are broadcast; gradients are summed in buckets
@@ -31,6 +39,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -44,12 +53,25 @@
 
 namespace bertforge {
 
+// What train_bert does when run_dir already holds a run (a checkpoint).
+enum class ExistingRun {
+  kResume,   // continue it (refused when its model, batch or seed differ from this config)
+  kRefuse,   // fail: this config is meant to start a new run (bert_train --noresume)
+  kReplace,  // delete its checkpoints and start over (bert_train --overwrite)
+};
+
 struct TrainerConfig {
   BertConfig model;
   MlmVocab vocab;               // special token ids of the shards' vocabulary
   std::string train_data;       // a shard file or a directory of *.zst shards
   std::string validation_data;  // the same; empty: no evaluation
-  std::string run_dir;          // checkpoints/, metrics.jsonl, config.json
+  std::string run_dir;          // checkpoints/, metrics.jsonl, config.json, flags, vocab.txt
+  std::string vocab_file;       // copied to run_dir/vocab.txt (the run is then a usable model); empty: not copied
+  // Safetensors weights a new run starts from (continued pretraining; models/pretrained_weights.h), instead of
+  // the random initialisation. Ignored when resuming: the checkpoint has the weights.
+  std::string init_from;
+  // Written to run_dir/flags (e.g. the tool's flags, as a --flagfile) once the run is known to start; empty: none.
+  std::string flags_record;
 
   int64_t seq_len = 128;
   int64_t batch_size = 32;  // per rank; sequences per optimizer step = batch_size * grad_accumulation * ranks
@@ -75,7 +97,9 @@ struct TrainerConfig {
   int64_t eval_interval = 200;        // 0: only at the end
   int64_t eval_batches = 50;          // validation batches per evaluation; 0: the whole set
   int64_t checkpoint_interval = 500;  // 0: only at the end
-  bool resume = true;                 // continue from run_dir's latest checkpoint when there is one
+  ExistingRun existing_run = ExistingRun::kResume;
+  // Asked after every step (on every rank); true on any rank stops the run there, with a checkpoint. Empty: never.
+  std::function<bool()> stop_requested;
   // Stop (as if killed) after this many steps of this invocation, without a final
   // checkpoint; for testing resumption. 0: run to `steps`.
   int64_t stop_after = 0;
@@ -84,7 +108,8 @@ struct TrainerConfig {
 };
 
 // Trains as one rank of `communicator`'s world (every rank calls it with the
-// same config), rank 0 printing progress to stdout. Returns an error for bad
+// same config), rank 0 printing progress to stdout. Returns Cancelled (with a
+// message saying where the run stopped) after a requested stop, an error for bad
 // data, a checkpoint that does not match the config or the world size, ranks
 // that disagree on the config or the checkpoint, or an I/O failure. A failed
 // collective throws bertforge::Error (train/communicator.h).

@@ -1,6 +1,10 @@
 // Step checkpoints: round trip, `latest`, pruning, and rejection of damaged or mismatched ones.
 #include "train/checkpoint.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -70,6 +74,67 @@ TEST_F(Checkpoint, KeepsOnlyTheNewestAndRemovesLeftoverTemporaries) {
   EXPECT_FALSE(fs::exists(dir_ + "/checkpoints/step-00000009.tmp-1"));
   EXPECT_TRUE(fs::exists(dir_ + "/checkpoints/step-00000020"));
   EXPECT_EQ(fs::path(*latest_checkpoint(dir_)).filename(), "step-00000030");
+}
+
+// A run started over in a directory where an older run reached higher steps: pruning must not delete the new
+// checkpoint (the lowest step) that `latest` names.
+TEST_F(Checkpoint, PruningNeverDeletesTheCheckpointLatestNames) {
+  NamedTensors params = make_params(1.0f);
+  AdamWOptimizer optimizer(params, OptimizerConfig{});
+  for (int64_t step : {35, 40, 5}) ASSERT_TRUE(save_checkpoint(dir_, step, params, optimizer, state(step)).ok());
+  absl::StatusOr<std::string> latest = latest_checkpoint(dir_);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(fs::path(*latest).filename(), "step-00000005");
+  EXPECT_EQ(read_trainer_state(*latest)->get("step")->as_int64(), 5);
+  EXPECT_TRUE(fs::exists(dir_ + "/checkpoints/step-00000040"));  // keep_last 2: latest and the newest other
+  EXPECT_FALSE(fs::exists(dir_ + "/checkpoints/step-00000035"));
+}
+
+TEST_F(Checkpoint, RemoveCheckpointsTakesThemAllAway) {
+  EXPECT_TRUE(remove_checkpoints(dir_).ok());  // nothing to remove is fine
+  NamedTensors params = make_params(1.0f);
+  AdamWOptimizer optimizer(params, OptimizerConfig{});
+  for (int64_t step : {1, 2}) ASSERT_TRUE(save_checkpoint(dir_, step, params, optimizer, state(step)).ok());
+  ASSERT_TRUE(write_file_atomic(dir_ + "/metrics.jsonl", "{}\n").ok());
+  ASSERT_TRUE(remove_checkpoints(dir_).ok());
+  EXPECT_EQ(latest_checkpoint(dir_).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(dir_ + "/checkpoints"));
+  EXPECT_TRUE(fs::exists(dir_ + "/metrics.jsonl"));  // only the checkpoints go
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(entry.path().filename().string().find("checkpoints"), std::string::npos) << entry.path();
+  }
+}
+
+// A process killed (SIGKILL, no chance to clean up) at any moment of a save leaves `latest` naming a complete,
+// loadable checkpoint: a child saves checkpoints of a few megabytes in a loop and is killed after a different delay
+// each round.
+TEST_F(Checkpoint, AKillAtAnyMomentOfASaveLeavesALoadableLatest) {
+  NamedTensors params = {{"big.weight", Tensor::full({512, 1024}, 0.5f)}};
+  params[0].second.set_requires_grad(true);
+  AdamWOptimizer optimizer(params, OptimizerConfig{});
+  ASSERT_TRUE(save_checkpoint(dir_, 1, params, optimizer, state(1)).ok());
+  for (int round = 0; round < 12; ++round) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      for (int64_t step = 2;; ++step) {
+        if (!save_checkpoint(dir_, step, params, optimizer, state(step)).ok()) _exit(3);
+      }
+    }
+    usleep(1000 + 2500 * round);  // 1 ms to 28.5 ms: before, inside and between the file writes and renames
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the saving child failed on its own, status " << status;
+    absl::StatusOr<std::string> latest = latest_checkpoint(dir_);
+    ASSERT_TRUE(latest.ok()) << "round " << round << ": " << latest.status();
+    NamedTensors loaded = {{"big.weight", Tensor::zeros({512, 1024})}};
+    loaded[0].second.set_requires_grad(true);
+    AdamWOptimizer loaded_optimizer(loaded, OptimizerConfig{});
+    absl::StatusOr<Json> restored = load_checkpoint(*latest, loaded, loaded_optimizer);
+    ASSERT_TRUE(restored.ok()) << "round " << round << ": " << restored.status();
+    EXPECT_EQ(loaded[0].second.to_float_vector()[12345], 0.5f);
+  }
 }
 
 TEST_F(Checkpoint, ErrorsAreClearAndLeaveTheModelUntouched) {

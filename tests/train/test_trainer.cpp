@@ -4,6 +4,7 @@
 #include "train/trainer.h"
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include "core/file_io.h"
 #include "core/json.h"
 #include "tests/support/test_support.h"
+#include "train/checkpoint.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
 #include "train/token_shard.h"
@@ -135,12 +137,106 @@ TEST_F(Trainer, ResumingAfterAKillReproducesTheLosses) {
   ASSERT_EQ(b.size(), 24u);
   for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
 
-  // A resume with another model into the same directory is refused.
+  // A resume with another model and seed into the same directory is refused, naming what differs.
   TrainerConfig other = killed;
   other.model.intermediate_size = 32;
+  other.seed = 8;
   absl::Status status = train_bert(other);
-  EXPECT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("another model"), absl::string_view::npos) << status.message();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("model.intermediate_size 64 -> 32, seed \"7\" -> \"8\""), absl::string_view::npos)
+      << status.message();
+}
+
+// A stop requested mid-run (Ctrl-C in bert_train) ends the run after the step in progress with a checkpoint of
+// it, and continuing from there logs exactly the losses of an uninterrupted run.
+TEST_F(Trainer, AStopRequestWritesACheckpointToContinueFrom) {
+  TrainerConfig straight = config("straight");
+  straight.steps = 24;
+  straight.checkpoint_interval = 10;
+  ASSERT_TRUE(train_bert(straight).ok());
+
+  TrainerConfig stopped = straight;
+  stopped.run_dir = path("stopped");
+  int asked = 0;
+  stopped.stop_requested = [&asked] { return ++asked == 13; };  // asked after every step: stops after step 13
+  absl::Status status = train_bert(stopped);
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_NE(status.message().find("stopped at step 13 of 24"), absl::string_view::npos) << status.message();
+  EXPECT_EQ(losses("stopped").size(), 13u);
+  absl::StatusOr<std::string> latest = latest_checkpoint(path("stopped"));
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(read_trainer_state(*latest)->get("step")->as_int64(), 13);
+
+  stopped.stop_requested = nullptr;
+  ASSERT_TRUE(train_bert(stopped).ok());  // continues from step 13
+  const std::map<int64_t, double> a = losses("straight"), b = losses("stopped");
+  ASSERT_EQ(b.size(), 24u);
+  for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
+}
+
+// A new run where a run exists: refused unless asked to replace it; replacing deletes the old checkpoints first
+// (so none of them can outlive the new run's pruning, whatever their steps).
+TEST_F(Trainer, ANewRunReplacesAnExistingOneOnlyWhenAskedTo) {
+  TrainerConfig first = config("run");
+  first.steps = 12;
+  first.checkpoint_interval = 4;
+  ASSERT_TRUE(train_bert(first).ok());
+  ASSERT_TRUE(std::filesystem::exists(path("run/checkpoints/step-00000008")));
+
+  TrainerConfig fresh = first;
+  fresh.steps = 3;
+  fresh.warmup_steps = 0;
+  fresh.existing_run = ExistingRun::kRefuse;
+  absl::Status status = train_bert(fresh);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find("--overwrite"), absl::string_view::npos) << status.message();
+  EXPECT_EQ(losses("run").size(), 12u);  // untouched
+  EXPECT_EQ(std::filesystem::path(*latest_checkpoint(path("run"))).filename(), "step-00000012");
+
+  fresh.existing_run = ExistingRun::kReplace;
+  ASSERT_TRUE(train_bert(fresh).ok());
+  EXPECT_EQ(losses("run").size(), 3u);
+  EXPECT_EQ(std::filesystem::path(*latest_checkpoint(path("run"))).filename(), "step-00000003");
+  EXPECT_FALSE(std::filesystem::exists(path("run/checkpoints/step-00000012")));
+  EXPECT_FALSE(std::filesystem::exists(path("run/checkpoints/step-00000008")));
+  // The run is usable afterwards: continuing it to 6 steps works.
+  fresh.existing_run = ExistingRun::kResume;
+  fresh.steps = 6;
+  ASSERT_TRUE(train_bert(fresh).ok());
+  EXPECT_EQ(losses("run").size(), 6u);
+}
+
+// Continued pretraining: a run started from another run's final weights begins at that run's loss, not at the
+// uniform loss log(45) of a random model; and the run directory records the flags and the vocabulary.
+TEST_F(Trainer, InitFromStartsAtThePretrainedModel) {
+  TrainerConfig pretrain = config("pretrain");
+  pretrain.steps = 400;
+  ASSERT_TRUE(train_bert(pretrain).ok());
+  const double random_loss = losses("pretrain").at(1), pretrained_loss = losses("pretrain").at(400);
+  ASSERT_LT(pretrained_loss, random_loss - 1.0);
+
+  TrainerConfig continued = config("continued");
+  continued.steps = 2;
+  continued.warmup_steps = 0;
+  continued.lr = 1e-6f;
+  continued.init_from = *latest_checkpoint(path("pretrain")) + "/model.safetensors";
+  continued.flags_record = "--steps=2\n";
+  continued.vocab_file = path("vocab.txt");
+  ASSERT_TRUE(write_file_atomic(continued.vocab_file, "[PAD]\n").ok());
+  ASSERT_TRUE(train_bert(continued).ok());
+  EXPECT_NEAR(losses("continued").at(1), pretrained_loss, 0.3) << "a random model starts at " << random_loss;
+  EXPECT_EQ(*read_file(path("continued/flags")), "--steps=2\n");
+  EXPECT_EQ(*read_file(path("continued/vocab.txt")), "[PAD]\n");
+
+  // Weights of another shape are refused, with the config field behind it first.
+  TrainerConfig wrong = continued;
+  wrong.run_dir = path("wrong");
+  wrong.model.intermediate_size = 32;
+  absl::Status status = train_bert(wrong);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("does not fit the model: intermediate_size 32 in the config, 64 in the checkpoint"),
+            absl::string_view::npos)
+      << status.message();
 }
 
 // Loss scaling by powers of two is exact in FP32: static and dynamic scaling (which grows every 5 steps here, from
