@@ -1,4 +1,4 @@
-// Reading and writing safetensors files, the checkpoint format (DESIGN.md, "Formats").
+// Reading and writing safetensors files, the checkpoint format (docs/design.md, "Formats").
 //
 // Layout: 8-byte little-endian header length N; N bytes of JSON header
 //   {"__metadata__": {"key": "value", ...},

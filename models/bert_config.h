@@ -12,7 +12,7 @@
 //   "bertforge_gate_pi_init":      gated attention: the initial gate probability, gate bias = logit(pi_init)
 //   "bertforge_head_dropout_prob": attention-head dropout (DropHead) probability
 //
-// DESIGN.md, "Numerics that must match the references", gives the formulas.
+// docs/design.md, "Numerics", gives the formulas.
 #pragma once
 
 #include <cstdint>

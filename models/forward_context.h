@@ -1,7 +1,7 @@
 // What a BERT forward pass carries besides activations: the key material of its dropout masks, and the optional
 // callbacks that see (and may replace) intermediate activations at named tap points.
 //
-// Dropout masks come from Philox streams keyed by (seed, step, rank, site, micro_step) (DESIGN.md), so a step
+// Dropout masks come from Philox streams keyed by (seed, step, rank, site, micro_step) (docs/design.md), so a step
 // is reproducible, data-parallel ranks and micro-batches draw different masks, and every dropout site of the
 // model draws its own mask. Sites are numbered (layer + 1) * kDropoutSitesPerLayer + site, with layer -1 for
 // the embeddings.

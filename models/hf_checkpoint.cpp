@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/safetensors.h"
+#include "models/config_mismatch.h"
 
 namespace bertforge {
 namespace {
@@ -85,8 +86,10 @@ absl::StatusOr<std::unique_ptr<BertForMaskedLM>> load_hf_bert(const std::string&
   auto model = std::make_unique<BertForMaskedLM>(config, /*init_seed=*/0, layout->head());
   const absl::Status status = model->load_state_dict(state, LoadMode::kStrict);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " (", layout->describe(), "): ", status.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " (", layout->describe(), ") ", explain_load_failure(config, state, status.message())));
   }
+  model->eval();  // for inference (hf_checkpoint.h)
   if (report != nullptr) *report = std::move(found);
   return model;
 }

@@ -53,8 +53,9 @@ StateDict to_bertforge_names(const StateDict& tensors, const HfCheckpointLayout&
                              std::vector<std::string>* ignored = nullptr);
 
 // Reads the safetensors file at `path`, detects its layout, builds a BertForMaskedLM of `config` with or
-// without the MLM head accordingly, and loads every parameter (see the file comment). The model is in
-// training mode, as any new module; call eval() for inference.
+// without the MLM head accordingly, and loads every parameter (see the file comment). The model comes back in
+// eval mode (dropout off), for inference: a loaded checkpoint is run, evaluated or quantized far more often than
+// trained further; call train() before training it (the trainer builds its own model).
 absl::StatusOr<std::unique_ptr<BertForMaskedLM>> load_hf_bert(const std::string& path, const BertConfig& config,
                                                               HfLoadReport* report = nullptr);
 

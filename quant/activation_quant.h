@@ -1,4 +1,4 @@
-// Asymmetric activation quantization (DESIGN.md "Quantization", seed paper eq. 3): the parameters derived from
+// Asymmetric activation quantization (docs/design.md "Quantization", seed paper eq. 3): the parameters derived from
 // a calibrated range [a_min, a_max] and the fake-quantization kernel used by PTQ evaluation; and the dynamic
 // per-token variant, where each row's parameters come from its own min and max at run time.
 //

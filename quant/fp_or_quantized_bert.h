@@ -1,6 +1,6 @@
 // Loading a BERT from either kind of checkpoint file: an FP one (any Hugging Face layout, models/hf_checkpoint.h)
 // or a quantized one (bert_quant's output, quant/quantized_model.h, recognised by its metadata), for the tools
-// that run whichever they are given (bert_embed).
+// that run whichever they are given (bert_eval, bert_embed, bert_fill_mask).
 #pragma once
 
 #include <memory>
@@ -13,7 +13,7 @@
 namespace bertforge::quant {
 
 struct FpOrQuantizedBert {
-  std::unique_ptr<BertForMaskedLM> model;  // FP: training mode, as load_hf_bert leaves it; quantized: eval mode
+  std::unique_ptr<BertForMaskedLM> model;  // in eval mode (dropout off), FP or quantized
   std::string layout;        // the checkpoint layout, or for a quantized one how it runs and its scheme
   std::string quantization;  // the quantized scheme; "" for an FP checkpoint
 };

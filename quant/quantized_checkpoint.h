@@ -1,6 +1,6 @@
 // quant/quantized_checkpoint.h — a state dict where some weights are quantized, in one safetensors file.
 //
-// The same container as FP checkpoints (DESIGN.md "Formats"). A quantized parameter "X.weight" (N,K) is stored as
+// The same container as FP checkpoints (docs/design.md "Formats"). A quantized parameter "X.weight" (N,K) is stored as
 //   X.qweight   the codes   (I8 / U8, layout in quant/weight_quant.h)
 //   X.scales    F32         (1) | (N) | (N, G)
 //   X.zeros     U8          same shape as scales, asymmetric schemes only

@@ -1,5 +1,5 @@
 // quant/weight_quant.h — quantizing a weight matrix W (N,K) to integer codes with float scales (and zero points),
-// and back (seed paper eqs. 2–3; DESIGN.md "Quantization").
+// and back (seed paper eqs. 2–3; docs/design.md "Quantization").
 //
 // Per (s, z) block of W (the whole tensor, a row, or a group of `group_size` columns of a row; quant_scheme.h):
 //   symmetric   s = max|w| / (2^(b-1) - 1),        q = clamp(round(w / s), -(2^(b-1) - 1), 2^(b-1) - 1)

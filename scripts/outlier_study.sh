@@ -75,15 +75,16 @@ train clipped --attention clipped_softmax --clip_alpha "$clip_alpha" --clip_zeta
 # alpha = 1 puts the clip threshold below uniform attention (1/T), so no attention row can be clipped away entirely.
 train clipped-alpha1 --attention clipped_softmax --clip_alpha 1 --clip_zeta 1 --head_dropout 0.1
 
-# quantize MODEL CHECKPOINT DATA SEQ_LEN BATCH SCHEME BERT_QUANT_FLAGS...: OUT/MODEL/SCHEME/{quant,eval}.json.
+# quantize MODEL CHECKPOINT DATA SEQ_LEN BATCH SCHEME BERT_QUANT_FLAGS...: OUT/MODEL/SCHEME/{quant,eval}.json, the
+# quantized model in OUT/MODEL/SCHEME/model/ (bert_quant's --out directory).
 quantize() {
   local model=$1 checkpoint=$2 dataset=$3 seq_len=$4 batch=$5 scheme=$6
   shift 6
   local dir="$out/$model/$scheme"
   echo "outlier_study: $model $scheme"
   cached "$dir/quant.json" "$build/bert_quant" --checkpoint "$checkpoint" --data "$dataset" --seq_len "$seq_len" \
-    --batch_size "$batch" --eval_batches 0 --out "$dir/model.safetensors" --json "$@"
-  cached "$dir/eval.json" "$build/bert_eval" --checkpoint "$dir/model.safetensors" --data "$dataset" \
+    --batch_size "$batch" --eval_batches 0 --out "$dir/model" --json "$@"
+  cached "$dir/eval.json" "$build/bert_eval" --checkpoint "$dir/model" --data "$dataset" \
     --seq_len "$seq_len" --batch_size "$batch" --batches 0 --json
 }
 
@@ -159,8 +160,8 @@ cached "$out/minilm-w8a8/bench.txt" env OMP_NUM_THREADS=2 "$build/tests/bench_qu
 for scheme in all-taps tensor tensor-clip tensor-gamma-clip tensor-smooth tensor-smooth-clip token token-gamma \
   token-smooth05 token-smooth; do
   dir="$out/minilm-w8a8/$scheme"
-  embed "$dir/fake-quant" "$dir/model.safetensors" --compare_with "$out/minilm-w8a8/fp/embeddings.npy"
-  embed "$dir/int8" "$dir/model.safetensors" --int8 --compare_with "$out/minilm-w8a8/fp/embeddings.npy"
+  embed "$dir/fake-quant" "$dir/model" --compare_with "$out/minilm-w8a8/fp/embeddings.npy"
+  embed "$dir/int8" "$dir/model" --int8 --compare_with "$out/minilm-w8a8/fp/embeddings.npy"
 done
 
 # ---- the report ----

@@ -1,12 +1,13 @@
 // bert_eval: validation perplexity and outlier metrics of a trained BERT (train/evaluation.h).
 //
-//   bert_eval --checkpoint RUN/checkpoints/step-N | RUN | model.safetensors --data DIR
+//   bert_eval --checkpoint RUN/checkpoints/step-N | RUN | MODEL_DIR | model.safetensors --data DIR
 //             [--config config.json] [--batches N] [--batch_size B] [--seq_len T] [--int8] [--json]
-//             [--device cpu|cuda|cuda:N]
+//             [--compare_to FP_CHECKPOINT] [--device cpu|cuda|cuda:N]
 //
 // DIR is what bert_prep writes (DIR/vocab.txt, DIR/validation/*.zst). A run directory RUN means its latest
-// checkpoint. The config defaults to a config.json beside the model file, else RUN/config.json, the one
-// bert_train writes beside RUN/checkpoints/.
+// checkpoint; MODEL_DIR is a directory holding model.safetensors (a Hugging Face download, bert_quant's --out).
+// The config defaults to a config.json beside the model file, else RUN/config.json, the one bert_train writes
+// beside RUN/checkpoints/.
 //
 // A quantized checkpoint (bert_quant's output; quant/quantized_model.h) is recognised by its metadata and evaluated
 // as the quantized model computes (weights dequantized, activations fake-quantized with its calibrated ranges); the
@@ -14,6 +15,13 @@
 // the six encoder Linears per layer run in integers (int8 GEMM; quant/quantized_model.h, QuantizedExecution::kInt8)
 // and the other tap points stay fake-quantized, so the perplexity is comparable with the fake-quant one; a scheme
 // without int8 execution (per_group or asymmetric weights, activations wider than 8 bits or FP) is an error.
+//
+// --compare_to REFERENCE (any checkpoint form, usually the FP model a quantized one was made from; its config.json
+// beside it, else this model's) measures the evaluated model against it on the same validation batches, with the
+// MLM masking undone (quant/reference_comparison.h): the final hidden state's SQNR (dB) and mean cosine over the
+// real tokens (train/evaluation.h, as bert_quant reports them), and the encoder throughput of both in real tokens
+// per second, timed the same way (each model warmed up on the first batch, then taking turns per batch). In the
+// table after the outlier metrics; in --json as "compare_to" (null without the flag).
 //
 // --device cuda evaluates on a GPU (a build with the CUDA backend): the model, each batch, the fake quantization
 // of a quantized checkpoint and, with --int8, its integer Linears (cuda/int8_linear.cuh) run there.
@@ -24,6 +32,7 @@
 // for any model.
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +43,7 @@
 #include "models/bert.h"
 #include "models/bert_config.h"
 #include "quant/fp_or_quantized_bert.h"
+#include "quant/reference_comparison.h"
 #include "train/checkpoint_paths.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
@@ -51,6 +61,9 @@ ABSL_FLAG(int64_t, seq_len, 128, "tokens per sequence, [CLS] and [SEP] included"
 ABSL_FLAG(uint64_t, seed, 0, "seed of the validation masking");
 ABSL_FLAG(bool, int8, false, "a quantized checkpoint: run its encoder Linears with the int8 GEMM instead of "
                               "dequantized FP32 weights");
+ABSL_FLAG(std::string, compare_to, "", "a reference checkpoint (usually the FP model of a quantized one): report "
+                                       "the final hidden state's SQNR and cosine against it and both models' "
+                                       "tokens/s on the same batches");
 ABSL_FLAG(bool, json, false, "print one JSON object (with per-layer values) instead of a table");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N (needs a build with the CUDA backend)");
 
@@ -90,6 +103,65 @@ void print_table(const EvalResult& eval, bool clipped_softmax) {
   }
 }
 
+// The model of --compare_to, checked against the evaluated one's config before any work.
+struct Reference {
+  std::string weights;
+  quant::FpOrQuantizedBert loaded;
+};
+
+absl::StatusOr<Reference> load_reference(const std::string& checkpoint, const BertConfig& config) {
+  const auto flag_error = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("--compare_to ", checkpoint, ": ", s.message()));
+  };
+  absl::StatusOr<CheckpointPaths> paths = resolve_checkpoint_paths(checkpoint);
+  if (!paths.ok()) return flag_error(paths.status());
+  BertConfig reference_config = config;  // the evaluated model's, when the reference has no config.json
+  if (absl::StatusOr<std::string> file = resolve_config_path(*paths, ""); file.ok()) {
+    absl::StatusOr<BertConfig> loaded = BertConfig::load(*file);
+    if (!loaded.ok()) return flag_error(loaded.status());
+    if (absl::Status s = loaded->validate(); !s.ok()) return flag_error(s);
+    reference_config = *loaded;
+  }
+  if (reference_config.hidden_size != config.hidden_size || reference_config.vocab_size != config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--compare_to ", checkpoint, ": hidden size ", reference_config.hidden_size, " and vocabulary ",
+        reference_config.vocab_size, " differ from the evaluated model's ", config.hidden_size, " and ",
+        config.vocab_size, ": not a version of the same model"));
+  }
+  Reference reference;
+  reference.weights = paths->weights;
+  absl::StatusOr<quant::FpOrQuantizedBert> loaded =
+      quant::load_fp_or_quantized_bert(paths->weights, reference_config, /*int8=*/false);
+  if (!loaded.ok()) return flag_error(loaded.status());
+  reference.loaded = std::move(*loaded);
+  return reference;
+}
+
+void print_comparison(const Reference& reference, const quant::ReferenceComparison& c) {
+  std::printf("%-32s %12.2f dB SQNR, mean cosine %.6f\n", "hidden state vs reference", c.hidden.sqnr_db,
+              c.hidden.mean_cosine);
+  std::printf("%-32s %12.1f (reference %.1f: %.2fx)\n", "tokens/s (encoder)", c.model_tokens_per_s(),
+              c.reference_tokens_per_s(), c.speedup());
+  std::printf("(reference %s: %s; final hidden state over %lld real tokens of %lld batches, MLM masking undone; "
+              "both models timed on the same batches, taking turns)\n",
+              reference.weights.c_str(), reference.loaded.layout.c_str(), static_cast<long long>(c.hidden.tokens),
+              static_cast<long long>(c.hidden.batches));
+}
+
+Json comparison_json(const Reference& reference, const quant::ReferenceComparison& c) {
+  Json j = Json::object();
+  j.set("checkpoint", reference.weights);
+  j.set("layout", reference.loaded.layout);
+  j.set("hidden_sqnr_db", c.hidden.sqnr_db);  // null when the two are identical (+inf)
+  j.set("hidden_cosine", c.hidden.mean_cosine);
+  j.set("hidden_tokens", c.hidden.tokens);
+  j.set("batches", c.hidden.batches);
+  j.set("tokens_per_s", c.model_tokens_per_s());
+  j.set("reference_tokens_per_s", c.reference_tokens_per_s());
+  j.set("speedup", c.speedup());
+  return j;
+}
+
 absl::Status run() {
   const std::string data = absl::GetFlag(FLAGS_data);
   if (data.empty()) return absl::InvalidArgumentError("--data is required (see --help)");
@@ -108,6 +180,11 @@ absl::Status run() {
   }
 
   BF_ASSIGN_OR_RETURN(const Device device, select_device(absl::GetFlag(FLAGS_device)));
+  std::optional<Reference> reference;  // first: a wrong --compare_to fails before the evaluated model loads
+  if (const std::string compare_to = absl::GetFlag(FLAGS_compare_to); !compare_to.empty()) {
+    BF_ASSIGN_OR_RETURN(reference, load_reference(compare_to, config));
+    reference->loaded.model->to(device);
+  }
   BF_ASSIGN_OR_RETURN(const quant::FpOrQuantizedBert loaded,
                       quant::load_fp_or_quantized_bert(paths.weights, config, absl::GetFlag(FLAGS_int8)));
   loaded.model->to(device);  // batches follow the model (train/evaluation.h)
@@ -120,6 +197,11 @@ absl::Status run() {
   BF_ASSIGN_OR_RETURN(DataLoader loader, open_prepared_split(data, "validation", vocab, options));
 
   const EvalResult eval = evaluate(*loaded.model, loader, absl::GetFlag(FLAGS_batches));
+  std::optional<quant::ReferenceComparison> comparison;  // on the same batches (evaluate rewound the loader)
+  if (reference.has_value()) {
+    comparison = quant::compare_with_reference(*reference->loaded.model, *loaded.model, loader,
+                                               absl::GetFlag(FLAGS_batches));
+  }
   if (absl::GetFlag(FLAGS_json)) {
     Json out = eval.outliers.to_json();
     out.set("checkpoint", paths.weights);
@@ -131,10 +213,12 @@ absl::Status run() {
     out.set("perplexity", eval.has_perplexity ? Json(eval.perplexity.perplexity) : Json());
     out.set("scored_tokens", eval.perplexity.scored_tokens);
     out.set("batches", eval.perplexity.batches);
+    out.set("compare_to", comparison.has_value() ? comparison_json(*reference, *comparison) : Json());
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::printf("%s: %s\n", paths.weights.c_str(), loaded.layout.c_str());
     print_table(eval, config.attention == AttentionVariant::kClippedSoftmax);
+    if (comparison.has_value()) print_comparison(*reference, *comparison);
   }
   return absl::OkStatus();
 }

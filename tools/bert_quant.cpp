@@ -1,8 +1,9 @@
 // bert_quant: post-training quantization of a trained BERT (PTQ W8A8, quant/ptq.h, or AWQ weight-only,
 // quant/awq.h) and its report.
 //
-//   bert_quant --checkpoint RUN | RUN/checkpoints/step-N | model.safetensors --data DIR --out OUT/model.safetensors
-//              [--method ptq|awq] [--weight_bits 8] [--granularity per_tensor|per_channel|per_group] [--group_size 128]
+//   bert_quant --checkpoint RUN | RUN/checkpoints/step-N | MODEL_DIR | model.safetensors --data DIR --out OUT
+//              [--overwrite] [--warn_sqnr_db 20] [--method ptq|awq] [--weight_bits 8]
+//              [--granularity per_tensor|per_channel|per_group] [--group_size 128]
 //              [--activation_bits 8 (0: FP activations)] [--observer minmax|running_minmax|percentile|mse]
 //              [--activation_exclude POINT,...] [--activation_scope all_taps|linear_inputs]
 //              [--activation_granularity per_tensor|per_token] [--migration none|smooth|gamma]
@@ -10,15 +11,26 @@
 //              [--calibration_batches 16] [--eval_batches 50] [--batch_size 32] [--seq_len 128] [--json]
 //
 // DIR is what bert_prep writes: calibration batches come from DIR/train (shuffled by --seed), perplexity from
-// DIR/validation. --checkpoint and --config resolve as for bert_eval (train/checkpoint_paths.h). Writes
-// OUT/model.safetensors (the quantized weights), OUT/model.activations.json (the activation ranges;
-// quant/quantized_model.h) and OUT/config.json, so `bert_eval --checkpoint OUT/model.safetensors` evaluates it.
+// DIR/validation. --checkpoint and --config resolve as for bert_eval (train/checkpoint_paths.h).
+//
+// OUT is a directory, made self-contained (quant/quantized_model_dir.h): OUT/model.safetensors (the quantized
+// weights), OUT/model.activations.json (the activation ranges; quant/quantized_model.h), OUT/config.json,
+// OUT/vocab.txt (the checkpoint's vocab.txt, beside the model or its run's, else DIR/vocab.txt, which calibration
+// tokenized with) and OUT/quant_report.json (the --json report), so `bert_eval --checkpoint OUT`,
+// `bert_embed --checkpoint OUT` and friends take it as it is. OUT is checked before any work: a path ending in
+// .safetensors (the old meaning of --out), an existing file, or a place that cannot be written is an error; a new
+// or empty directory, or a previous bert_quant output (replaced), is written; any other non-empty directory needs
+// --overwrite (bert_quant's files in it are replaced, the others left). The files are staged inside OUT and moved
+// into place once the model has been written and evaluated, so a failed run leaves OUT as it was.
 //
 // Prints progress lines (to stderr), then the report: per quantized weight its scheme and SQNR (dB), per tap
 // point its calibrated range and quantization parameters, the model file size before and after, the FP and
 // quantized (fake-quant) validation perplexity, the latter of the model read back from the written file, and how
 // close that model's final hidden state is to the FP model's on the same validation batches with the MLM masking
 // undone (SQNR in dB and mean cosine similarity over real tokens; train/evaluation.h compare_hidden_states).
+// When that SQNR (or the int8-executed one) is below --warn_sqnr_db (20 dB), a warning goes to stderr and into
+// the report's "warnings": the model has lost the FP hidden state (naive W8A8 of all-MiniLM-L6-v2 keeps about
+// 2 dB), with the fix to try: for quantized activations, README.md's "W8A8 that survives a real BERT" recipe.
 // An encoder-only checkpoint (no MLM head, e.g. all-MiniLM-L6-v2) is quantized the same way; it has no
 // perplexity ("n/a"; null in --json), so the hidden-state agreement is its measure. When the written scheme can run
 // in integers (weights symmetric per tensor or per channel, at most 8-bit activations) the file is also executed
@@ -38,6 +50,7 @@
 // intermediate.dense), the chosen alpha, the clip ratios' min/mean/max, and the calibration output MSE of
 // round-to-nearest and of AWQ; then the FP, RTN (same scheme) and AWQ perplexities and the RTN and AWQ
 // hidden-state agreement with FP.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -50,8 +63,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "core/check.h"
+#include "core/file_io.h"
 #include "models/bert.h"
 #include "models/bert_config.h"
 #include "models/hf_checkpoint.h"
@@ -61,7 +76,9 @@
 #include "quant/migration.h"
 #include "quant/ptq.h"
 #include "quant/quantized_model.h"
+#include "quant/quantized_model_dir.h"
 #include "train/checkpoint_paths.h"
+#include "train/embedding_io.h"
 #include "train/evaluation.h"
 #include "train/prepared_data.h"
 #include "tools/tool_main.h"
@@ -70,7 +87,12 @@ ABSL_FLAG(std::string, checkpoint, "", "the FP model: a checkpoint directory, a 
                                        "checkpoint) or a model.safetensors file");
 ABSL_FLAG(std::string, config, "", "the model's config.json (default: beside the model file, else RUN/config.json)");
 ABSL_FLAG(std::string, data, "", "data directory written by bert_prep (vocab.txt, train/, validation/)");
-ABSL_FLAG(std::string, out, "", "path of the quantized model.safetensors to write (config.json goes beside it)");
+ABSL_FLAG(std::string, out, "", "output directory: model.safetensors, model.activations.json, config.json, "
+                                "vocab.txt and quant_report.json go into it");
+ABSL_FLAG(bool, overwrite, false, "write into a non-empty --out that holds no bert_quant output (its other files "
+                                  "are left; bert_quant's are replaced)");
+ABSL_FLAG(double, warn_sqnr_db, 20.0, "warn when the quantized model's final hidden-state SQNR against FP is below "
+                                      "this (dB; -inf: never)");
 ABSL_FLAG(std::string, method, "ptq", "ptq (W8A8 post-training quantization) or awq (weight-only AWQ)");
 ABSL_FLAG(int32_t, weight_bits, 8, "weight bit width, 2..8 (symmetric for ptq, asymmetric for awq)");
 ABSL_FLAG(std::string, granularity, "per_tensor", "weight scales: per_tensor, per_channel or per_group");
@@ -207,6 +229,9 @@ struct Report {
   std::optional<HiddenStateAgreement> int8_hidden;  // the written file executed by the int8 kernels, against FP
   std::string int8_unavailable;                    // why not, when int8_hidden is empty
   int64_t num_layers = 0;
+  std::string vocab;                  // the vocab.txt copied into --out
+  double warn_sqnr_db = 0;            // --warn_sqnr_db
+  std::vector<std::string> warnings;  // printed to stderr, and in the JSON report
 };
 
 void print_ptq_tables(const Report& r);
@@ -419,7 +444,65 @@ Json report_json(const Report& r, const std::string& out) {
     clipping.push_back(std::move(row));
   }
   j.set("clipping", std::move(clipping));
+  j.set("vocab", r.vocab);
+  j.set("warn_sqnr_db", r.warn_sqnr_db);
+  Json warnings = Json::array();
+  for (const std::string& w : r.warnings) warnings.push_back(Json(w));
+  j.set("warnings", std::move(warnings));
   return j;
+}
+
+// The recipe of README.md "W8A8 that survives a real BERT".
+constexpr const char* kRecipe = "--granularity per_channel --activation_scope linear_inputs "
+                                "--activation_granularity per_token --migration smooth --migration_alpha search";
+
+bool is_recipe(const quant::PtqOptions& options, const quant::MigrationOptions& migration) {
+  return options.weights.granularity == quant::Granularity::kPerChannel &&
+         options.scope == quant::ActivationScope::kLinearInputs &&
+         options.granularity == quant::ActivationGranularity::kPerToken &&
+         migration.method == quant::MigrationMethod::kSmooth && migration.search_alpha;
+}
+
+// The warning for a final hidden state below --warn_sqnr_db (fake-quant or int8-executed), with what to try; none
+// when both are at or above it.
+std::optional<std::string> sqnr_warning(const Report& r, const quant::PtqOptions& options,
+                                        const quant::MigrationOptions& migration) {
+  const bool int8_low = r.int8_hidden.has_value() && r.int8_hidden->sqnr_db < r.warn_sqnr_db;
+  if (!(r.hidden.sqnr_db < r.warn_sqnr_db) && !int8_low) return std::nullopt;
+  std::string measured = absl::StrFormat("%.2f dB", r.hidden.sqnr_db);
+  if (r.int8_hidden.has_value()) {
+    absl::StrAppendFormat(&measured, " (executed in int8: %.2f dB)", r.int8_hidden->sqnr_db);
+  }
+  std::string hint;
+  if (r.awq || options.activation_bits == 0) {
+    hint = "the weights alone lose it: try more --weight_bits, --granularity per_channel, or --method awq";
+  } else if (is_recipe(options, migration)) {
+    hint = "this is already README.md's \"W8A8 that survives a real BERT\" recipe: try more --calibration_batches, "
+           "or --activation_bits 0 to see whether the weights or the activations lose it";
+  } else {
+    hint = absl::StrCat("for a real BERT's activation outliers use README.md's \"W8A8 that survives a real BERT\" "
+                        "recipe: ", kRecipe);
+  }
+  return absl::StrCat("the quantized model's final hidden state is ", measured, " SQNR against FP, below ",
+                      "--warn_sqnr_db ", absl::StrFormat("%g", r.warn_sqnr_db),
+                      ": it has lost the FP model's hidden state; ", hint);
+}
+
+// The vocab.txt to copy into --out: the checkpoint's (beside the model file, else its run's), else the data's,
+// which calibration tokenized with (load_prepared_vocab checks its size). A checkpoint vocab that differs from
+// the data's is warned about: the calibration text was tokenized with another vocabulary.
+absl::StatusOr<std::string> vocab_to_copy(const CheckpointPaths& paths, const std::string& data) {
+  const std::string data_vocab = (std::filesystem::path(data) / "vocab.txt").string();
+  const absl::StatusOr<std::string> own = resolve_vocab_path(paths, "");
+  if (!own.ok()) return data_vocab;
+  BF_ASSIGN_OR_RETURN(const std::string own_text, read_file(*own));
+  const absl::StatusOr<std::string> data_text = read_file(data_vocab);
+  if (data_text.ok() && *data_text != own_text) {
+    progress(absl::StrCat("warning: the checkpoint's ", *own, " differs from ", data_vocab,
+                          ": the calibration and evaluation text was tokenized with another vocabulary than the "
+                          "model's; ", *own, " is the one copied into --out"));
+  }
+  return *own;
 }
 
 absl::Status run() {
@@ -442,6 +525,10 @@ absl::Status run() {
   }
   const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
   if (data.empty() || out.empty()) return absl::InvalidArgumentError("--data and --out are required (see --help)");
+  BF_ASSIGN_OR_RETURN(const quant::QuantizedModelDirCheck out_check,
+                      quant::check_quantized_model_dir(out, absl::GetFlag(FLAGS_overwrite)));
+  const double warn_sqnr_db = absl::GetFlag(FLAGS_warn_sqnr_db);
+  if (std::isnan(warn_sqnr_db)) return absl::InvalidArgumentError("--warn_sqnr_db must be a number (dB) or -inf");
   const int64_t batch_size = absl::GetFlag(FLAGS_batch_size), eval_batches = absl::GetFlag(FLAGS_eval_batches);
   if (batch_size < 1 || eval_batches < 0) {
     return absl::InvalidArgumentError("--batch_size must be at least 1 and --eval_batches non-negative");
@@ -459,9 +546,25 @@ absl::Status run() {
   if (already_quantized) {
     return absl::InvalidArgumentError(absl::StrCat(paths.weights, " is already quantized; give the FP checkpoint"));
   }
-  if (std::filesystem::weakly_canonical(out) == std::filesystem::weakly_canonical(paths.weights)) {
-    return absl::InvalidArgumentError(absl::StrCat("--out ", out, " would overwrite the FP checkpoint"));
+  // --overwrite lets bert_quant write into a foreign directory, but never over its own inputs.
+  const auto same_dir = [&](const std::filesystem::path& dir) {
+    return std::filesystem::weakly_canonical(out) == std::filesystem::weakly_canonical(dir);
+  };
+  if (same_dir(std::filesystem::path(paths.weights).parent_path()) ||
+      same_dir(std::filesystem::path(config_file).parent_path())) {
+    return absl::InvalidArgumentError(absl::StrCat("--out ", out, " is the directory of the FP checkpoint being "
+                                                   "quantized (", paths.weights, "); give another directory"));
   }
+  if (same_dir(data)) {
+    return absl::InvalidArgumentError(absl::StrCat("--out ", out, " is the --data directory; give another one"));
+  }
+  if (out_check.previous_output) {
+    progress(absl::StrCat("--out ", out, " holds a previous bert_quant output: replacing it"));
+  } else if (!out_check.other_files.empty()) {  // --overwrite
+    progress(absl::StrCat("--overwrite: writing into ", out, ", leaving its ",
+                          absl::StrJoin(out_check.other_files, ", ")));
+  }
+  BF_ASSIGN_OR_RETURN(const std::string vocab_file, vocab_to_copy(paths, data));
 
   BF_ASSIGN_OR_RETURN(const MlmVocab vocab, load_prepared_vocab(data, config.vocab_size));
   DataLoaderOptions loader_options;
@@ -478,6 +581,8 @@ absl::Status run() {
   std::unique_ptr<BertForMaskedLM> quantized_input;  // the migrated copy, with --migration
   Report report;
   report.num_layers = config.num_hidden_layers;
+  report.vocab = vocab_file;
+  report.warn_sqnr_db = warn_sqnr_db;
   report.has_perplexity = model->has_mlm_head();
   if (report.has_perplexity) {
     progress(absl::StrCat("evaluating the FP model (", eval_batches == 0 ? "all" : absl::StrCat(eval_batches),
@@ -531,16 +636,19 @@ absl::Status run() {
                                                         calibration_loader, options));
   }
 
-  progress(absl::StrCat("writing ", out, " and ", quant::activation_spec_path(out)));
-  const std::filesystem::path out_dir = std::filesystem::absolute(out).parent_path();
-  std::filesystem::create_directories(out_dir);
-  BF_RETURN_IF_ERROR(quant::save_quantized_bert(out, report.ptq.state, report.ptq.activations));
-  BF_RETURN_IF_ERROR(config.save((out_dir / "config.json").string()));
+  // Staged inside --out, evaluated from there, then published: a failure on the way leaves --out as it was.
+  progress(absl::StrCat("writing the quantized model into ", out, " (staged, published once evaluated)"));
+  BF_ASSIGN_OR_RETURN(quant::StagedModelDir staged, quant::StagedModelDir::create(out));
+  const std::string weights_file = staged.path(quant::kQuantizedWeightsFile);
+  BF_RETURN_IF_ERROR(quant::save_quantized_bert(weights_file, report.ptq.state, report.ptq.activations));
+  BF_RETURN_IF_ERROR(config.save(staged.path(quant::kQuantizedConfigFile)));
+  BF_ASSIGN_OR_RETURN(const std::string vocab_text, read_file(vocab_file));
+  BF_RETURN_IF_ERROR(write_file_atomic(staged.path(quant::kQuantizedVocabFile), vocab_text));
   report.fp_bytes = static_cast<int64_t>(std::filesystem::file_size(paths.weights));
-  report.quantized_bytes = static_cast<int64_t>(std::filesystem::file_size(out));
+  report.quantized_bytes = static_cast<int64_t>(std::filesystem::file_size(weights_file));
 
   progress("evaluating the quantized model, read back from the written file");
-  BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert quantized, quant::load_quantized_bert(out, config));
+  BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert quantized, quant::load_quantized_bert(weights_file, config));
   report.scheme = quantized.bert.describe(quantized.spec);
   if (report.has_perplexity) {
     report.quantized = evaluate_perplexity(*quantized.bert.model, validation_loader, eval_batches);
@@ -549,7 +657,7 @@ absl::Status run() {
   report.hidden = compare_hidden_states(*model, *quantized.bert.model, validation_loader, eval_batches);
   progress(absl::StrFormat("quantized hidden state vs FP: %.2f dB SQNR", report.hidden.sqnr_db));
   absl::StatusOr<quant::LoadedQuantizedBert> int8 =
-      quant::load_quantized_bert(out, config, {quant::QuantizedExecution::kInt8});
+      quant::load_quantized_bert(weights_file, config, {quant::QuantizedExecution::kInt8});
   if (int8.ok()) {
     progress("executing the written file with the int8 kernels");
     report.int8_hidden = compare_hidden_states(*model, *int8->bert.model, validation_loader, eval_batches);
@@ -557,9 +665,19 @@ absl::Status run() {
   } else {
     report.int8_unavailable = std::string(int8.status().message());
   }
+  if (std::optional<std::string> warning = sqnr_warning(report, options, migration)) {
+    report.warnings.push_back(*warning);
+    progress(absl::StrCat("warning: ", *warning));
+  }
+  const Json report_object = report_json(report, out);
+  BF_RETURN_IF_ERROR(write_file_atomic(staged.path(quant::kQuantReportFile), report_object.dump(2) + "\n"));
+  BF_RETURN_IF_ERROR(staged.publish());
+  progress(absl::StrCat("wrote ", out, "/{", quant::kQuantizedWeightsFile, ", ", quant::kQuantizedActivationsFile,
+                        ", ", quant::kQuantizedConfigFile, ", ", quant::kQuantizedVocabFile, ", ",
+                        quant::kQuantReportFile, "}"));
 
   if (absl::GetFlag(FLAGS_json)) {
-    std::printf("%s\n", report_json(report, out).dump(2).c_str());
+    std::printf("%s\n", report_object.dump(2).c_str());
   } else {
     print_report(report);
   }

@@ -335,12 +335,12 @@ def main():
     summary_at = len(md)  # the summary goes here once the findings are computed
     w("It trains, quantizes and evaluates under `runs/outlier-study/` (reused when present, so a rerun only redraws) "
       "and writes this file with `tools/outlier_study_report.py`, plus `docs/outlier_study_minilm.svg`, "
-      "`docs/outlier_study_training.svg` and `docs/outlier_study_loss.svg`. Metrics are those of DESIGN.md and the "
-      "seed paper (000, eqs. 4-7): kurtosis E[(x-mu)^4]/var^2 per sample over the T x d tensor (a Gaussian gives 3), "
-      "averaged over validation samples per tensor; avg/max over the FFN-output and layer-output tensors of every "
+      "`docs/outlier_study_training.svg` and `docs/outlier_study_loss.svg`. Metrics are those of docs/design.md and "
+      "the seed paper (000, eqs. 4-7): kurtosis E[(x-mu)^4]/var^2 per sample over the T x d tensor (a Gaussian gives "
+      "3), averaged over validation samples per tensor; avg/max over the FFN-output and layer-output tensors of every "
       "layer; the inf-norms are maxima over the validation set of the FFN output, FFN output + residual (the LayerNorm "
-      "input) and LayerNorm(FFN i+o). Quantized models are measured as `bert_eval` runs their checkpoints "
-      "(fake quantization: dequantized weights, fake-quantized activations).")
+      "input) and LayerNorm(FFN i+o). Quantized models are measured as `bert_eval` runs their checkpoints (fake "
+      "quantization: dequantized weights, fake-quantized activations).")
     w("")
     w("## (a) A real pretrained BERT: all-MiniLM-L6-v2")
     w("")
@@ -468,7 +468,7 @@ def main():
         if ppl > 0.8 * unigram:
             text += (f" — it never left the unigram plateau: {dead_rows[name]:.0%} of the attention rows of a layer "
                      "are clipped to 0 everywhere, so attention outputs nothing there and Q/K get no gradient "
-                     "(the stall DESIGN.md warns about)")
+                     "(the stall docs/design.md warns about)")
         elif name != "vanilla" and ppl > 1.5 * v["fp"]["perplexity"]:
             text += (f" — it left the plateau, but on the same budget ends at {ppl / v['fp']['perplexity']:.1f}x "
                      "vanilla's perplexity: at this scale the clip slows learning")
@@ -556,10 +556,10 @@ def main():
     w("  --attention clipped_softmax --clip_gamma -0.025 --clip_zeta 1 --head_dropout 0.1")
     w("# then, for each model, the two quantizations and their Table 6/7 rows:")
     w("build/bert_quant --checkpoint runs/base-clipped --data data/wiki-books --seq_len 128 --method ptq \\")
-    w("  --out runs/base-clipped-w8a8/model.safetensors")
+    w("  --out runs/base-clipped-w8a8")
     w("build/bert_quant --checkpoint runs/base-clipped --data data/wiki-books --seq_len 128 --method awq \\")
-    w("  --weight_bits 8 --out runs/base-clipped-awq8/model.safetensors")
-    w("build/bert_eval --checkpoint runs/base-clipped-w8a8/model.safetensors --data data/wiki-books --seq_len 128")
+    w("  --weight_bits 8 --out runs/base-clipped-awq8")
+    w("build/bert_eval --checkpoint runs/base-clipped-w8a8 --data data/wiki-books --seq_len 128")
     w("```")
     w("")
     w("## Caveats")

@@ -1,9 +1,12 @@
 // Atomic step checkpoints: write to a temporary directory, rename, then repoint `latest`.
 #include "train/checkpoint.h"
 
+#include <fcntl.h>  // AT_FDCWD
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>  // renameat2, RENAME_EXCHANGE
 #include <filesystem>
 #include <set>
 
@@ -51,6 +54,25 @@ void prune_old_checkpoints(const fs::path& checkpoints, const std::string& lates
   for (size_t i = 0; i + keep_others < others.size(); ++i) fs::remove_all(checkpoints / others[i], error);
 }
 
+// Moves the complete checkpoint `temp_dir` to `final_dir`. A re-save of a step (a finished run started again
+// saves its last step once more) replaces the old directory with one atomic exchange: `latest` may name it, so
+// there must be no moment without a complete directory under that name. The old one, now at `temp_dir`, is then
+// deleted (or, after a crash, pruned as a leftover temporary).
+absl::Status publish_directory(const fs::path& temp_dir, const fs::path& final_dir) {
+  std::error_code error;
+  if (!fs::exists(final_dir, error)) {
+    fs::rename(temp_dir, final_dir, error);
+    if (error) return filesystem_error(absl::StrCat("cannot rename ", temp_dir.string(), " to ", final_dir.string()), error);
+    return absl::OkStatus();
+  }
+  if (renameat2(AT_FDCWD, temp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) != 0) {
+    return filesystem_error(absl::StrCat("cannot exchange ", temp_dir.string(), " with ", final_dir.string()),
+                            std::error_code(errno, std::generic_category()));
+  }
+  fs::remove_all(temp_dir, error);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status save_checkpoint(const std::string& run_dir, int64_t step, const NamedTensors& model_parameters,
@@ -67,11 +89,7 @@ absl::Status save_checkpoint(const std::string& run_dir, int64_t step, const Nam
   absl::Status status = write_safetensors((temp_dir / kModelFile).string(), model_parameters, {{"format", "pt"}});
   if (status.ok()) status = optimizer.save((temp_dir / kOptimizerFile).string());
   if (status.ok()) status = write_file_atomic((temp_dir / kStateFile).string(), trainer_state.dump(2) + "\n");
-  if (status.ok()) {
-    fs::remove_all(final_dir, error);  // a re-run of the same step replaces it
-    fs::rename(temp_dir, final_dir, error);
-    if (error) status = filesystem_error(absl::StrCat("cannot rename ", temp_dir.string(), " to ", final_dir.string()), error);
-  }
+  if (status.ok()) status = publish_directory(temp_dir, final_dir);
   if (!status.ok()) {
     fs::remove_all(temp_dir, error);
     return status;

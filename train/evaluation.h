@@ -1,6 +1,6 @@
 // Evaluation of an MLM model on validation data: perplexity, the exponential of
 // the mean cross-entropy over every masked token of the validation set, and the
-// outlier metrics of train/outlier_metrics.h (DESIGN.md).
+// outlier metrics of train/outlier_metrics.h (docs/design.md).
 //
 // The validation loader should not shuffle; evaluation always starts from its
 // first batch, so every evaluation of a run scores the same masked tokens.

@@ -1,4 +1,4 @@
-// Outlier metrics of a BERT model on validation data (DESIGN.md "Outlier metrics", seed paper 000 eqs. 4-7):
+// Outlier metrics of a BERT model on validation data (docs/design.md "Outlier metrics", seed paper 000 eqs. 4-7):
 // the kurtosis and inf-norms of each layer's FFN output and layer output, and a clipped-softmax diagnostic
 // from the attention probabilities.
 //

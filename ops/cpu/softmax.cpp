@@ -92,7 +92,7 @@ void clipped_softmax_forward(float* out, float* probs, const float* logits, cons
 }
 
 // dlogits, dout, probs (rows, cols). With u = (zeta - gamma) p + gamma, the clip passes the gradient where
-// 0 <= u <= 1 and blocks it where u is strictly outside [0, 1] (DESIGN.md); then the softmax Jacobian:
+// 0 <= u <= 1 and blocks it where u is strictly outside [0, 1] (docs/design.md); then the softmax Jacobian:
 //   g = (zeta - gamma) dout [0 <= u <= 1],  dlogits = p (g - sum(g p)).
 void clipped_softmax_backward(float* dlogits, const float* dout, const float* probs, int64_t rows, int64_t cols,
                               float gamma, float zeta) {

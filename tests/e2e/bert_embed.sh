@@ -78,10 +78,11 @@ echo "ok: --compare_with the same embeddings gives 1"
 
 # A quantized MiniLM (W8A8 PTQ, per-channel weights) against the FP embeddings, fake-quantized and in int8.
 prep_excerpt "$work/data" --vocab "$minilm/vocab.txt"
-"$build/bert_quant" --checkpoint "$minilm" --data "$work/data" --out "$work/w8a8/model.safetensors" \
+# bert_quant's --out directory is self-contained: bert_embed finds its vocab.txt there.
+"$build/bert_quant" --checkpoint "$minilm" --data "$work/data" --out "$work/w8a8" \
   --granularity per_channel --seq_len 64 --batch_size 4 --calibration_batches 2 --eval_batches 1 \
   > "$work/quant.log" 2>&1 || { cat "$work/quant.log"; fail "bert_quant of MiniLM"; }
-cp "$minilm/vocab.txt" "$work/w8a8/"
+cmp -s "$minilm/vocab.txt" "$work/w8a8/vocab.txt" || fail "bert_quant did not copy MiniLM's vocab.txt"
 for mode in fake-quant int8; do
   flag=()
   [ "$mode" = int8 ] && flag=(--int8)

@@ -1,11 +1,13 @@
 // Loading Hugging Face checkpoint layouts (models/hf_checkpoint.h) on small random models: BertModel files (no
 // "bert." prefix, no MLM head, a pooler), bert.-prefixed encoder-only files and BertForMaskedLM files load into
 // the model they describe and give the original model's numbers exactly; missing, unexpected and mixed names
-// are errors that name the layout and the tensors; an encoder-only model evaluates its outlier metrics with the
-// same probes as the full model. The real BertModel (all-MiniLM-L6-v2) is tests/models/test_minilm.cpp.
+// are errors that name the layout and the tensors; a loaded model is in eval mode (no dropout at inference); an
+// encoder-only model evaluates its outlier metrics with the same probes as the full model. The real BertModel
+// (all-MiniLM-L6-v2) is tests/models/test_minilm.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -81,6 +83,7 @@ TEST(EncoderOnly, HasNoHeadParametersAndSharesTheEncoder) {
 
 TEST_F(HfCheckpoint, LoadsTheBertModelLayout) {
   BertForMaskedLM original(small_config(), 1);
+  original.eval();  // as load_hf_bert leaves the loaded one
   const std::string file = write("bert_model.safetensors", bert_model_layout(original));
   HfLoadReport report;
   absl::StatusOr<std::unique_ptr<BertForMaskedLM>> model = load_hf_bert(file, small_config(), &report);
@@ -94,6 +97,7 @@ TEST_F(HfCheckpoint, LoadsTheBertModelLayout) {
 
 TEST_F(HfCheckpoint, LoadsThePrefixedEncoderOnlyAndMaskedLMLayouts) {
   BertForMaskedLM original(small_config(), 1);
+  original.eval();  // as load_hf_bert leaves the loaded ones
   StateDict prefixed;
   for (auto& [name, tensor] : original.state_dict()) {
     if (!absl::StartsWith(name, "cls.")) prefixed.emplace_back(name, tensor);
@@ -116,6 +120,43 @@ TEST_F(HfCheckpoint, LoadsThePrefixedEncoderOnlyAndMaskedLMLayouts) {
             original.forward(kIds, {}, kMask).logits.to_float_vector());
 }
 
+// load_hf_bert is for inference: the model comes back in eval mode, so dropout (0.1 here, as in BERT's and MiniLM's
+// configs) is off. Forward passes with different dropout keys must then agree with each other and with the
+// original model in eval mode; the same model put in training mode must not (else this test could not fail).
+TEST_F(HfCheckpoint, LoadsInEvalModeSoInferenceHasNoDropout) {
+  BertConfig config = small_config();
+  config.hidden_dropout_prob = 0.1f;
+  config.attention_probs_dropout_prob = 0.1f;
+  BertForMaskedLM original(config, 3);
+  original.eval();
+  ASSERT_TRUE(save_safetensors(original, path("dropout.safetensors")).ok());
+  absl::StatusOr<std::unique_ptr<BertForMaskedLM>> loaded = load_hf_bert(path("dropout.safetensors"), config);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  BertForMaskedLM& model = **loaded;
+  EXPECT_FALSE(model.is_training());
+
+  autograd::NoGradGuard no_grad;
+  const auto logits = [&](const BertForMaskedLM& m, uint64_t step) {
+    DropoutContext dropout;
+    dropout.seed = 11;
+    dropout.step = step;
+    return m.forward(kIds, {}, kMask, {}, dropout).logits.to_float_vector();
+  };
+  const std::vector<float> reference = logits(original, 0);
+  EXPECT_EQ(logits(model, 1), reference);
+  EXPECT_EQ(logits(model, 2), reference);
+
+  model.train();
+  const std::vector<float> dropped = logits(model, 1);
+  ASSERT_EQ(dropped.size(), reference.size());
+  float largest_change = 0;
+  for (size_t i = 0; i < dropped.size(); ++i) {
+    largest_change = std::max(largest_change, std::fabs(dropped[i] - reference[i]));
+  }
+  EXPECT_GT(largest_change, 1e-3f) << "dropout changed nothing in training mode";
+  EXPECT_NE(logits(model, 2), dropped) << "other dropout keys should drop other units";
+}
+
 TEST_F(HfCheckpoint, NamesWhatIsMissingOrUnexpected) {
   const BertForMaskedLM original(small_config(), 1);
   StateDict tensors;
@@ -136,8 +177,14 @@ TEST_F(HfCheckpoint, NamesWhatIsMissingOrUnexpected) {
   const absl::StatusOr<std::unique_ptr<BertForMaskedLM>> wrong =
       load_hf_bert(write("ok.safetensors", bert_model_layout(original)), wider);
   ASSERT_FALSE(wrong.ok());
+  // The config fields behind the shapes come first; the tensor list after them is cut short.
+  EXPECT_TRUE(absl::StrContains(wrong.status().message(),
+                                "does not fit the model: hidden_size 32 in the config, 16 in the checkpoint\n"
+                                "  details: "))
+      << wrong.status();
   EXPECT_TRUE(absl::StrContains(wrong.status().message(), "bert.embeddings.word_embeddings.weight has shape [40, 16]"))
       << wrong.status();
+  EXPECT_LT(wrong.status().message().size(), 1000u) << wrong.status();
 }
 
 TEST_F(HfCheckpoint, RejectsMixedOrForeignNames) {

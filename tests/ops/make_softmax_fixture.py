@@ -69,7 +69,7 @@ def main():
                                "mask": values(mask), "dout": values(dout), "out": values(out), "dx": values(dx)}
 
     # Clipped softmax as in Bondarenko et al.: clamp((zeta - gamma) softmax + gamma, 0, 1). torch.clamp's
-    # gradient passes where the input is inside [0, 1] (bounds included), DESIGN.md's rule.
+    # gradient passes where the input is inside [0, 1] (bounds included), docs/design.md's rule.
     gamma, zeta = -0.1, 1.1
     gamma32, zeta32 = float(torch.tensor(gamma)), float(torch.tensor(zeta))  # the float32 values C++ passes
     out, dx, _ = run(lambda t: torch.clamp((zeta32 - gamma32) * torch.softmax(t + mask, -1) + gamma32, 0, 1), x,

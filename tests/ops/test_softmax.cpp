@@ -34,7 +34,7 @@ std::vector<float> broadcast_mask(const Tensor& mask, const Shape& shape) {
 }
 
 // Double-precision reference of clip((zeta - gamma) softmax(x + mask) + gamma, 0, 1) over rows of `cols`,
-// and its gradient for `dout` by DESIGN.md's rule; gamma = 0, zeta = 1 gives plain softmax.
+// and its gradient for `dout` by docs/design.md's rule; gamma = 0, zeta = 1 gives plain softmax.
 struct Reference {
   std::vector<double> probs, out, dx;
 };

@@ -1,4 +1,4 @@
-// Tests for quant/weight_quant.h: scales against the closed forms of DESIGN.md (recomputed with plain loops in
+// Tests for quant/weight_quant.h: scales against the closed forms of docs/design.md (recomputed with plain loops in
 // double), the round-trip bound |w - deq(q(w))| <= s/2 for every bit width, symmetry and granularity, the storage
 // layout (nibble order, dtypes, shapes), zero ranges, clipping and argument checks.
 #include "quant/weight_quant.h"

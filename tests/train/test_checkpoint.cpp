@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -113,7 +115,7 @@ TEST_F(Checkpoint, AKillAtAnyMomentOfASaveLeavesALoadableLatest) {
   params[0].second.set_requires_grad(true);
   AdamWOptimizer optimizer(params, OptimizerConfig{});
   ASSERT_TRUE(save_checkpoint(dir_, 1, params, optimizer, state(1)).ok());
-  for (int round = 0; round < 12; ++round) {
+  for (int round = 0; round < 24; ++round) {
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -121,7 +123,7 @@ TEST_F(Checkpoint, AKillAtAnyMomentOfASaveLeavesALoadableLatest) {
         if (!save_checkpoint(dir_, step, params, optimizer, state(step)).ok()) _exit(3);
       }
     }
-    usleep(1000 + 2500 * round);  // 1 ms to 28.5 ms: before, inside and between the file writes and renames
+    usleep(1000 + 1250 * round);  // 1 ms to 29.75 ms: before, inside and between the file writes and renames
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
@@ -135,6 +137,29 @@ TEST_F(Checkpoint, AKillAtAnyMomentOfASaveLeavesALoadableLatest) {
     ASSERT_TRUE(restored.ok()) << "round " << round << ": " << restored.status();
     EXPECT_EQ(loaded[0].second.to_float_vector()[12345], 0.5f);
   }
+}
+
+// Saving the step `latest` already names again (a finished run started again saves its last step once more)
+// replaces that directory without a moment where it is missing: a watcher polls it throughout 40 re-saves.
+TEST_F(Checkpoint, ReSavingTheLatestStepNeverLeavesItMissing) {
+  NamedTensors params = make_params(1.0f);
+  AdamWOptimizer optimizer(params, OptimizerConfig{});
+  ASSERT_TRUE(save_checkpoint(dir_, 7, params, optimizer, state(7)).ok());
+  const std::string weights = dir_ + "/checkpoints/step-00000007/model.safetensors";
+  std::atomic<bool> saving{true};
+  std::atomic<int64_t> polls{0}, missing{0};
+  std::thread watcher([&] {
+    while (saving.load()) {
+      missing += !fs::exists(weights);
+      ++polls;
+    }
+  });
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(save_checkpoint(dir_, 7, params, optimizer, state(7)).ok());
+  saving = false;
+  watcher.join();
+  EXPECT_EQ(missing.load(), 0) << "of " << polls.load() << " looks";
+  EXPECT_GT(polls.load(), 40);
+  EXPECT_EQ(fs::path(*latest_checkpoint(dir_)).filename(), "step-00000007");
 }
 
 TEST_F(Checkpoint, ErrorsAreClearAndLeaveTheModelUntouched) {
