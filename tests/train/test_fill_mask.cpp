@@ -14,21 +14,13 @@
 
 #include "absl/strings/match.h"
 #include "models/bert.h"
+#include "tests/support/small_tokenizer.h"
 #include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
 using namespace test_support;
-
-// ids: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4, the 5, cat 6, sat 7, on 8, mat 9, a 10, dog 11, ##s 12, ! 13
-WordPieceTokenizer small_tokenizer() {
-  absl::StatusOr<WordPieceTokenizer> tokenizer = WordPieceTokenizer::from_tokens(
-      {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "a", "dog", "##s", "!"},
-      "small vocab");
-  BF_CHECK(tokenizer.ok(), tokenizer.status().ToString());
-  return *std::move(tokenizer);
-}
 
 constexpr int64_t kVocab = 14;
 

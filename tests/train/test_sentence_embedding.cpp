@@ -20,6 +20,7 @@
 #include "models/bert.h"
 #include "models/bert_config.h"
 #include "models/hf_checkpoint.h"
+#include "tests/support/small_tokenizer.h"
 #include "tests/support/test_support.h"
 #include "train/sentence_embedding.h"
 #include "train/tokenizer.h"
@@ -79,14 +80,6 @@ TEST(SentenceEmbedding, TokenIdsMatchTransformers) {
     truncated |= static_cast<int64_t>(want.size()) == f.max_seq_len;
   }
   EXPECT_TRUE(truncated) << "the fixture should hold a sentence longer than max_seq_len";
-}
-
-WordPieceTokenizer small_tokenizer() {
-  absl::StatusOr<WordPieceTokenizer> tokenizer = WordPieceTokenizer::from_tokens(
-      {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "a", "dog", "##s", "!"},
-      "small vocab");
-  BF_CHECK(tokenizer.ok(), tokenizer.status().ToString());
-  return *std::move(tokenizer);
 }
 
 TEST(SentenceEmbedding, TruncationKeepsClsAndSep) {

@@ -1,6 +1,8 @@
 // The pretraining loop end to end on a synthetic language: the loss falls, the
-// validation perplexity ends far below the unigram baseline, and a run killed
-// after a checkpoint and resumed logs exactly the losses of an uninterrupted run.
+// validation perplexity ends far below the unigram baseline, a run killed after a
+// checkpoint or stopped on request and then continued logs exactly the losses of an
+// uninterrupted run, existing runs are continued, refused or replaced as asked, and
+// a run can start from another's weights.
 #include "train/trainer.h"
 
 #include <cmath>
@@ -118,7 +120,7 @@ TEST_F(Trainer, LearnsTheSyntheticLanguage) {
   EXPECT_LT(final_perplexity, 0.5 * unigram) << "unigram perplexity " << unigram;
 }
 
-TEST_F(Trainer, ResumingAfterAKillReproducesTheLosses) {
+TEST_F(Trainer, InterruptedRunsContinueOnTheSameLosses) {
   TrainerConfig straight = config("straight");
   straight.steps = 24;
   straight.checkpoint_interval = 10;
@@ -137,6 +139,25 @@ TEST_F(Trainer, ResumingAfterAKillReproducesTheLosses) {
   ASSERT_EQ(b.size(), 24u);
   for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
 
+  // A stop requested mid-run (Ctrl-C in bert_train) ends the run after the step in progress with a checkpoint of
+  // it, and continuing from there also logs exactly the uninterrupted run's losses.
+  TrainerConfig stopped = straight;
+  stopped.run_dir = path("stopped");
+  int asked = 0;
+  stopped.stop_requested = [&asked] { return ++asked == 13; };  // asked after every step: stops after step 13
+  absl::Status stop = train_bert(stopped);
+  EXPECT_EQ(stop.code(), absl::StatusCode::kCancelled) << stop;
+  EXPECT_NE(stop.message().find("stopped at step 13 of 24"), absl::string_view::npos) << stop.message();
+  EXPECT_EQ(losses("stopped").size(), 13u);
+  absl::StatusOr<std::string> latest = latest_checkpoint(path("stopped"));
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(read_trainer_state(*latest)->get("step")->as_int64(), 13);
+  stopped.stop_requested = nullptr;
+  ASSERT_TRUE(train_bert(stopped).ok());  // continues from step 13
+  const std::map<int64_t, double> c = losses("stopped");
+  ASSERT_EQ(c.size(), 24u);
+  for (const auto& [step, loss] : a) EXPECT_EQ(c.at(step), loss) << "step " << step;
+
   // A resume with another model and seed into the same directory is refused, naming what differs.
   TrainerConfig other = killed;
   other.model.intermediate_size = 32;
@@ -145,33 +166,6 @@ TEST_F(Trainer, ResumingAfterAKillReproducesTheLosses) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("model.intermediate_size 64 -> 32, seed \"7\" -> \"8\""), absl::string_view::npos)
       << status.message();
-}
-
-// A stop requested mid-run (Ctrl-C in bert_train) ends the run after the step in progress with a checkpoint of
-// it, and continuing from there logs exactly the losses of an uninterrupted run.
-TEST_F(Trainer, AStopRequestWritesACheckpointToContinueFrom) {
-  TrainerConfig straight = config("straight");
-  straight.steps = 24;
-  straight.checkpoint_interval = 10;
-  ASSERT_TRUE(train_bert(straight).ok());
-
-  TrainerConfig stopped = straight;
-  stopped.run_dir = path("stopped");
-  int asked = 0;
-  stopped.stop_requested = [&asked] { return ++asked == 13; };  // asked after every step: stops after step 13
-  absl::Status status = train_bert(stopped);
-  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
-  EXPECT_NE(status.message().find("stopped at step 13 of 24"), absl::string_view::npos) << status.message();
-  EXPECT_EQ(losses("stopped").size(), 13u);
-  absl::StatusOr<std::string> latest = latest_checkpoint(path("stopped"));
-  ASSERT_TRUE(latest.ok()) << latest.status();
-  EXPECT_EQ(read_trainer_state(*latest)->get("step")->as_int64(), 13);
-
-  stopped.stop_requested = nullptr;
-  ASSERT_TRUE(train_bert(stopped).ok());  // continues from step 13
-  const std::map<int64_t, double> a = losses("straight"), b = losses("stopped");
-  ASSERT_EQ(b.size(), 24u);
-  for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
 }
 
 // A new run where a run exists: refused unless asked to replace it; replacing deletes the old checkpoints first
