@@ -56,6 +56,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -64,9 +65,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "core/check.h"
 #include "core/file_io.h"
+#include "core/json.h"
 #include "models/bert.h"
 #include "models/bert_config.h"
 #include "models/hf_checkpoint.h"
@@ -75,6 +76,7 @@
 #include "quant/group_statistics.h"
 #include "quant/migration.h"
 #include "quant/ptq.h"
+#include "quant/quant_report.h"
 #include "quant/quantized_model.h"
 #include "quant/quantized_model_dir.h"
 #include "train/checkpoint_paths.h"
@@ -206,286 +208,31 @@ absl::StatusOr<quant::AwqOptions> awq_options() {
   return options;
 }
 
-// "bert.encoder.layer.0.attention.self.query.weight" -> "layer.0.attention.self.query".
-std::string short_weight_name(absl::string_view name) {
-  absl::ConsumePrefix(&name, "bert.encoder.");
-  absl::ConsumeSuffix(&name, ".weight");
-  return std::string(name);
-}
-
-struct Report {
-  bool awq = false;
-  quant::MigrationResult migration;  // --migration smooth|gamma
-  std::string migration_method = "none";
-  quant::PtqResult ptq;    // --method ptq
-  quant::AwqResult awq_result;  // --method awq
-  PerplexityResult rtn;    // --method awq: round-to-nearest with the same scheme
-  HiddenStateAgreement rtn_hidden;  // --method awq: RTN's final hidden state against FP's
-  std::string scheme;            // QuantizedBert::describe
-  int64_t fp_bytes = 0, quantized_bytes = 0;
-  bool has_perplexity = true;  // false for an encoder-only model
-  PerplexityResult fp, quantized;
-  HiddenStateAgreement hidden;  // the quantized model's final hidden state against FP's
-  std::optional<HiddenStateAgreement> int8_hidden;  // the written file executed by the int8 kernels, against FP
-  std::string int8_unavailable;                    // why not, when int8_hidden is empty
-  int64_t num_layers = 0;
-  std::string vocab;                  // the vocab.txt copied into --out
-  double warn_sqnr_db = 0;            // --warn_sqnr_db
-  std::vector<std::string> warnings;  // printed to stderr, and in the JSON report
+// The quantization method and its options, from --method and the flags it reads.
+struct MethodOptions {
+  bool awq = false;                   // --method awq, else ptq
+  quant::AwqOptions awq_opts;         // --method awq
+  quant::PtqOptions ptq;              // --method ptq
+  quant::MigrationOptions migration;  // --method ptq
 };
 
-void print_ptq_tables(const Report& r);
-
-// What absorbs an AWQ-scaled Linear's 1/s ("layernorm", "value", "gelu*1/s"), or "unscaled".
-const char* awq_scaled_name(const quant::AwqLinearReport& w) {
-  return w.alpha > 0 ? quant::fold_group_producer(w.group) : "unscaled";
-}
-
-// "layer.0 qkv" for a group of a layer.
-std::string group_label(int64_t layer, quant::FoldGroup group) {
-  return absl::StrCat("layer.", layer, " ", quant::fold_group_name(group));
-}
-
-void print_migration_table(const Report& r) {
-  std::printf("%-24s %-9s %5s %19s %15s %23s\n", ("migration (" + r.migration_method + ")").c_str(), "into",
-              "alpha", "max|x| before/after", "max/median", "output error before/after");
-  for (const quant::MigrationGroupReport& g : r.migration.groups) {
-    std::printf("%-24s %-9s %5s %9.3f/%-9.3f %6.1f/%-8.1f %11.4e/%-11.4e\n", group_label(g.layer, g.group).c_str(),
-                g.migrated ? quant::fold_group_producer(g.group) : "-",
-                g.migrated && r.migration_method == "smooth" ? absl::StrFormat("%.2f", g.alpha).c_str() : "-",
-                g.input_max_before, g.input_max_after, g.outlier_ratio_before, g.outlier_ratio_after, g.error_before,
-                g.error_after);
+absl::StatusOr<MethodOptions> method_options() {
+  const std::string method = absl::GetFlag(FLAGS_method);
+  if (method != "ptq" && method != "awq") {
+    return absl::InvalidArgumentError(absl::StrCat("--method must be ptq or awq, got \"", method, "\""));
   }
-  std::printf("(statistics of %lld calibration tokens; output error of the group's Linears on a sample of them, "
-              "weights and activations fake-quantized as the scheme says)\n\n",
-              static_cast<long long>(r.migration.calibration_tokens));
-}
-
-void print_clipping_table(const Report& r) {
-  std::printf("\n%-32s %21s %21s %8s %23s\n", "token-wise clipping", "min-max range", "clipped range", "quantile",
-              "output error min-max/clipped");
-  for (const quant::ClippingReport& c : r.ptq.clipping) {
-    const quant::TokenwiseClippingResult& t = c.result;
-    std::printf("%-32s [%8.3f, %8.3f] [%8.3f, %8.3f] %8.4f %11.4e/%-11.4e\n", c.site.c_str(), t.minmax_range.min,
-                t.minmax_range.max, t.range.min, t.range.max, t.coarse_quantile, t.minmax_error, t.fine_error);
-  }
-}
-
-void print_awq_table(const Report& r) {
-  std::printf("%-44s %-10s %-9s %5s %15s %11s %11s %7s\n", "weight (AWQ)", "shape", "scaled", "alpha",
-              "clip min/mean/max", "MSE RTN", "MSE AWQ", "ratio");
-  for (const quant::AwqLinearReport& w : r.awq_result.linears) {
-    std::printf("%-44s %-10s %-9s %5.2f %4.2f/%4.2f/%4.2f %11.4e %11.4e %7.3f\n", short_weight_name(w.name).c_str(),
-                absl::StrCat(w.rows, "x", w.cols).c_str(), awq_scaled_name(w), w.alpha, w.clip_min,
-                w.clip_mean, w.clip_max, w.rtn_mse, w.awq_mse, w.rtn_mse > 0 ? w.awq_mse / w.rtn_mse : 1.0);
-  }
-  std::printf("(output MSE per element on %lld calibration tokens sampled of %lld; \"scaled\": what absorbs 1/s, "
-              "query/key/value share one scale)\n",
-              static_cast<long long>(r.awq_result.linears.empty() ? 0 : r.awq_result.linears.front().samples),
-              static_cast<long long>(r.awq_result.calibration_tokens));
-}
-
-void print_hidden(const char* label, const HiddenStateAgreement& h) {
-  std::printf("%-32s %12.2f dB SQNR, mean cosine %.6f\n", label, h.sqnr_db, h.mean_cosine);
-}
-
-void print_report(const Report& r) {
-  if (r.migration_method != "none") print_migration_table(r);
-  if (r.awq) {
-    print_awq_table(r);
-    std::printf("\nactivations: FP (AWQ is weight-only)\n");
-  } else {
-    print_ptq_tables(r);
-  }
-  std::printf("\nscheme: %s\n", r.scheme.c_str());
-  std::printf("%-32s %12.3f MB -> %.3f MB (%.2fx smaller)\n", "model size", r.fp_bytes / 1e6,
-              r.quantized_bytes / 1e6, static_cast<double>(r.fp_bytes) / static_cast<double>(r.quantized_bytes));
-  if (r.has_perplexity) {
-    std::printf("%-32s %12.4f\n", "FP perplexity", r.fp.perplexity);
-    if (r.awq) {
-      std::printf("%-32s %12.4f (%+.2f%%)\n", "RTN perplexity", r.rtn.perplexity,
-                  100.0 * (r.rtn.perplexity / r.fp.perplexity - 1.0));
-    }
-    std::printf("%-32s %12.4f (%+.2f%%)\n", "quantized perplexity", r.quantized.perplexity,
-                100.0 * (r.quantized.perplexity / r.fp.perplexity - 1.0));
-    std::printf("(%lld masked tokens, %lld validation batches)\n", static_cast<long long>(r.fp.scored_tokens),
-                static_cast<long long>(r.fp.batches));
-  } else {
-    std::printf("%-32s %12s (encoder-only model: no MLM head)\n", "perplexity", "n/a");
-  }
-  if (r.awq) print_hidden("RTN hidden state vs FP", r.rtn_hidden);
-  print_hidden("quantized hidden state vs FP", r.hidden);
-  if (r.int8_hidden.has_value()) {
-    print_hidden("int8-executed hidden state vs FP", *r.int8_hidden);
-  } else {
-    std::printf("%-32s %12s (%s)\n", "int8-executed hidden state", "n/a", r.int8_unavailable.c_str());
-  }
-  std::printf("(final hidden state over %lld real tokens of %lld validation batches, MLM masking undone)\n",
-              static_cast<long long>(r.hidden.tokens), static_cast<long long>(r.hidden.batches));
-}
-
-// Whether `site` is the input of one of the six encoder Linears of a layer (quant/group_statistics.h).
-bool is_linear_input(const TapSite& site, int64_t num_layers) {
-  for (int64_t l = 0; l < num_layers; ++l) {
-    for (quant::FoldGroup group : quant::kFoldGroups) {
-      if (quant::group_input_site(l, group).index() == site.index()) return true;
-    }
-  }
-  return false;
-}
-
-void print_ptq_tables(const Report& r) {
-  std::printf("%-44s %-10s %-34s %9s\n", "weight", "shape", "scheme", "SQNR dB");
-  for (const quant::WeightQuantReport& w : r.ptq.weights) {
-    std::printf("%-44s %-10s %-34s %9.2f\n", short_weight_name(w.name).c_str(),
-                absl::StrCat(w.rows, "x", w.cols).c_str(), w.scheme.str().c_str(), w.sqnr_db);
-  }
-  const quant::ActivationQuantSpec& spec = r.ptq.activations;
-  if (spec.quantized() && !spec.has_ranges()) {
-    std::printf("\nactivations: %d-bit per token, computed at run time, at the %s\n", spec.bits,
-                quant::activation_scope_name(spec.scope));
-  } else if (spec.quantized()) {
-    absl::StatusOr<ActivationQuantizer> quantizer = ActivationQuantizer::create(
-        spec.calibration, r.num_layers, ActivationQuantOptions{spec.bits, spec.exclude});
-    BF_CHECK(quantizer.ok(), quantizer.status().ToString());  // quantize_ptq checked it
-    std::printf("\n%-44s %12s %12s %12s %6s\n", "activation", "min", "max", "scale", "zero");
-    for (const TapSite& site : all_tap_sites(r.num_layers)) {
-      if (spec.scope == quant::ActivationScope::kLinearInputs && !is_linear_input(site, r.num_layers)) continue;
-      const ActivationRange& range = *spec.calibration.find(site.name());
-      const ActivationQuantParams* p = quantizer->params(site);
-      if (p == nullptr) {
-        std::printf("%-44s %12.4f %12.4f %12s %6s\n", site.name().c_str(), range.min, range.max, "FP", "-");
-      } else {
-        std::printf("%-44s %12.4f %12.4f %12.6f %6d\n", site.name().c_str(), range.min, range.max, p->scale,
-                    p->zero_point);
-      }
+  MethodOptions options;
+  options.awq = method == "awq";
+  if (options.awq) {
+    BF_ASSIGN_OR_RETURN(options.awq_opts, awq_options());
+    if (absl::GetFlag(FLAGS_migration) != "none") {
+      return absl::InvalidArgumentError("--migration is for --method ptq: AWQ searches and folds its own scales");
     }
   } else {
-    std::printf("\nactivations: FP (--activation_bits 0)\n");
+    BF_ASSIGN_OR_RETURN(options.ptq, ptq_options());
+    BF_ASSIGN_OR_RETURN(options.migration, migration_options(options.ptq));
   }
-  if (!r.ptq.clipping.empty()) print_clipping_table(r);
-}
-
-Json report_json(const Report& r, const std::string& out) {
-  Json j = Json::object();
-  j.set("out", out);
-  j.set("method", r.awq ? "awq" : "ptq");
-  j.set("scheme", r.scheme);
-  Json weights = Json::array();
-  for (const quant::AwqLinearReport& w : r.awq_result.linears) {
-    Json row = Json::object();
-    row.set("name", w.name);
-    row.set("shape", Json(Json::Array{Json(w.rows), Json(w.cols)}));
-    row.set("scheme", w.scheme.to_json());
-    row.set("group", quant::fold_group_name(w.group));
-    row.set("scaled", awq_scaled_name(w));
-    row.set("alpha", w.alpha);
-    row.set("clip", Json(Json::Array{Json(double(w.clip_min)), Json(double(w.clip_mean)), Json(double(w.clip_max))}));
-    row.set("rtn_mse", w.rtn_mse);
-    row.set("scaled_mse", w.scaled_mse);
-    row.set("awq_mse", w.awq_mse);
-    weights.push_back(std::move(row));
-  }
-  const auto perplexity = [&](const PerplexityResult& p) { return r.has_perplexity ? Json(p.perplexity) : Json(); };
-  if (r.awq) {
-    j.set("rtn_perplexity", perplexity(r.rtn));
-    j.set("rtn_hidden_sqnr_db", r.rtn_hidden.sqnr_db);
-    j.set("rtn_hidden_cosine", r.rtn_hidden.mean_cosine);
-  }
-  for (const quant::WeightQuantReport& w : r.ptq.weights) {
-    Json row = Json::object();
-    row.set("name", w.name);
-    row.set("shape", Json(Json::Array{Json(w.rows), Json(w.cols)}));
-    row.set("scheme", w.scheme.to_json());
-    row.set("sqnr_db", w.sqnr_db);
-    weights.push_back(std::move(row));
-  }
-  j.set("weights", std::move(weights));
-  j.set("activations", r.ptq.activations.to_json());
-  j.set("fp_bytes", r.fp_bytes);
-  j.set("quantized_bytes", r.quantized_bytes);
-  j.set("fp_perplexity", perplexity(r.fp));
-  j.set("quantized_perplexity", perplexity(r.quantized));
-  j.set("scored_tokens", r.fp.scored_tokens);
-  j.set("hidden_sqnr_db", r.hidden.sqnr_db);
-  j.set("hidden_cosine", r.hidden.mean_cosine);
-  j.set("hidden_tokens", r.hidden.tokens);
-  j.set("int8_hidden_sqnr_db", r.int8_hidden.has_value() ? Json(r.int8_hidden->sqnr_db) : Json());
-  j.set("int8_hidden_cosine", r.int8_hidden.has_value() ? Json(r.int8_hidden->mean_cosine) : Json());
-  if (!r.int8_hidden.has_value()) j.set("int8_unavailable", r.int8_unavailable);
-  Json migration = Json::object();
-  migration.set("method", r.migration_method);
-  Json groups = Json::array();
-  for (const quant::MigrationGroupReport& g : r.migration.groups) {
-    Json row = Json::object();
-    row.set("layer", g.layer);
-    row.set("group", quant::fold_group_name(g.group));
-    row.set("migrated", g.migrated);
-    row.set("alpha", g.alpha);
-    row.set("input_max", Json(Json::Array{Json(double(g.input_max_before)), Json(double(g.input_max_after))}));
-    row.set("outlier_ratio",
-            Json(Json::Array{Json(double(g.outlier_ratio_before)), Json(double(g.outlier_ratio_after))}));
-    row.set("output_error", Json(Json::Array{Json(g.error_before), Json(g.error_after)}));
-    groups.push_back(std::move(row));
-  }
-  migration.set("groups", std::move(groups));
-  j.set("migration", std::move(migration));
-  Json clipping = Json::array();
-  for (const quant::ClippingReport& c : r.ptq.clipping) {
-    Json row = Json::object();
-    row.set("site", c.site);
-    row.set("minmax_range", Json(Json::Array{Json(double(c.result.minmax_range.min)),
-                                             Json(double(c.result.minmax_range.max))}));
-    row.set("range", Json(Json::Array{Json(double(c.result.range.min)), Json(double(c.result.range.max))}));
-    row.set("coarse_quantile", c.result.coarse_quantile);
-    row.set("minmax_error", c.result.minmax_error);
-    row.set("coarse_error", c.result.coarse_error);
-    row.set("fine_error", c.result.fine_error);
-    clipping.push_back(std::move(row));
-  }
-  j.set("clipping", std::move(clipping));
-  j.set("vocab", r.vocab);
-  j.set("warn_sqnr_db", r.warn_sqnr_db);
-  Json warnings = Json::array();
-  for (const std::string& w : r.warnings) warnings.push_back(Json(w));
-  j.set("warnings", std::move(warnings));
-  return j;
-}
-
-// The recipe of README.md "W8A8 that survives a real BERT".
-constexpr const char* kRecipe = "--granularity per_channel --activation_scope linear_inputs "
-                                "--activation_granularity per_token --migration smooth --migration_alpha search";
-
-bool is_recipe(const quant::PtqOptions& options, const quant::MigrationOptions& migration) {
-  return options.weights.granularity == quant::Granularity::kPerChannel &&
-         options.scope == quant::ActivationScope::kLinearInputs &&
-         options.granularity == quant::ActivationGranularity::kPerToken &&
-         migration.method == quant::MigrationMethod::kSmooth && migration.search_alpha;
-}
-
-// The warning for a final hidden state below --warn_sqnr_db (fake-quant or int8-executed), with what to try; none
-// when both are at or above it.
-std::optional<std::string> sqnr_warning(const Report& r, const quant::PtqOptions& options,
-                                        const quant::MigrationOptions& migration) {
-  const bool int8_low = r.int8_hidden.has_value() && r.int8_hidden->sqnr_db < r.warn_sqnr_db;
-  if (!(r.hidden.sqnr_db < r.warn_sqnr_db) && !int8_low) return std::nullopt;
-  std::string measured = absl::StrFormat("%.2f dB", r.hidden.sqnr_db);
-  if (r.int8_hidden.has_value()) {
-    absl::StrAppendFormat(&measured, " (executed in int8: %.2f dB)", r.int8_hidden->sqnr_db);
-  }
-  std::string hint;
-  if (r.awq || options.activation_bits == 0) {
-    hint = "the weights alone lose it: try more --weight_bits, --granularity per_channel, or --method awq";
-  } else if (is_recipe(options, migration)) {
-    hint = "this is already README.md's \"W8A8 that survives a real BERT\" recipe: try more --calibration_batches, "
-           "or --activation_bits 0 to see whether the weights or the activations lose it";
-  } else {
-    hint = absl::StrCat("for a real BERT's activation outliers use README.md's \"W8A8 that survives a real BERT\" "
-                        "recipe: ", kRecipe);
-  }
-  return absl::StrCat("the quantized model's final hidden state is ", measured, " SQNR against FP, below ",
-                      "--warn_sqnr_db ", absl::StrFormat("%g", r.warn_sqnr_db),
-                      ": it has lost the FP model's hidden state; ", hint);
+  return options;
 }
 
 // The vocab.txt to copy into --out: the checkpoint's (beside the model file, else its run's), else the data's,
@@ -505,181 +252,218 @@ absl::StatusOr<std::string> vocab_to_copy(const CheckpointPaths& paths, const st
   return *own;
 }
 
-absl::Status run() {
-  const std::string method = absl::GetFlag(FLAGS_method);
-  if (method != "ptq" && method != "awq") {
-    return absl::InvalidArgumentError(absl::StrCat("--method must be ptq or awq, got \"", method, "\""));
+// What a run reads and where it writes, from the flags, checked before any work.
+struct RunInputs {
+  std::string data, out;  // --data, --out
+  CheckpointPaths paths;  // the FP checkpoint
+  BertConfig config;
+  std::string vocab_file;  // copied into --out
+  int64_t batch_size = 0, eval_batches = 0, seq_len = 0;
+  double warn_sqnr_db = 0;
+};
+
+// Resolves --checkpoint and --config and checks --out (quant/quantized_model_dir.h; never the checkpoint's or
+// --data's directory), --warn_sqnr_db and the batch shape; says how --out will be written.
+absl::StatusOr<RunInputs> check_inputs() {
+  RunInputs in;
+  in.data = absl::GetFlag(FLAGS_data);
+  in.out = absl::GetFlag(FLAGS_out);
+  if (in.data.empty() || in.out.empty()) {
+    return absl::InvalidArgumentError("--data and --out are required (see --help)");
   }
-  const bool awq = method == "awq";
-  quant::PtqOptions options;
-  quant::AwqOptions awq_opts;
-  quant::MigrationOptions migration;
-  if (awq) {
-    BF_ASSIGN_OR_RETURN(awq_opts, awq_options());
-    if (absl::GetFlag(FLAGS_migration) != "none") {
-      return absl::InvalidArgumentError("--migration is for --method ptq: AWQ searches and folds its own scales");
-    }
-  } else {
-    BF_ASSIGN_OR_RETURN(options, ptq_options());
-    BF_ASSIGN_OR_RETURN(migration, migration_options(options));
-  }
-  const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
-  if (data.empty() || out.empty()) return absl::InvalidArgumentError("--data and --out are required (see --help)");
   BF_ASSIGN_OR_RETURN(const quant::QuantizedModelDirCheck out_check,
-                      quant::check_quantized_model_dir(out, absl::GetFlag(FLAGS_overwrite)));
-  const double warn_sqnr_db = absl::GetFlag(FLAGS_warn_sqnr_db);
-  if (std::isnan(warn_sqnr_db)) return absl::InvalidArgumentError("--warn_sqnr_db must be a number (dB) or -inf");
-  const int64_t batch_size = absl::GetFlag(FLAGS_batch_size), eval_batches = absl::GetFlag(FLAGS_eval_batches);
-  if (batch_size < 1 || eval_batches < 0) {
+                      quant::check_quantized_model_dir(in.out, absl::GetFlag(FLAGS_overwrite)));
+  in.warn_sqnr_db = absl::GetFlag(FLAGS_warn_sqnr_db);
+  if (std::isnan(in.warn_sqnr_db)) return absl::InvalidArgumentError("--warn_sqnr_db must be a number (dB) or -inf");
+  in.batch_size = absl::GetFlag(FLAGS_batch_size);
+  in.eval_batches = absl::GetFlag(FLAGS_eval_batches);
+  if (in.batch_size < 1 || in.eval_batches < 0) {
     return absl::InvalidArgumentError("--batch_size must be at least 1 and --eval_batches non-negative");
   }
-  BF_ASSIGN_OR_RETURN(const CheckpointPaths paths, resolve_checkpoint_paths(absl::GetFlag(FLAGS_checkpoint)));
-  BF_ASSIGN_OR_RETURN(const std::string config_file, resolve_config_path(paths, absl::GetFlag(FLAGS_config)));
-  BF_ASSIGN_OR_RETURN(const BertConfig config, BertConfig::load(config_file));
-  BF_RETURN_IF_ERROR(config.validate());
-  const int64_t seq_len = absl::GetFlag(FLAGS_seq_len);
-  if (seq_len < 3 || seq_len > config.max_position_embeddings) {
+  BF_ASSIGN_OR_RETURN(in.paths, resolve_checkpoint_paths(absl::GetFlag(FLAGS_checkpoint)));
+  BF_ASSIGN_OR_RETURN(const std::string config_file, resolve_config_path(in.paths, absl::GetFlag(FLAGS_config)));
+  BF_ASSIGN_OR_RETURN(in.config, BertConfig::load(config_file));
+  BF_RETURN_IF_ERROR(in.config.validate());
+  in.seq_len = absl::GetFlag(FLAGS_seq_len);
+  if (in.seq_len < 3 || in.seq_len > in.config.max_position_embeddings) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--seq_len must be in [3, ", config.max_position_embeddings, "], got ", seq_len));
+        absl::StrCat("--seq_len must be in [3, ", in.config.max_position_embeddings, "], got ", in.seq_len));
   }
-  BF_ASSIGN_OR_RETURN(const bool already_quantized, quant::is_quantized_checkpoint(paths.weights));
+  BF_ASSIGN_OR_RETURN(const bool already_quantized, quant::is_quantized_checkpoint(in.paths.weights));
   if (already_quantized) {
-    return absl::InvalidArgumentError(absl::StrCat(paths.weights, " is already quantized; give the FP checkpoint"));
+    return absl::InvalidArgumentError(absl::StrCat(in.paths.weights, " is already quantized; give the FP checkpoint"));
   }
   // --overwrite lets bert_quant write into a foreign directory, but never over its own inputs.
   const auto same_dir = [&](const std::filesystem::path& dir) {
-    return std::filesystem::weakly_canonical(out) == std::filesystem::weakly_canonical(dir);
+    return std::filesystem::weakly_canonical(in.out) == std::filesystem::weakly_canonical(dir);
   };
-  if (same_dir(std::filesystem::path(paths.weights).parent_path()) ||
+  if (same_dir(std::filesystem::path(in.paths.weights).parent_path()) ||
       same_dir(std::filesystem::path(config_file).parent_path())) {
-    return absl::InvalidArgumentError(absl::StrCat("--out ", out, " is the directory of the FP checkpoint being "
-                                                   "quantized (", paths.weights, "); give another directory"));
+    return absl::InvalidArgumentError(absl::StrCat("--out ", in.out, " is the directory of the FP checkpoint being "
+                                                   "quantized (", in.paths.weights, "); give another directory"));
   }
-  if (same_dir(data)) {
-    return absl::InvalidArgumentError(absl::StrCat("--out ", out, " is the --data directory; give another one"));
+  if (same_dir(in.data)) {
+    return absl::InvalidArgumentError(absl::StrCat("--out ", in.out, " is the --data directory; give another one"));
   }
   if (out_check.previous_output) {
-    progress(absl::StrCat("--out ", out, " holds a previous bert_quant output: replacing it"));
+    progress(absl::StrCat("--out ", in.out, " holds a previous bert_quant output: replacing it"));
   } else if (!out_check.other_files.empty()) {  // --overwrite
-    progress(absl::StrCat("--overwrite: writing into ", out, ", leaving its ",
+    progress(absl::StrCat("--overwrite: writing into ", in.out, ", leaving its ",
                           absl::StrJoin(out_check.other_files, ", ")));
   }
-  BF_ASSIGN_OR_RETURN(const std::string vocab_file, vocab_to_copy(paths, data));
+  BF_ASSIGN_OR_RETURN(in.vocab_file, vocab_to_copy(in.paths, in.data));
+  return in;
+}
 
-  BF_ASSIGN_OR_RETURN(const MlmVocab vocab, load_prepared_vocab(data, config.vocab_size));
-  DataLoaderOptions loader_options;
-  loader_options.max_seq_len = seq_len;
-  loader_options.batch_size = batch_size;
-  loader_options.seed = absl::GetFlag(FLAGS_seed);
-  const DataLoaderOptions migration_loader_options = loader_options;
-  BF_ASSIGN_OR_RETURN(DataLoader calibration_loader, open_prepared_split(data, "train", vocab, loader_options));
-  loader_options.shuffle = false;
-  BF_ASSIGN_OR_RETURN(DataLoader validation_loader, open_prepared_split(data, "validation", vocab, loader_options));
+// The batches of --data: calibration from DIR/train (shuffled by --seed), evaluation from DIR/validation.
+struct RunData {
+  MlmVocab vocab;
+  DataLoaderOptions calibration_options;  // a second loader with them yields the calibration batches again
+  DataLoader calibration, validation;
+};
 
-  progress(absl::StrCat("loading ", paths.weights));
-  BF_ASSIGN_OR_RETURN(const std::unique_ptr<BertForMaskedLM> model, load_hf_bert(paths.weights, config));
-  std::unique_ptr<BertForMaskedLM> quantized_input;  // the migrated copy, with --migration
-  Report report;
-  report.num_layers = config.num_hidden_layers;
-  report.vocab = vocab_file;
-  report.warn_sqnr_db = warn_sqnr_db;
+absl::StatusOr<RunData> open_data(const RunInputs& in) {
+  BF_ASSIGN_OR_RETURN(MlmVocab vocab, load_prepared_vocab(in.data, in.config.vocab_size));
+  DataLoaderOptions options;
+  options.max_seq_len = in.seq_len;
+  options.batch_size = in.batch_size;
+  options.seed = absl::GetFlag(FLAGS_seed);
+  BF_ASSIGN_OR_RETURN(DataLoader calibration, open_prepared_split(in.data, "train", vocab, options));
+  DataLoaderOptions validation_options = options;
+  validation_options.shuffle = false;
+  BF_ASSIGN_OR_RETURN(DataLoader validation, open_prepared_split(in.data, "validation", vocab, validation_options));
+  return RunData{std::move(vocab), options, std::move(calibration), std::move(validation)};
+}
+
+// --method awq: the AWQ weights into the report, and round-to-nearest with the same scheme evaluated against FP
+// as its baseline.
+absl::Status quantize_with_awq(BertForMaskedLM& model, const RunInputs& in, const quant::AwqOptions& options,
+                               RunData& data, quant::QuantReport& report) {
+  progress(absl::StrCat("AWQ: ", quant::ptq_weight_names(model).size(), " encoder weights to ", options.weights.str(),
+                        ", scales and clips searched on ", options.calibration_batches, " training batches"));
+  BF_ASSIGN_OR_RETURN(report.awq_result, quant::quantize_awq(model, data.calibration, options));
+  BF_ASSIGN_OR_RETURN(const quant::QuantizedBert rtn,
+                      quant::build_quantized_bert(quant::quantize_rtn(model, options.weights), in.config,
+                                                  quant::ActivationQuantSpec{}));
+  progress("evaluating round-to-nearest with the same scheme");
+  if (report.has_perplexity) report.rtn = evaluate_perplexity(*rtn.model, data.validation, in.eval_batches);
+  report.rtn_hidden = compare_hidden_states(model, *rtn.model, data.validation, in.eval_batches);
+  report.ptq.state = report.awq_result.state;  // what is written; activations stay FP
+  return absl::OkStatus();
+}
+
+// --method ptq: the outlier migration, into a copy of the model, when asked, then quantize_ptq (weights, then
+// activation calibration) into the report.
+absl::Status quantize_with_ptq(const BertForMaskedLM& model, const RunInputs& in, const MethodOptions& method,
+                               RunData& data, quant::QuantReport& report) {
+  const quant::PtqOptions& options = method.ptq;
+  progress(absl::StrCat("quantizing ", quant::ptq_weight_names(model).size(), " encoder weights to ",
+                        options.weights.str()));
+  if (options.activation_bits != 0) {
+    progress(absl::StrCat("calibrating ", options.activation_bits, "-bit activation ranges on ",
+                          options.calibration.batches, " training batches (",
+                          observer_kind_name(options.calibration.observer.kind), ")"));
+  }
+  std::unique_ptr<BertForMaskedLM> migrated;  // with --migration
+  if (method.migration.method != quant::MigrationMethod::kNone) {
+    report.migration_method = quant::migration_method_name(method.migration.method);
+    progress(absl::StrCat(report.migration_method, " migration: per-channel statistics of the Linear inputs on ",
+                          options.calibration.batches, " training batches, scales folded into a copy of the model"));
+    // The same batches as the calibration below: a second loader with the same seed.
+    BF_ASSIGN_OR_RETURN(DataLoader migration_loader,
+                        open_prepared_split(in.data, "train", data.vocab, data.calibration_options));
+    migrated = quant::clone_bert(model);
+    BF_ASSIGN_OR_RETURN(report.migration,
+                        quant::migrate_outliers(*migrated,
+                                                quant::loader_batches(migration_loader, options.calibration.batches),
+                                                method.migration));
+  }
+  if (options.clipping == quant::ActivationClipping::kTokenwise) {
+    progress("token-wise clipping of the Linear inputs' ranges");
+  }
+  BF_ASSIGN_OR_RETURN(report.ptq, quant::quantize_ptq(migrated ? *migrated : model, data.calibration, options));
+  return absl::OkStatus();
+}
+
+// Writes the quantized model, config.json and vocab.txt into --out (staged), evaluates the model read back from
+// the written file against the FP `model` (fake-quant, and int8-executed where the scheme allows), adds the SQNR
+// warning, writes quant_report.json and publishes: a failure on the way leaves --out as it was. Returns the report's
+// JSON object.
+absl::StatusOr<Json> write_and_evaluate(BertForMaskedLM& model, const RunInputs& in, const MethodOptions& method,
+                                        DataLoader& validation, quant::QuantReport& report) {
+  progress(absl::StrCat("writing the quantized model into ", in.out, " (staged, published once evaluated)"));
+  BF_ASSIGN_OR_RETURN(quant::StagedModelDir staged, quant::StagedModelDir::create(in.out));
+  const std::string weights_file = staged.path(quant::kQuantizedWeightsFile);
+  BF_RETURN_IF_ERROR(quant::save_quantized_bert(weights_file, report.ptq.state, report.ptq.activations));
+  BF_RETURN_IF_ERROR(in.config.save(staged.path(quant::kQuantizedConfigFile)));
+  BF_ASSIGN_OR_RETURN(const std::string vocab_text, read_file(in.vocab_file));
+  BF_RETURN_IF_ERROR(write_file_atomic(staged.path(quant::kQuantizedVocabFile), vocab_text));
+  report.fp_bytes = static_cast<int64_t>(std::filesystem::file_size(in.paths.weights));
+  report.quantized_bytes = static_cast<int64_t>(std::filesystem::file_size(weights_file));
+
+  progress("evaluating the quantized model, read back from the written file");
+  BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert quantized, quant::load_quantized_bert(weights_file, in.config));
+  report.scheme = quantized.bert.describe(quantized.spec);
+  if (report.has_perplexity) {
+    report.quantized = evaluate_perplexity(*quantized.bert.model, validation, in.eval_batches);
+    progress(absl::StrFormat("quantized perplexity %.4f", report.quantized.perplexity));
+  }
+  report.hidden = compare_hidden_states(model, *quantized.bert.model, validation, in.eval_batches);
+  progress(absl::StrFormat("quantized hidden state vs FP: %.2f dB SQNR", report.hidden.sqnr_db));
+  absl::StatusOr<quant::LoadedQuantizedBert> int8 =
+      quant::load_quantized_bert(weights_file, in.config, {quant::QuantizedExecution::kInt8});
+  if (int8.ok()) {
+    progress("executing the written file with the int8 kernels");
+    report.int8_hidden = compare_hidden_states(model, *int8->bert.model, validation, in.eval_batches);
+    progress(absl::StrFormat("int8-executed hidden state vs FP: %.2f dB SQNR", report.int8_hidden->sqnr_db));
+  } else {
+    report.int8_unavailable = std::string(int8.status().message());
+  }
+  if (std::optional<std::string> warning = quant::sqnr_warning(report, method.ptq, method.migration)) {
+    report.warnings.push_back(*warning);
+    progress(absl::StrCat("warning: ", *warning));
+  }
+  Json report_object = quant::quant_report_json(report, in.out);
+  BF_RETURN_IF_ERROR(write_file_atomic(staged.path(quant::kQuantReportFile), report_object.dump(2) + "\n"));
+  BF_RETURN_IF_ERROR(staged.publish());
+  progress(absl::StrCat("wrote ", in.out, "/{", quant::kQuantizedWeightsFile, ", ", quant::kQuantizedActivationsFile,
+                        ", ", quant::kQuantizedConfigFile, ", ", quant::kQuantizedVocabFile, ", ",
+                        quant::kQuantReportFile, "}"));
+  return report_object;
+}
+
+absl::Status run() {
+  BF_ASSIGN_OR_RETURN(const MethodOptions method, method_options());
+  BF_ASSIGN_OR_RETURN(const RunInputs in, check_inputs());
+  BF_ASSIGN_OR_RETURN(RunData data, open_data(in));
+
+  progress(absl::StrCat("loading ", in.paths.weights));
+  BF_ASSIGN_OR_RETURN(const std::unique_ptr<BertForMaskedLM> model, load_hf_bert(in.paths.weights, in.config));
+  quant::QuantReport report;
+  report.num_layers = in.config.num_hidden_layers;
+  report.vocab = in.vocab_file;
+  report.warn_sqnr_db = in.warn_sqnr_db;
   report.has_perplexity = model->has_mlm_head();
   if (report.has_perplexity) {
-    progress(absl::StrCat("evaluating the FP model (", eval_batches == 0 ? "all" : absl::StrCat(eval_batches),
+    progress(absl::StrCat("evaluating the FP model (", in.eval_batches == 0 ? "all" : absl::StrCat(in.eval_batches),
                           " validation batches)"));
-    report.fp = evaluate_perplexity(*model, validation_loader, eval_batches);
+    report.fp = evaluate_perplexity(*model, data.validation, in.eval_batches);
     progress(absl::StrFormat("FP perplexity %.4f", report.fp.perplexity));
   } else {
     progress("encoder-only model: no perplexity; the hidden states are compared with FP");
   }
 
-  report.awq = awq;
-  if (awq) {
-    progress(absl::StrCat("AWQ: ", quant::ptq_weight_names(*model).size(), " encoder weights to ",
-                          awq_opts.weights.str(), ", scales and clips searched on ", awq_opts.calibration_batches,
-                          " training batches"));
-    BF_ASSIGN_OR_RETURN(report.awq_result, quant::quantize_awq(*model, calibration_loader, awq_opts));
-    BF_ASSIGN_OR_RETURN(const quant::QuantizedBert rtn,
-                        quant::build_quantized_bert(quant::quantize_rtn(*model, awq_opts.weights), config,
-                                                    quant::ActivationQuantSpec{}));
-    progress("evaluating round-to-nearest with the same scheme");
-    if (report.has_perplexity) report.rtn = evaluate_perplexity(*rtn.model, validation_loader, eval_batches);
-    report.rtn_hidden = compare_hidden_states(*model, *rtn.model, validation_loader, eval_batches);
-    report.ptq.state = report.awq_result.state;  // what is written; activations stay FP
+  report.awq = method.awq;
+  if (method.awq) {
+    BF_RETURN_IF_ERROR(quantize_with_awq(*model, in, method.awq_opts, data, report));
   } else {
-    progress(absl::StrCat("quantizing ", quant::ptq_weight_names(*model).size(), " encoder weights to ",
-                          options.weights.str()));
+    BF_RETURN_IF_ERROR(quantize_with_ptq(*model, in, method, data, report));
   }
-  if (!awq && options.activation_bits != 0) {
-    progress(absl::StrCat("calibrating ", options.activation_bits, "-bit activation ranges on ",
-                          options.calibration.batches, " training batches (",
-                          observer_kind_name(options.calibration.observer.kind), ")"));
-  }
-  if (!awq && migration.method != quant::MigrationMethod::kNone) {
-    report.migration_method = quant::migration_method_name(migration.method);
-    progress(absl::StrCat(report.migration_method, " migration: per-channel statistics of the Linear inputs on ",
-                          options.calibration.batches, " training batches, scales folded into a copy of the model"));
-    // The same batches as the calibration below: a second loader with the same seed.
-    BF_ASSIGN_OR_RETURN(DataLoader migration_loader,
-                        open_prepared_split(data, "train", vocab, migration_loader_options));
-    quantized_input = quant::clone_bert(*model);
-    BF_ASSIGN_OR_RETURN(report.migration,
-                        quant::migrate_outliers(*quantized_input,
-                                                quant::loader_batches(migration_loader, options.calibration.batches),
-                                                migration));
-  }
-  if (!awq) {
-    if (options.clipping == quant::ActivationClipping::kTokenwise) {
-      progress("token-wise clipping of the Linear inputs' ranges");
-    }
-    BF_ASSIGN_OR_RETURN(report.ptq, quant::quantize_ptq(quantized_input ? *quantized_input : *model,
-                                                        calibration_loader, options));
-  }
-
-  // Staged inside --out, evaluated from there, then published: a failure on the way leaves --out as it was.
-  progress(absl::StrCat("writing the quantized model into ", out, " (staged, published once evaluated)"));
-  BF_ASSIGN_OR_RETURN(quant::StagedModelDir staged, quant::StagedModelDir::create(out));
-  const std::string weights_file = staged.path(quant::kQuantizedWeightsFile);
-  BF_RETURN_IF_ERROR(quant::save_quantized_bert(weights_file, report.ptq.state, report.ptq.activations));
-  BF_RETURN_IF_ERROR(config.save(staged.path(quant::kQuantizedConfigFile)));
-  BF_ASSIGN_OR_RETURN(const std::string vocab_text, read_file(vocab_file));
-  BF_RETURN_IF_ERROR(write_file_atomic(staged.path(quant::kQuantizedVocabFile), vocab_text));
-  report.fp_bytes = static_cast<int64_t>(std::filesystem::file_size(paths.weights));
-  report.quantized_bytes = static_cast<int64_t>(std::filesystem::file_size(weights_file));
-
-  progress("evaluating the quantized model, read back from the written file");
-  BF_ASSIGN_OR_RETURN(quant::LoadedQuantizedBert quantized, quant::load_quantized_bert(weights_file, config));
-  report.scheme = quantized.bert.describe(quantized.spec);
-  if (report.has_perplexity) {
-    report.quantized = evaluate_perplexity(*quantized.bert.model, validation_loader, eval_batches);
-    progress(absl::StrFormat("quantized perplexity %.4f", report.quantized.perplexity));
-  }
-  report.hidden = compare_hidden_states(*model, *quantized.bert.model, validation_loader, eval_batches);
-  progress(absl::StrFormat("quantized hidden state vs FP: %.2f dB SQNR", report.hidden.sqnr_db));
-  absl::StatusOr<quant::LoadedQuantizedBert> int8 =
-      quant::load_quantized_bert(weights_file, config, {quant::QuantizedExecution::kInt8});
-  if (int8.ok()) {
-    progress("executing the written file with the int8 kernels");
-    report.int8_hidden = compare_hidden_states(*model, *int8->bert.model, validation_loader, eval_batches);
-    progress(absl::StrFormat("int8-executed hidden state vs FP: %.2f dB SQNR", report.int8_hidden->sqnr_db));
-  } else {
-    report.int8_unavailable = std::string(int8.status().message());
-  }
-  if (std::optional<std::string> warning = sqnr_warning(report, options, migration)) {
-    report.warnings.push_back(*warning);
-    progress(absl::StrCat("warning: ", *warning));
-  }
-  const Json report_object = report_json(report, out);
-  BF_RETURN_IF_ERROR(write_file_atomic(staged.path(quant::kQuantReportFile), report_object.dump(2) + "\n"));
-  BF_RETURN_IF_ERROR(staged.publish());
-  progress(absl::StrCat("wrote ", out, "/{", quant::kQuantizedWeightsFile, ", ", quant::kQuantizedActivationsFile,
-                        ", ", quant::kQuantizedConfigFile, ", ", quant::kQuantizedVocabFile, ", ",
-                        quant::kQuantReportFile, "}"));
-
+  BF_ASSIGN_OR_RETURN(const Json report_object, write_and_evaluate(*model, in, method, data.validation, report));
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", report_object.dump(2).c_str());
   } else {
-    print_report(report);
+    quant::print_quant_report(report);
   }
   return absl::OkStatus();
 }
