@@ -19,8 +19,9 @@
 // --device cuda (a build with the CUDA backend): both train on GPU 0, FP32 (cuBLAS FP32 GEMMs, torch with TF32
 // off), each step ending when the GPU has finished it; the peer's Python is $BERTFORGE_BENCH_PYTHON (bench_util.h).
 // --mixed_precision: bertforge's forward under an AutocastGuard (ops/autocast.h), torch's under torch.autocast of
-// the same type (fp16 with a GradScaler) on a GPU; on a CPU the peer is not run (torch 1.13's 16-bit CPU matmuls
-// run at 1-5 GFLOP/s on this AVX2 machine, see bench_gemm, and it has no fp16 autocast there).
+// the same type (fp16 with a GradScaler) on a GPU. On a CPU the bf16 peer (torch.autocast("cpu", torch.bfloat16))
+// runs where the CPU has AVX512-BF16, whose bf16 matmuls torch 1.13 hands to oneDNN; elsewhere its 16-bit CPU
+// matmuls run at 1-5 GFLOP/s (an AVX2 machine, see bench_gemm) and it has no CPU fp16 autocast, so no peer is run.
 #include <omp.h>
 
 #include <cstdint>
@@ -135,6 +136,9 @@ Measured run_bertforge(const BertConfig& config, int64_t batch_size, bertforge::
   return {timing.median, parameters, peak, between_steps};
 }
 
+// Whether torch's bf16 CPU matmuls have oneDNN's AVX512-BF16 kernels to run on.
+bool cpu_has_avx512_bf16() { return __builtin_cpu_supports("avx512bf16"); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,8 +205,10 @@ int main(int argc, char** argv) {
                 preset.name.c_str(), static_cast<long long>(preset.batch), tokens / ours.seconds, ours.seconds,
                 ours.peak_bytes / mib, (ours.peak_bytes - ours.between_steps) / mib);
     std::fflush(stdout);
-    if (device.is_cpu() && mixed_precision != "none") {
-      std::printf("  torch: not run (its 16-bit CPU matmuls run at 1-5 GFLOP/s here: bench_gemm)\n");
+    if (device.is_cpu() && mixed_precision != "none" && !(mixed_precision == "bf16" && cpu_has_avx512_bf16())) {
+      std::printf("  torch: not run (%s)\n", mixed_precision == "bf16"
+                                                 ? "no AVX512-BF16 here: its bf16 CPU matmuls run at 1-5 GFLOP/s"
+                                                 : "torch has no fp16 autocast on a CPU");
       continue;
     }
     for (const char* head_rows : {"all", "labelled"}) {
