@@ -9,6 +9,10 @@
 //   stays in L1) runs the microkernel down the MC rows. Partial sums of earlier K blocks wait in a per-thread
 //   MC x NC int32 buffer; after the last block each tile is finished at once (row-sum correction, and for the f32
 //   output the scales and the bias), so the int32 sums of C never travel to memory.
+// A path with a block kernel (Int8Microkernel::run_block: VNNI) skips all of that inside a task: it reads A where
+// it lies, runs each register tile over the whole of K and applies the epilogue to the registers
+// (int8_gemm_avx512.cpp); the driver only cuts the tasks and spreads them over the threads.
+// Activation quantization runs the AVX-512 row loops where the GEMM runs VNNI (same codes bit for bit).
 //
 // The epilogue's int32 value v = acc - corr is exact: |corr| = |(z_a - offset) rowsum_w| <= 255 * 127 * K (z_a in
 // [0, 255], offset 0 or 128) fits int32 for K <= kInt8GemmMaxK, and so does |v| = |sum_k (a - z_a) w|.
@@ -245,10 +249,9 @@ void run_task(const Int8Microkernel& uk, const uint8_t* A, int64_t lda, const Pa
   }
 }
 
-void run_gemm(const Int8Microkernel& uk, int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W,
-              const Finish& f) {
-  BF_CHECK(uk.nr <= kMaxNR, "int8 GEMM: tile width ", uk.nr, " exceeds ", kMaxNR);
-  const int64_t N = W.rows, K = W.cols;
+// Runs task(i0, i1, j0, j1) over the (M,N) output cut into kMC x kNC blocks, on OpenMP threads.
+template <typename Task>
+void for_each_block(int64_t M, int64_t N, int64_t K, const Task& task) {
   const int64_t m_tasks = ceil_div(M, kMC), n_tasks = ceil_div(N, kNC), tasks = m_tasks * n_tasks;
   const int64_t by_work = std::max<int64_t>(1, M * N * std::max<int64_t>(K, 1) / kMinWorkPerThread);
   const int threads =
@@ -257,8 +260,23 @@ void run_gemm(const Int8Microkernel& uk, int64_t M, const uint8_t* A, int64_t ld
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t i0 = (t % m_tasks) * kMC, j0 = (t / m_tasks) * kNC;
-    run_task(uk, A, lda, W, f, i0, std::min(M, i0 + kMC), j0, std::min(N, j0 + kNC));
+    task(i0, std::min(M, i0 + kMC), j0, std::min(N, j0 + kNC));
   }
+}
+
+void run_gemm(const Int8Microkernel& uk, int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Weight& W,
+              const Finish& f) {
+  BF_CHECK(uk.nr <= kMaxNR, "int8 GEMM: tile width ", uk.nr, " exceeds ", kMaxNR);
+  for_each_block(M, W.rows, W.cols, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    run_task(uk, A, lda, W, f, i0, i1, j0, j1);
+  });
+}
+
+// A path with a fused block kernel (Int8Microkernel::run_block): no packing of A, no partial sums, no tile buffer.
+void run_gemm_blocks(const Int8Microkernel& uk, int64_t M, const detail::Int8BlockArgs& args) {
+  const PackedInt8Weight& W = *args.W;
+  for_each_block(M, W.rows, W.cols,
+                 [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) { uk.run_block(args, i0, i1, j0, j1); });
 }
 
 // The value the packed A adds to each activation code: a signed-A microkernel sees a - 128.
@@ -276,6 +294,14 @@ std::vector<int32_t> corrections(const Int8Microkernel& uk, const PackedInt8Weig
 int elementwise_threads(int64_t M, int64_t K) {
   const int64_t by_work = std::max<int64_t>(1, M * K / (int64_t{1} << 15));
   return omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_work));
+}
+
+// The row loops of the best path (bit for bit the portable ones below), or nullptr: AVX-512 where the GEMM runs
+// VNNI (BERTFORGE_INT8_ISA=avx2 or scalar forces the portable loops too, to test them on an AVX-512 machine).
+const detail::Int8RowKernels* fast_row_kernels() {
+  static const detail::Int8RowKernels* kernels =
+      int8_gemm_best_isa() == Int8GemmIsa::kAvx512Vnni ? detail::avx512_row_kernels() : nullptr;
+  return kernels;
 }
 
 // q (K) = clamp(round(x / scale) + z, 0, q_max), x (K). Clamped in float (a NaN becomes 0: max(0, NaN) is 0), then
@@ -394,6 +420,14 @@ void int8_gemm_s32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Wei
   check_activation_codes(M, A, lda, W.cols, a_bits);
   if (M == 0 || W.rows == 0) return;
   const Int8Microkernel& uk = microkernel_for(W.isa, a_bits);
+  if (uk.run_block != nullptr) {
+    detail::Int8BlockArgs args;
+    args.A = A, args.lda = lda, args.K = W.cols, args.W = &W;
+    args.row_sums = W.row_sums.data();  // multiplied by the zero point 0
+    args.C = C, args.ldc = ldc;
+    run_gemm_blocks(uk, M, args);
+    return;
+  }
   const std::vector<int32_t> corr = corrections(uk, W, 0);
   Finish f;
   f.corr = corr.data();
@@ -427,6 +461,18 @@ void int8_gemm_f32(int64_t M, const uint8_t* A, int64_t lda, const PackedInt8Wei
     w_scales[n] = e.w_scales[e.num_w_scales == 1 ? 0 : n];
     if (e.bias != nullptr) bias[n] = e.bias[n];
   }
+  if (uk.run_block != nullptr) {
+    detail::Int8BlockArgs args;
+    args.A = A, args.lda = lda, args.K = W.cols, args.W = &W;
+    args.row_sums = W.row_sums.data();
+    args.a_zero_points = e.a_zero_points, args.a_zero_point = e.a_zero_point;
+    args.a_scales = e.a_scales, args.a_scale = e.a_scale;
+    args.Y = Y, args.ldy = ldy;
+    args.w_scales = w_scales.data();
+    args.bias = bias.data();
+    run_gemm_blocks(uk, M, args);
+    return;
+  }
   Finish f;
   f.Y = Y;
   f.ldy = ldy;
@@ -455,8 +501,10 @@ void quantize_activations(const float* X, int64_t M, int64_t K, int64_t ldx, flo
   BF_CHECK(zero_point >= 0 && zero_point <= max_code, "quantize_activations: zero point ", zero_point,
            " outside [0, ", max_code, "]");
   const float z = static_cast<float>(zero_point), q_max = static_cast<float>(max_code);
+  const detail::Int8RowKernels* fast = fast_row_kernels();
+  const auto row = fast != nullptr ? fast->quantize_row : quantize_row;
 #pragma omp parallel for schedule(static) num_threads(elementwise_threads(M, K))
-  for (int64_t m = 0; m < M; ++m) quantize_row(X + m * ldx, K, scale, z, q_max, Q + m * ldq);
+  for (int64_t m = 0; m < M; ++m) row(X + m * ldx, K, scale, z, q_max, Q + m * ldq);
 }
 
 void quantize_activations_per_row(const float* X, int64_t M, int64_t K, int64_t ldx, int bits, uint8_t* Q,
@@ -465,12 +513,15 @@ void quantize_activations_per_row(const float* X, int64_t M, int64_t K, int64_t 
   BF_CHECK(M >= 0 && K >= 0 && ldx >= K && ldq >= K, "quantize_activations_per_row: bad sizes M ", M, ", K ", K,
            ", ldx ", ldx, ", ldq ", ldq);
   const float q_max = static_cast<float>((1 << bits) - 1);
+  const detail::Int8RowKernels* fast = fast_row_kernels();
+  const auto quantize = fast != nullptr ? fast->quantize_row : quantize_row;
   int64_t first_infinite_row = M;  // nothing may throw inside the parallel loop: the check comes after it
 #pragma omp parallel for schedule(static) num_threads(elementwise_threads(M, K)) reduction(min : first_infinite_row)
   for (int64_t m = 0; m < M; ++m) {
     const float* x = X + m * ldx;
     float lo, hi;
-    if (!row_range(x, K, lo, hi)) {
+    const bool finite = fast != nullptr && fast->finite_row_range(x, K, &lo, &hi);
+    if (!finite && !row_range(x, K, lo, hi)) {
       first_infinite_row = std::min(first_infinite_row, m);
       continue;
     }
@@ -478,7 +529,7 @@ void quantize_activations_per_row(const float* X, int64_t M, int64_t K, int64_t 
     const ActivationQuantParams p = ActivationQuantParams::from_range({lo, hi}, bits);
     scales[m] = p.scale;
     zero_points[m] = p.zero_point;
-    quantize_row(x, K, p.scale, static_cast<float>(p.zero_point), q_max, Q + m * ldq);
+    quantize(x, K, p.scale, static_cast<float>(p.zero_point), q_max, Q + m * ldq);
   }
   BF_CHECK(first_infinite_row == M, "quantize_activations_per_row: row ", first_infinite_row, " of (", M, ", ", K,
            ") holds an infinity: a per-token range must be finite");

@@ -15,8 +15,9 @@
 // (int8_gemm_avx2.cpp), and symmetric quantization never produces it.
 //
 // Paths (instruction sets), chosen once at run time, or explicitly for tests and benchmarks:
-//   kAvx512Vnni  vpdpbusd, 64 multiply-adds per instruction (int8_gemm_avx512.cpp). Compiled with
-//                __attribute__((target)), used only where __builtin_cpu_supports says the CPU has it.
+//   kAvx512Vnni  vpdpbusd, 64 multiply-adds per instruction (int8_gemm_avx512.cpp): A read unpacked, whole-K
+//                register tiles, the epilogue in registers. Compiled with __attribute__((target)), used only where
+//                __builtin_cpu_supports says the CPU has it (quantize_activations* then use AVX-512 too).
 //   kAvx2        vpsignb + vpmaddubsw + vpmaddwd, exact (int8_gemm_avx2.cpp); for activations of at most 7 bits
 //                (the calls' a_bits), vpmaddubsw + vpmaddwd alone, which cannot saturate there: faster, as exact.
 //   kScalar      portable C++ on the same packed layout.

@@ -2,6 +2,7 @@
 // per token) + int8 GEMM with the fused dequantizing epilogue (see quantized_linear.h).
 #include "quant/quantized_linear.h"
 
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -75,6 +76,50 @@ absl::StatusOr<QuantizedLinear> QuantizedLinear::create_per_token(const Quantize
   return linear;
 }
 
+// The quantized input of a round (see share_input): codes (M,K), and per token their row parameters, of the tensor
+// identified by the key; `uses_left` more sharers may take them.
+struct QuantizedLinear::SharedInput {
+  struct Codes {
+    std::vector<uint8_t> codes;
+    std::vector<float> row_scales;
+    std::vector<int32_t> row_zero_points;
+  };
+  int64_t sharers = 0;
+  std::mutex mutex;
+  // The key: x's storage (alive and the same object), first element, shape and strides.
+  std::weak_ptr<Storage> storage;
+  const void* data = nullptr;
+  Shape shape, strides;
+  int64_t uses_left = 0;
+  std::shared_ptr<Codes> codes;  // reused in place when no reader holds it
+
+  bool matches(const Tensor& x) {
+    const std::shared_ptr<Storage> alive = storage.lock();
+    return uses_left > 0 && alive != nullptr && alive == x.storage() && data == x.raw_data() && shape == x.shape() &&
+           strides == x.strides();
+  }
+};
+
+absl::Status QuantizedLinear::share_input(const std::vector<QuantizedLinear*>& linears) {
+  if (linears.size() < 2) return absl::InvalidArgumentError("share_input: needs at least 2 int8 Linears");
+  const QuantizedLinear& first = *linears.front();
+  for (const QuantizedLinear* l : linears) {
+    const bool same = l->input_quantization_ == first.input_quantization_ && l->input_.bits == first.input_.bits &&
+                      l->in_features() == first.in_features() &&
+                      (l->input_quantization_ == InputQuantization::kPerToken ||
+                       (l->input_.scale == first.input_.scale && l->input_.zero_point == first.input_.zero_point));
+    if (!same) {
+      return absl::InvalidArgumentError(absl::StrCat("share_input: int8 Linears (", first.in_features(), " -> ",
+                                                     first.out_features(), ") and (", l->in_features(), " -> ",
+                                                     l->out_features(), ") quantize their input differently"));
+    }
+  }
+  auto shared = std::make_shared<SharedInput>();
+  shared->sharers = static_cast<int64_t>(linears.size());
+  for (QuantizedLinear* l : linears) l->shared_input_ = shared;
+  return absl::OkStatus();
+}
+
 const ActivationQuantParams& QuantizedLinear::input_params() const {
   BF_CHECK(input_quantization_ == InputQuantization::kPerTensor, "int8 Linear (", in_features(), " -> ",
            out_features(), ") quantizes its input per token: it has no static input parameters");
@@ -90,23 +135,54 @@ Tensor QuantizedLinear::forward(const Tensor& x) const {
   if (!x.device().is_cpu()) return forward_on_device(x);
   const Tensor xc = x.contiguous();
   const int64_t M = xc.numel() / K;
-  // The codes of x (and per token their parameters) live only for this call; buffers per thread, grown as needed.
-  thread_local std::vector<uint8_t> codes;
-  thread_local std::vector<float> row_scales;
-  thread_local std::vector<int32_t> row_zero_points;
-  if (static_cast<int64_t>(codes.size()) < M * K) codes.resize(static_cast<size_t>(M * K));
-  Int8Epilogue epilogue;
-  if (input_quantization_ == InputQuantization::kPerToken) {
-    if (static_cast<int64_t>(row_scales.size()) < M) {
-      row_scales.resize(static_cast<size_t>(M));
-      row_zero_points.resize(static_cast<size_t>(M));
+  const bool per_token = input_quantization_ == InputQuantization::kPerToken;
+  // The codes of x (and per token their parameters): this round's shared ones, or quantized now into a buffer
+  // reused across calls (per thread, or the sharers' when no other reader holds it).
+  thread_local auto own = std::make_shared<SharedInput::Codes>();
+  std::shared_ptr<SharedInput::Codes> codes;
+  bool quantize = true;
+  if (shared_input_ != nullptr) {
+    SharedInput& share = *shared_input_;
+    std::lock_guard<std::mutex> lock(share.mutex);
+    if (share.matches(xc)) {
+      --share.uses_left;
+      codes = share.codes;
+      quantize = false;
+    } else {
+      if (share.codes == nullptr || share.codes.use_count() > 1) share.codes = std::make_shared<SharedInput::Codes>();
+      codes = share.codes;
+      share.storage = xc.storage();
+      share.data = xc.raw_data();
+      share.shape = xc.shape();
+      share.strides = xc.strides();
+      share.uses_left = 0;  // set once the codes are written (below)
     }
-    quantize_activations_per_row(xc.data<float>(), M, K, K, input_.bits, codes.data(), K, row_scales.data(),
-                                 row_zero_points.data());
-    epilogue.a_scales = row_scales.data();
-    epilogue.a_zero_points = row_zero_points.data();
   } else {
-    quantize_activations(xc.data<float>(), M, K, K, input_.scale, input_.zero_point, codes.data(), K, input_.bits);
+    codes = own;
+  }
+  if (quantize) {
+    if (static_cast<int64_t>(codes->codes.size()) < M * K) codes->codes.resize(static_cast<size_t>(M * K));
+    if (per_token && static_cast<int64_t>(codes->row_scales.size()) < M) {
+      codes->row_scales.resize(static_cast<size_t>(M));
+      codes->row_zero_points.resize(static_cast<size_t>(M));
+    }
+    if (per_token) {
+      quantize_activations_per_row(xc.data<float>(), M, K, K, input_.bits, codes->codes.data(), K,
+                                   codes->row_scales.data(), codes->row_zero_points.data());
+    } else {
+      quantize_activations(xc.data<float>(), M, K, K, input_.scale, input_.zero_point, codes->codes.data(), K,
+                           input_.bits);
+    }
+    if (shared_input_ != nullptr) {
+      std::lock_guard<std::mutex> lock(shared_input_->mutex);
+      if (shared_input_->codes == codes) shared_input_->uses_left = shared_input_->sharers - 1;
+    }
+  }
+  Int8Epilogue epilogue;
+  if (per_token) {
+    epilogue.a_scales = codes->row_scales.data();
+    epilogue.a_zero_points = codes->row_zero_points.data();
+  } else {
     epilogue.a_scale = input_.scale;
     epilogue.a_zero_point = input_.zero_point;
   }
@@ -118,7 +194,7 @@ Tensor QuantizedLinear::forward(const Tensor& x) const {
   epilogue.w_scales = w_scales_.data();
   epilogue.num_w_scales = static_cast<int64_t>(w_scales_.size());
   epilogue.bias = bias_.empty() ? nullptr : bias_.data();
-  int8_gemm_f32(M, codes.data(), K, packed_, epilogue, y.data<float>(), N);
+  int8_gemm_f32(M, codes->codes.data(), K, packed_, epilogue, y.data<float>(), N);
   return y;
 }
 

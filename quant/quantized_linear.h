@@ -17,6 +17,11 @@
 // codes lie in [-127, 127]); the bias (N) in FP. Activations of at most 7 bits take the faster AVX2 kernel. Other
 // weight schemes (per_group, asymmetric) and activations of more than 8 bits are refused with the reason.
 //
+// Linears that read one input (a layer's query, key and value) can share its quantization (share_input): within a
+// round of calls, the first quantizes x and keeps the codes, the next ones on the same tensor (same storage, first
+// element, shape and strides, CPU) reuse them instead of quantizing x again; the round ends after one call per
+// sharer. The caller promises that x is not modified in place within a round (the model calls the three in a row).
+//
 // The weight is packed once, for the fastest int8 GEMM path of this CPU (or a chosen one). Inference only: forward
 // throws with grad mode on (no gradient flows through integer codes). Install it on a models/ Linear with
 // Linear::set_forward_override(as_forward_override(...)).
@@ -63,7 +68,14 @@ class QuantizedLinear {
   // The static parameters of the input; per tensor only (throws per token).
   const ActivationQuantParams& input_params() const;
 
+  // Makes these Linears (at least 2, the same input quantization: mode, bits and per tensor the parameters, and
+  // the same in_features) share the quantization of an input they read in turn (file comment). InvalidArgument
+  // when they differ.
+  static absl::Status share_input(const std::vector<QuantizedLinear*>& linears);
+
  private:
+  struct SharedInput;  // the codes of the round's input, shared by the sharers (quantized_linear.cpp)
+
   // The weight on a GPU: codes I8 (N,K) row-major, row sums I32 (N), scales F32 (1 or N), bias F32 (N) or undefined.
   struct DeviceWeight {
     Device device;
@@ -83,6 +95,7 @@ class QuantizedLinear {
   InputQuantization input_quantization_ = InputQuantization::kPerTensor;
   ActivationQuantParams input_;  // per token: only bits is used
   mutable std::shared_ptr<DeviceWeight> device_weight_;  // made by the first forward on a GPU
+  std::shared_ptr<SharedInput> shared_input_;            // set by share_input, else null
 };
 
 // The override for Linear::set_forward_override; it owns the QuantizedLinear.

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -200,15 +202,15 @@ struct LinearInput {
   int bits = 8;
 };
 
-// The override of one Linear, or the reason there is none.
-absl::StatusOr<Linear::ForwardOverride> linear_override(const Linear& target, const QuantizedWeight& weight,
-                                                        const LinearInput& input, QuantizedExecution execution) {
-  if (execution == QuantizedExecution::kInt8) {
-    BF_ASSIGN_OR_RETURN(QuantizedLinear q, input.params != nullptr
-                                               ? QuantizedLinear::create(weight, target.bias, *input.params)
-                                               : QuantizedLinear::create_per_token(weight, target.bias, input.bits));
-    return as_forward_override(std::move(q));
-  }
+// The int8 execution of one Linear, or the reason there is none.
+absl::StatusOr<QuantizedLinear> int8_linear(const Linear& target, const QuantizedWeight& weight,
+                                            const LinearInput& input) {
+  return input.params != nullptr ? QuantizedLinear::create(weight, target.bias, *input.params)
+                                 : QuantizedLinear::create_per_token(weight, target.bias, input.bits);
+}
+
+// The fake-quantizing override of one Linear (its input quantized, then the FP32 Linear).
+absl::StatusOr<Linear::ForwardOverride> linear_override(const Linear& target, const LinearInput& input) {
   // Fake quantization of the input alone (linear_inputs scope), then the FP32 Linear with the dequantized weight.
   const Tensor w = target.weight, b = target.bias;
   if (input.params != nullptr) {
@@ -244,6 +246,7 @@ absl::Status install_linear_overrides(BertForMaskedLM& model,
         {"intermediate.dense", layer.intermediate_dense, group_input_site(l, FoldGroup::kFfnInput)},
         {"output.dense", layer.output_dense, group_input_site(l, FoldGroup::kGeluOutput)},
     };
+    std::optional<QuantizedLinear> int8[std::size(slots)];  // int8 execution: installed after the loop
     for (const Slot& slot : slots) {
       const std::string name = absl::StrCat("bert.encoder.layer.", l, ".", slot.name, ".weight");
       const auto it = quantized.find(name);
@@ -257,13 +260,26 @@ absl::Status install_linear_overrides(BertForMaskedLM& model,
                                                          " quantized, but it is excluded"));
         }
       }
-      absl::StatusOr<Linear::ForwardOverride> forward = linear_override(slot.linear, *it->second, input, execution);
-      if (!forward.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(name, " (input ", slot.input.name(), "): ",
-                                                       forward.status().message()));
+      const auto failed = [&](const absl::Status& status) {
+        return absl::InvalidArgumentError(absl::StrCat(name, " (input ", slot.input.name(), "): ", status.message()));
+      };
+      if (execution == QuantizedExecution::kInt8) {
+        absl::StatusOr<QuantizedLinear> q = int8_linear(slot.linear, *it->second, input);
+        if (!q.ok()) return failed(q.status());
+        int8[&slot - slots] = std::move(*q);
+      } else {
+        absl::StatusOr<Linear::ForwardOverride> forward = linear_override(slot.linear, input);
+        if (!forward.ok()) return failed(forward.status());
+        slot.linear.set_forward_override(std::move(*forward));
       }
-      slot.linear.set_forward_override(std::move(*forward));
       installed.insert(name);
+    }
+    // query, key and value read the same input: with int8 execution they quantize it once per forward.
+    if (int8[0] && int8[1] && int8[2]) {
+      BF_RETURN_IF_ERROR(QuantizedLinear::share_input({&*int8[0], &*int8[1], &*int8[2]}));
+    }
+    for (size_t i = 0; i < std::size(slots); ++i) {
+      if (int8[i]) slots[i].linear.set_forward_override(as_forward_override(std::move(*int8[i])));
     }
   }
   for (const auto& [name, qw] : quantized) {

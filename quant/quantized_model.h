@@ -26,6 +26,8 @@
 //                 attention.output.dense  <- layer.<i>.context
 //                 intermediate.dense      <- layer.<i>.attention_layer_norm
 //                 output.dense            <- layer.<i>.gelu
+//               query, key and value share the quantization of their common input (QuantizedLinear::share_input):
+//               it is quantized once per forward, not three times.
 //               With fake_quant_taps (the default) every other tap point is fake-quantized by the hook as in
 //               kFakeQuant, so both compute the same math up to float rounding order (the int8 sums are exact;
 //               the FP32 GEMM of fake-quantized operands rounds): the perplexities are comparable. The hook skips

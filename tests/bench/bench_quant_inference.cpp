@@ -32,10 +32,12 @@
 // time(torch fp32) / time(x).
 //
 // Usage: bench_quant_inference [shape ...]   (default: minilm base; also tiny, mini)
+// BENCH_QUANT_MODELS=tok,int8-lin (names as in the table) times fp32 and those alone, e.g. under a profiler.
 #include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -203,16 +205,32 @@ int run_preset(const std::string& preset, int threads) {
   const auto int8_per_token = build(*per_token, config, {quant::QuantizedExecution::kInt8});
   const auto int8_smoothed_per_tensor = build(*smoothed_per_tensor, config, {quant::QuantizedExecution::kInt8});
   const auto int8_smoothed_per_token = build(*smoothed_per_token, config, {quant::QuantizedExecution::kInt8});
+  // fp32 always runs (the ratios' base); BENCH_QUANT_MODELS="tok,int8-lin" times only those others (profiling).
+  const std::vector<std::pair<const char*, const BertForMaskedLM*>> candidates = {
+      {"fp32", &fp},
+      {"fake-quant", fake_quant.get()},
+      {"int8", int8.get()},
+      {"int8-lin", int8_linears.get()},
+      {"fp32-deq", fp_dequantized.get()},
+      {"int8 a7", int8_a7.get()},
+      {"int8-lin a7", int8_linears_a7.get()},
+      {"tok", int8_per_token.get()},
+      {"smooth", int8_smoothed_per_tensor.get()},
+      {"smooth+tok", int8_smoothed_per_token.get()}};
+  const char* only = std::getenv("BENCH_QUANT_MODELS");
+  std::vector<const BertForMaskedLM*> models;
+  std::vector<Row> rows;
+  for (const auto& [name, model] : candidates) {
+    if (only != nullptr && *only != '\0' && models.size() > 0 &&
+        ("," + std::string(only) + ",").find("," + std::string(name) + ",") == std::string::npos) {
+      continue;
+    }
+    models.push_back(model);
+    rows.push_back({name, 0.0});
+  }
   int rounds = 0;
-  const std::vector<double> seconds =
-      encode_seconds({&fp, fake_quant.get(), int8.get(), int8_linears.get(), fp_dequantized.get(), int8_a7.get(),
-                      int8_linears_a7.get(), int8_per_token.get(), int8_smoothed_per_tensor.get(),
-                      int8_smoothed_per_token.get()},
-                     ids, &rounds);
-  std::vector<Row> rows = {{"fp32", seconds[0]},        {"fake-quant", seconds[1]},  {"int8", seconds[2]},
-                           {"int8-lin", seconds[3]},    {"fp32-deq", seconds[4]},    {"int8 a7", seconds[5]},
-                           {"int8-lin a7", seconds[6]}, {"tok", seconds[7]},         {"smooth", seconds[8]},
-                           {"smooth+tok", seconds[9]}};
+  const std::vector<double> seconds = encode_seconds(models, ids, &rounds);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i].seconds = seconds[i];
 
   const auto torch = bench::run_torch_peer("bench_quant_inference_torch.py",
                                            {std::to_string(threads), std::to_string(kWarmup),

@@ -3,7 +3,9 @@
 // rows and channels than one task) and on the extreme values that would saturate a naive vpmaddubsw; the fused
 // epilogue, per tensor and per row, against an int64 / double reference (exact where the result is an integer
 // that float holds); per-row parameters that are all equal give the per-tensor output bit for bit;
-// quantize_activations and quantize_activations_per_row against plain loops.
+// quantize_activations and quantize_activations_per_row against plain loops (NaN, infinities, -0 and the tail of
+// K % 16 included: on a VNNI machine the AVX-512 row loops run, under BERTFORGE_INT8_ISA=avx2 or scalar the portable
+// ones).
 //
 // The AVX-512 VNNI path runs only on a CPU that has it; on the development machine (AMD Zen 3, AVX2) it is
 // compiled but reported as skipped.
@@ -393,6 +395,9 @@ TEST(Int8Gemm, QuantizeActivationsMatchesPlainLoop) {
   for (float& x : X) x = u(rng);
   // Ties round to even, and clamping at both ends.
   X[0] = 2.5f * 0.05f, X[1] = 3.5f * 0.05f, X[2] = -1000.0f, X[3] = 1000.0f, X[4] = NAN;
+  // Infinities clamp; -0 is 0 (each path's vector loop, its tail of K % 16 and the portable loop alike).
+  X[6] = std::numeric_limits<float>::infinity(), X[7] = -std::numeric_limits<float>::infinity(), X[8] = -0.0f;
+  X[ldx + K - 1] = NAN, X[2 * ldx + K - 2] = 1e30f;
   const float scale = 0.05f;
   const int32_t zero = 77;
   std::vector<uint8_t> Q(M * ldq, 0xAB);
@@ -465,6 +470,8 @@ TEST(Int8Gemm, QuantizeActivationsPerRowMatchesBruteForce) {
   row(7)[10] = NAN, row(7)[200] = NAN;                       // NaNs: outside the range, code 0
   std::fill(row(8), row(8) + K, NAN);                        // only NaN: the all-zero range
   row(9)[0] = 1e30f;                                         // one outlier token value
+  std::fill(row(10), row(10) + K, -0.0f);                    // negative zeros: the all-zero range
+  row(11)[K - 1] = NAN, row(11)[K - 2] = -50.0f;              // in the tail of K % 16
   for (int bits : {8, 7, 4, 2}) {
     std::vector<uint8_t> Q(M * ldq, 0xAB);
     std::vector<float> scales(M, -1.0f);

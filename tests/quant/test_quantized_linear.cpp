@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -149,6 +150,59 @@ TEST(QuantizedLinear, PerTokenEqualsTheFakeQuantizedLinearOnEveryPath) {
   std::printf("mean relative row error against FP: per token %.3g, per tensor %.3g\n", token_error, tensor_error);
   EXPECT_LT(token_error, 0.02);
   EXPECT_LT(token_error, 0.1 * tensor_error);
+}
+
+// Linears sharing their input's quantization (query, key, value): bit for bit the unshared outputs, per token and
+// per tensor, on every path; a different tensor in the middle of a round, a tensor modified in place between
+// rounds, and a new round on the same tensor are all quantized afresh.
+TEST(QuantizedLinear, SharedInputQuantizationEqualsUnsharedBitForBit) {
+  constexpr int64_t K = 70;
+  const int64_t out_features[] = {37, 16, 70};
+  const Tensor bias = random_tensor({37}, 32);
+  const Tensor x = Tensor::from_vector(random_values(6 * K, -2.0f, 3.0f, 33), {2, 3, K});
+  const Tensor other = Tensor::from_vector(random_values(6 * K, -5.0f, 1.0f, 34), {2, 3, K});
+  autograd::NoGradGuard no_grad;
+  for (bool per_token : {true, false}) {
+    for (Int8GemmIsa isa : int8_gemm_available_isas()) {
+      SCOPED_TRACE(std::string(per_token ? "per token " : "per tensor ") + int8_gemm_isa_name(isa));
+      std::vector<QuantizedLinear> shared, alone;
+      for (int copy = 0; copy < 2; ++copy) {
+        for (int i = 0; i < 3; ++i) {
+          const QuantizedWeight qw = quantize_weight(random_tensor({out_features[i], K}, 30 + i),
+                                                     scheme(8, Granularity::kPerChannel));
+          const Tensor b = i == 0 ? bias : Tensor();
+          absl::StatusOr<QuantizedLinear> q =
+              per_token ? QuantizedLinear::create_per_token(qw, b, 8, isa)
+                        : QuantizedLinear::create(qw, b, ActivationQuantParams::from_range({-5.0f, 3.0f}, 8), isa);
+          ASSERT_TRUE(q.ok()) << q.status();
+          (copy == 0 ? shared : alone).push_back(std::move(*q));
+        }
+      }
+      ASSERT_TRUE(QuantizedLinear::share_input({&shared[0], &shared[1], &shared[2]}).ok());
+      const auto expect_same = [&](int i, const Tensor& input, const char* what) {
+        const std::vector<float> got = values(shared[i].forward(input)), want = values(alone[i].forward(input));
+        ASSERT_EQ(got.size(), want.size());
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << what << " linear " << i;
+      };
+      for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < 3; ++i) expect_same(i, x, "a round on x");
+      }
+      expect_same(0, x, "round start");
+      expect_same(1, other, "another tensor mid-round");
+      expect_same(2, x, "back to x");
+      Tensor mutable_x = x.contiguous().clone();
+      for (int i = 0; i < 3; ++i) expect_same(i, mutable_x, "a round on a copy");
+      mutable_x.data<float>()[5] = 40.0f;  // modified in place between rounds
+      for (int i = 0; i < 3; ++i) expect_same(i, mutable_x, "after an in-place change");
+    }
+  }
+  // Different input quantization cannot be shared.
+  const QuantizedWeight qw = quantize_weight(random_tensor({8, K}, 40), scheme(8, Granularity::kPerChannel));
+  absl::StatusOr<QuantizedLinear> a = QuantizedLinear::create_per_token(qw, Tensor(), 8);
+  absl::StatusOr<QuantizedLinear> b = QuantizedLinear::create_per_token(qw, Tensor(), 7);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_FALSE(QuantizedLinear::share_input({&*a, &*b}).ok());
+  EXPECT_FALSE(QuantizedLinear::share_input({&*a}).ok());
 }
 
 TEST(QuantizedLinear, RefusesWhatItCannotExecute) {
