@@ -43,6 +43,7 @@
 #include "models/bert.h"
 #include "models/bert_config.h"
 #include "quant/fp_or_quantized_bert.h"
+#include "quant/int8_gemm.h"
 #include "quant/reference_comparison.h"
 #include "train/checkpoint_paths.h"
 #include "train/data_loader.h"
@@ -202,6 +203,9 @@ absl::Status run() {
     comparison = quant::compare_with_reference(*reference->loaded.model, *loaded.model, loader,
                                                absl::GetFlag(FLAGS_batches));
   }
+  // Which int8 kernels ran (quant/int8_gemm.h), for comparing figures across machines.
+  const bool int8_on_cpu = absl::GetFlag(FLAGS_int8) && device.is_cpu();
+  const char* int8_path = quant::int8_gemm_isa_name(quant::int8_gemm_best_isa());
   if (absl::GetFlag(FLAGS_json)) {
     Json out = eval.outliers.to_json();
     out.set("checkpoint", paths.weights);
@@ -214,9 +218,11 @@ absl::Status run() {
     out.set("scored_tokens", eval.perplexity.scored_tokens);
     out.set("batches", eval.perplexity.batches);
     out.set("compare_to", comparison.has_value() ? comparison_json(*reference, *comparison) : Json());
+    out.set("int8_kernels", int8_on_cpu ? Json(int8_path) : Json());
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::printf("%s: %s\n", paths.weights.c_str(), loaded.layout.c_str());
+    if (int8_on_cpu) std::printf("int8 GEMM path: %s (BERTFORGE_INT8_ISA forces one)\n", int8_path);
     print_table(eval, config.attention == AttentionVariant::kClippedSoftmax);
     if (comparison.has_value()) print_comparison(*reference, *comparison);
   }
