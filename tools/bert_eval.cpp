@@ -42,6 +42,7 @@
 #include "core/check.h"
 #include "models/bert.h"
 #include "models/bert_config.h"
+#include "ops/cpu/gemm.h"
 #include "quant/fp_or_quantized_bert.h"
 #include "quant/int8_gemm.h"
 #include "quant/reference_comparison.h"
@@ -219,9 +220,13 @@ absl::Status run() {
     out.set("batches", eval.perplexity.batches);
     out.set("compare_to", comparison.has_value() ? comparison_json(*reference, *comparison) : Json());
     out.set("int8_kernels", int8_on_cpu ? Json(int8_path) : Json());
+    out.set("gemm_paths", device.is_cpu() ? Json(cpu::gemm_paths_summary()) : Json());
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::printf("%s: %s\n", paths.weights.c_str(), loaded.layout.c_str());
+    if (device.is_cpu()) {
+      std::printf("CPU GEMM paths: %s (BERTFORGE_GEMM_ISA forces one)\n", cpu::gemm_paths_summary().c_str());
+    }
     if (int8_on_cpu) std::printf("int8 GEMM path: %s (BERTFORGE_INT8_ISA forces one)\n", int8_path);
     print_table(eval, config.attention == AttentionVariant::kClippedSoftmax);
     if (comparison.has_value()) print_comparison(*reference, *comparison);

@@ -16,6 +16,7 @@
 #include "models/bert.h"
 #include "models/pretrained_weights.h"
 #include "ops/autocast.h"
+#include "ops/cpu/gemm.h"
 #include "train/checkpoint.h"
 #include "train/communicator_buckets.h"
 #include "train/data_loader.h"
@@ -303,6 +304,9 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
                     ? ""
                     : absl::StrCat(", ", dtype_name(config.mixed_precision), " mixed precision").c_str(),
                 static_cast<long long>(config.steps));
+    if (config.device.is_cpu()) {
+      std::printf("bert_train: CPU GEMM paths %s (BERTFORGE_GEMM_ISA forces one)\n", cpu::gemm_paths_summary().c_str());
+    }
   }
   const int64_t first_step = step;
   const auto run_start = std::chrono::steady_clock::now();

@@ -1,4 +1,5 @@
-// ops/cpu/gemm.cpp — single-precision GEMM for the CPU: our own BLIS-style kernel, or OpenBLAS.
+// ops/cpu/gemm.cpp — the CPU GEMM driver: the loop nest around the microkernels, threading, and the choice of path
+// (instruction set) at run time; or OpenBLAS for FP32 (BERTFORGE_USE_OPENBLAS).
 //
 // How the own kernel works (Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008;
 // Van Zee & van de Geijn, "BLIS", 2015). C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C is computed as
@@ -6,9 +7,9 @@
 //
 //   for jc in N step NC:
 //     for pc in K step KC:
-//       pack B block op(B)[pc:pc+KC, jc:jc+NC] into NR-wide micro-panels   -> lives in L3 (KC*NC*4 bytes)
+//       pack B block op(B)[pc:pc+KC, jc:jc+NC] into NR-wide micro-panels   -> lives in L3
 //       for ic in M step MC:
-//         pack A block op(A)[ic:ic+MC, pc:pc+KC] into MR-tall micro-panels -> lives in L2 (MC*KC*4 bytes)
+//         pack A block op(A)[ic:ic+MC, pc:pc+KC] into MR-tall micro-panels -> lives in L2
 //         for jr in NC step NR:     one B micro-panel (KC x NR) stays in L1 during the whole ir loop
 //           for ir in MC step MR:   one A micro-panel (MR x KC) streams in from L2
 //             microkernel: C[ir:ir+MR, jr:jr+NR] (+)= A micro-panel @ B micro-panel, summed in registers
@@ -17,76 +18,80 @@
 // with zeros to whole MR / NR tiles), so the inner loop does unit-stride loads only. Transposition is absorbed
 // by the packing routines: all four (trans_a, trans_b) combinations run the same microkernel.
 //
+// One loop nest serves every path: it is a template on the kernel's traits (gemm_kernels.h: tile, blocking, panel
+// element type, microkernel), instantiated for scalar / avx2 / avx512 with FP32 panels and for avx512-bf16 with bf16
+// pair panels. The microkernels live in gemm_avx2.cpp, gemm_avx512.cpp and gemm_bf16_avx512.cpp (the portable one
+// below); FP32 panel packing in gemm_pack.h.
+//
 // Threads: C is cut into one rectangle per thread and each thread runs the five loops above on its own rectangle
 // (gemm_own); a strided batch of many small products gives each thread whole products instead.
 //
-// 16-bit inputs (bf16, f16: mixed-precision training, ops/autocast.h) run the same loops: the packing widens each
-// element to float as it copies it into the panels, so the microkernel is the FP32 one, every product of two 16-bit
-// values is exact in FP32 and the sums are FP32, as on a GPU's tensor cores with FP32 accumulation.
+// 16-bit inputs (bf16, f16: mixed-precision training, ops/autocast.h) run the same loops. On the FP32 paths the
+// packing widens each element to float as it copies it into the panels, so every product of two 16-bit values is
+// exact in FP32 and the sums are FP32, as on a GPU's tensor cores with FP32 accumulation. On avx512-bf16 bf16
+// operands stay 16-bit in the panels and vdpbf16ps multiplies them (exactly) into FP32 sums.
+//
+// The path: gemm_isa_for() picks, once, the fastest path the CPU supports for each operand type, or the one named
+// by BERTFORGE_GEMM_ISA (gemm.h).
 #include "ops/cpu/gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <new>
+#include <optional>
+#include <string>
 #include <type_traits>
 
 #include <omp.h>
 
 #include "core/check.h"
 #include "core/dtype.h"
+#include "ops/cpu/gemm_kernels.h"
+#include "ops/cpu/gemm_pack.h"
 
 #if defined(BERTFORGE_USE_OPENBLAS)
 #include <cblas.h>
 #endif
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 namespace bertforge::cpu {
+namespace detail {
+
+// The portable microkernel: the AVX2 tile in plain C++, with the same fused multiply-adds (so the same bits).
+void ScalarKernel::microkernel(int64_t kc, const float* a, const float* b, float alpha, float beta, float* C,
+                               int64_t ldc) {
+  float acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    for (int64_t i = 0; i < MR; ++i) {
+      for (int64_t j = 0; j < NR; ++j) acc[i][j] = std::fma(a[p * MR + i], b[p * NR + j], acc[i][j]);
+    }
+  }
+  for (int64_t i = 0; i < MR; ++i) {
+    for (int64_t j = 0; j < NR; ++j) {
+      float& dst = C[i * ldc + j];
+      dst = beta == 0.0f ? alpha * acc[i][j] : std::fma(beta, dst, alpha * acc[i][j]);
+    }
+  }
+}
+
+}  // namespace detail
+
 namespace {
 
-// ---------------------------------------------------------------------------------------------------------------
-// Blocking parameters, chosen for AMD Zen 3 (32 KiB L1d and 512 KiB L2 per core, 32 MiB shared L3; AVX2 with two
-// 256-bit FMA pipes of latency 4) and similar AVX2 cores.
-//
-// MR x NR = 6 x 16: the C tile is 6 rows x 2 ymm registers = 12 accumulators, plus 2 registers for a row of B and
-// 1 for a broadcast element of A = 15 of the 16 ymm registers. 12 independent FMA chains cover the 2 pipes x 4
-// cycles of latency = 8 FMAs in flight. Each k step does 12 FMAs for 8 loads (2 vector + 6 broadcast).
-// KC = 256: a B micro-panel (KC x NR = 16 KiB) plus an A micro-panel (MR x KC = 6 KiB) fit in L1 together.
-// MC <= 144: an A block (MC x KC = 144 KiB) sits comfortably in L2 next to the B micro-panels streaming through.
-//            M is cut into blocks of equal height (in whole MR tiles) rather than 144, 144, ..., remainder.
-// NC = 4080: a B block (KC x NC = 4 MiB) fits in L3; every BERT-base width (768, 3072) is a single jc step.
-// ---------------------------------------------------------------------------------------------------------------
-constexpr int64_t MR = 6;
-constexpr int64_t NR = 16;
-constexpr int64_t KC = 256;
-constexpr int64_t MC_MAX = 144;  // multiple of MR
-constexpr int64_t NC = 4080;     // multiple of NR
+using detail::Avx2Kernel;
+using detail::Avx512Bf16Kernel;
+using detail::Avx512Kernel;
+using detail::ceil_div;
+using detail::PackBuffer;
+using detail::round_up;
+using detail::ScalarKernel;
+
+// Same bits on every path (gemm_kernels.h): one K blocking for all.
+static_assert(ScalarKernel::KC == Avx2Kernel::KC && Avx2Kernel::KC == Avx512Kernel::KC &&
+                  Avx512Kernel::KC == Avx512Bf16Kernel::KC,
+              "every path must split K the same way, or their results differ in the last bits");
 
 // Below this many multiply-adds a second thread costs more (wake-up, barriers) than it saves.
 constexpr int64_t kMinWorkPerThread = int64_t{64} * 64 * 64;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-// A growable 64-byte aligned scratch buffer. One per thread (thread_local), reused across calls so that
-// steady-state GEMMs never touch the allocator.
-struct PackBuffer {
-  float* data = nullptr;
-  int64_t capacity = 0;  // in floats
-  float* get(int64_t n) {
-    if (n > capacity) {
-      std::free(data);
-      const size_t bytes = static_cast<size_t>(round_up(n * int64_t{sizeof(float)}, 64));
-      data = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (data == nullptr) throw std::bad_alloc();
-      capacity = n;
-    }
-    return data;
-  }
-  ~PackBuffer() { std::free(data); }
-};
 
 // C (rows x cols, leading dim ldc) = beta * C, where beta == 0 writes zeros without reading C.
 void scale_c(int64_t rows, int64_t cols, float beta, float* C, int64_t ldc) {
@@ -108,252 +113,93 @@ void split_range(int64_t total, int64_t tile, int64_t parts, int64_t index, int6
   *end = std::min(total, tiles * (index + 1) / parts * tile);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Packing. A "panel" is R lines (R = MR rows of op(A), or R = NR columns of op(B)) of length kc, stored k-major:
-// panel[p * R + l] = element p of line l, so the microkernel reads one R-vector per k step.
-// Element p of line l is src[l * line_stride + p * elem_stride]:
-//   op(A) (M,K): line = row i,    A[i*lda + p] (line_stride lda, elem_stride 1)  or A[p*lda + i] when trans_a
-//   op(B) (K,N): line = column j, B[p*ldb + j] (line_stride 1, elem_stride ldb)  or B[j*ldb + p] when trans_b
-// ---------------------------------------------------------------------------------------------------------------
-
-#if defined(__AVX2__) && defined(__FMA__)
-// Transposes the 8x8 block src (row r at src + r*ld) into dst (row c at dst + c*ld_dst).
-inline void transpose_8x8(const float* src, int64_t ld, float* dst, int64_t ld_dst) {
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
-  for (int i = 0; i < 8; i += 2) {  // interleave row pairs: t[i] = r[i]0 r[i+1]0 r[i]1 r[i+1]1 | same for 4,5
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {  // gather 4-row columns within each 128-bit half
-    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {  // join the rows 0-3 and 4-7 halves of each column
-    _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-    _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-  }
-}
-#endif
-
-// One 16-bit element widened to float (exact): with F16C, f16 takes the CPU's conversion instruction.
-template <typename T>
-inline float widen(T v) {
-#if defined(__AVX2__) && defined(__F16C__)
-  if constexpr (std::is_same_v<T, f16>) return _cvtsh_ss(v.bits);
-#endif
-  return to_float(v);
-}
-
-// dst[i] = src[i] widened, i < n; eight at a time with AVX2 (bf16: a 16-bit shift; f16: F16C's vcvtph2ps).
-template <typename T>
-void widen_run(const T* src, float* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(__AVX2__) && defined(__F16C__)
-  for (; i + 8 <= n; i += 8) {
-    const __m128i halves = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    if constexpr (std::is_same_v<T, f16>) {
-      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(halves));
+// `lines` lines of an operand (layout in gemm_pack.h) into the kernel's A (R = MR) or B (R = NR) panels.
+template <typename Kernel, bool kIsA, typename T>
+void pack(const T* src, int64_t line_stride, int64_t elem_stride, int64_t lines, int64_t kc,
+          typename Kernel::Panel* dst) {
+  if constexpr (Kernel::kPack == 1) {
+    detail::pack_lines<kIsA ? Kernel::MR : Kernel::NR>(src, line_stride, elem_stride, lines, kc, dst);
+  } else {
+    static_assert(std::is_same_v<T, bf16>, "bf16 pair panels are packed from bf16 operands only");
+    if constexpr (kIsA) {
+      Kernel::pack_a(src, line_stride, elem_stride, lines, kc, dst);
     } else {
-      _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(halves), 16)));
-    }
-  }
-#endif
-  for (; i < n; ++i) dst[i] = widen(src[i]);
-}
-
-// One panel whose lines are each contiguous along p (elem_stride 1 in the fast path): a transposing copy.
-// T is the stored element type (float, bf16 or f16); panels always hold floats.
-template <int64_t R, typename T>
-void pack_transposed_panel(const T* src, int64_t line_stride, int64_t elem_stride, int64_t width, int64_t kc,
-                           float* dst) {
-  if constexpr (!std::is_same_v<T, float>) {
-    if (elem_stride == 1) {  // widen each line's run into a float copy of the panel, then take the float path
-      thread_local PackBuffer widened;
-      float* lines = widened.get(R * kc);
-      for (int64_t l = 0; l < width; ++l) widen_run(src + l * line_stride, lines + l * kc, kc);
-      return pack_transposed_panel<R, float>(lines, kc, 1, width, kc, dst);
-    }
-  }
-  int64_t p = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-  // The B panel of x @ W^T: 8x8 register transposes, 64 floats at a time.
-  if constexpr (R % 8 == 0 && std::is_same_v<T, float>) {
-    if (width == R && elem_stride == 1) {
-      for (; p + 8 <= kc; p += 8) {
-        for (int64_t l = 0; l < R; l += 8) transpose_8x8(src + l * line_stride + p, line_stride, dst + p * R + l, R);
-      }
-    }
-  }
-#endif
-  for (; p < kc; ++p) {  // p-outer, so that the R input lines are all read forwards together
-    for (int64_t l = 0; l < width; ++l) dst[p * R + l] = widen(src[l * line_stride + p * elem_stride]);
-    for (int64_t l = width; l < R; ++l) dst[p * R + l] = 0.0f;
-  }
-}
-
-// Packs `lines` consecutive lines into ceil(lines / R) panels stored one after another (panel q at dst + q*R*kc);
-// the last panel is padded with zero lines. 16-bit elements are widened to float on the way.
-template <int64_t R, typename T>
-void pack_lines(const T* src, int64_t line_stride, int64_t elem_stride, int64_t lines, int64_t kc, float* dst) {
-  const int64_t panels = ceil_div(lines, R);
-  if (line_stride != 1) {
-    for (int64_t q = 0; q < panels; ++q) {
-      pack_transposed_panel<R, T>(src + q * R * line_stride, line_stride, elem_stride, std::min(R, lines - q * R),
-                                  kc, dst + q * R * kc);
-    }
-    return;
-  }
-  // The lines are adjacent in memory at each p: read one k-row of all panels at a time (a long forward run, which
-  // the hardware prefetcher follows; walking one panel at a time would jump a whole row of src at every step).
-  for (int64_t p = 0; p < kc; ++p) {
-    const T* row = src + p * elem_stride;
-    for (int64_t q = 0; q < panels; ++q) {
-      float* out = dst + q * R * kc + p * R;
-      const int64_t width = std::min(R, lines - q * R);
-      if constexpr (!std::is_same_v<T, float>) {
-        widen_run(row + q * R, out, width);
-        std::fill(out + width, out + R, 0.0f);
-      } else if (width == R) {  // a fixed-size copy the compiler turns into two vector moves
-        std::memcpy(out, row + q * R, R * sizeof(float));
-      } else {
-        std::memcpy(out, row + q * R, width * sizeof(float));
-        std::fill(out + width, out + R, 0.0f);
-      }
+      Kernel::pack_b(src, line_stride, elem_stride, lines, kc, dst);
     }
   }
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// Microkernel: C (MR x NR, leading dim ldc) = alpha * a @ b + beta * C, where a is a packed A micro-panel
-// (kc x MR, k-major) and b a packed B micro-panel (kc x NR, k-major). beta == 0 never reads C.
-// ---------------------------------------------------------------------------------------------------------------
-#if defined(__AVX2__) && defined(__FMA__)
-
-constexpr const char* kBackendName = "own-avx2";
-
-void microkernel(int64_t kc, const float* a, const float* b, float alpha, float beta, float* C, int64_t ldc) {
-  static_assert(MR == 6 && NR == 16, "the AVX2 microkernel is written for a 6x16 tile");
-  // Touch the C tile now so that its cache lines arrive while the k loop runs.
-  for (int64_t i = 0; i < MR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + NR - 1), _MM_HINT_T0);
-  }
-  // c<i>0 holds C(i, 0..7) and c<i>1 holds C(i, 8..15). Twelve named variables rather than an array: compilers
-  // keep these in registers reliably, while an array of vectors is sometimes left in memory (a 3x slowdown).
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-
-#pragma GCC unroll 4  // fewer loop-counter instructions between FMAs: measured ~10% faster on Zen 3
-  for (int64_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_load_ps(b);      // B(p, 0..7)
-    const __m256 b1 = _mm256_load_ps(b + 8);  // B(p, 8..15)
-    __m256 ai;                                // A(i, p) broadcast to all 8 lanes
-    ai = _mm256_broadcast_ss(a + 0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
-    ai = _mm256_broadcast_ss(a + 1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
-    ai = _mm256_broadcast_ss(a + 2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
-    ai = _mm256_broadcast_ss(a + 3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
-    ai = _mm256_broadcast_ss(a + 4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
-    ai = _mm256_broadcast_ss(a + 5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
-    a += MR;
-    b += NR;
-  }
-
-  // C(i, :) = alpha * c<i> + beta * C(i, :), without reading C when beta == 0.
-  const __m256 valpha = _mm256_set1_ps(alpha), vbeta = _mm256_set1_ps(beta);
-  auto store = [&](float* dst, __m256 acc) {
-    __m256 r = _mm256_mul_ps(valpha, acc);
-    if (beta != 0.0f) r = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(dst), r);
-    _mm256_storeu_ps(dst, r);
-  };
-  store(C + 0 * ldc, c00), store(C + 0 * ldc + 8, c01);
-  store(C + 1 * ldc, c10), store(C + 1 * ldc + 8, c11);
-  store(C + 2 * ldc, c20), store(C + 2 * ldc + 8, c21);
-  store(C + 3 * ldc, c30), store(C + 3 * ldc + 8, c31);
-  store(C + 4 * ldc, c40), store(C + 4 * ldc + 8, c41);
-  store(C + 5 * ldc, c50), store(C + 5 * ldc + 8, c51);
-}
-
-#else  // portable fallback: the same tile in plain C++, which the compiler may still vectorise
-
-constexpr const char* kBackendName = "own-scalar";
-
-void microkernel(int64_t kc, const float* a, const float* b, float alpha, float beta, float* C, int64_t ldc) {
-  float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; ++p) {
-    for (int64_t i = 0; i < MR; ++i) {
-      for (int64_t j = 0; j < NR; ++j) acc[i][j] += a[p * MR + i] * b[p * NR + j];
-    }
-  }
-  for (int64_t i = 0; i < MR; ++i) {
-    for (int64_t j = 0; j < NR; ++j) {
-      float& dst = C[i * ldc + j];
-      dst = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * dst;
-    }
-  }
-}
-
-#endif
 
 // Edge tiles (mr < MR or nr < NR, at the bottom / right border of C): run the full microkernel into a local
-// tile (the packed operands are zero-padded, so the extra rows/columns are harmless), then copy out the valid part.
-void edge_tile(int64_t mr, int64_t nr, int64_t kc, const float* a, const float* b, float alpha, float beta,
-               float* C, int64_t ldc) {
-  alignas(64) float tile[MR * NR];
-  microkernel(kc, a, b, 1.0f, 0.0f, tile, NR);
+// tile (the packed operands are zero-padded, so the extra rows/columns are harmless), then copy out the valid part,
+// scaled as the microkernels do (one FMA for beta), so that an element's bits do not depend on its tile.
+template <typename Kernel>
+void edge_tile(int64_t mr, int64_t nr, int64_t steps, const typename Kernel::Panel* a,
+               const typename Kernel::Panel* b, float alpha, float beta, float* C, int64_t ldc) {
+  alignas(64) float tile[Kernel::MR * Kernel::NR];
+  Kernel::microkernel(steps, a, b, 1.0f, 0.0f, tile, Kernel::NR);
   for (int64_t i = 0; i < mr; ++i) {
     for (int64_t j = 0; j < nr; ++j) {
       float& dst = C[i * ldc + j];
-      dst = beta == 0.0f ? alpha * tile[i * NR + j] : alpha * tile[i * NR + j] + beta * dst;
+      dst = beta == 0.0f ? alpha * tile[i * Kernel::NR + j] : std::fma(beta, dst, alpha * tile[i * Kernel::NR + j]);
     }
   }
 }
 
-// Macro-kernel: C block (mc x nc) = alpha * packed A block (mc x kc) @ packed B block (kc x nc) + beta * C block.
-void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* a_packed, const float* b_packed, float alpha,
-                  float beta, float* C, int64_t ldc) {
+// Macro-kernel: C block (mc x nc) = alpha * packed A block (mc x kc) @ packed B block (kc x nc) + beta * C block,
+// the panels `steps` packed k-steps long.
+template <typename Kernel>
+void macro_kernel(int64_t mc, int64_t nc, int64_t steps, const typename Kernel::Panel* a_packed,
+                  const typename Kernel::Panel* b_packed, float alpha, float beta, float* C, int64_t ldc) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   for (int64_t jr = 0; jr < nc; jr += NR) {
     const int64_t nr = std::min(NR, nc - jr);
-    const float* b_panel = b_packed + jr * kc;  // panel jr/NR starts at (jr/NR) * (kc*NR)
+    const auto* b_panel = b_packed + jr * steps;  // panel jr/NR starts at (jr/NR) * (steps*NR)
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int64_t mr = std::min(MR, mc - ir);
-      const float* a_panel = a_packed + ir * kc;
+      const auto* a_panel = a_packed + ir * steps;
       float* c_tile = C + ir * ldc + jr;
       if (mr == MR && nr == NR) {
-        microkernel(kc, a_panel, b_panel, alpha, beta, c_tile, ldc);
+        Kernel::microkernel(steps, a_panel, b_panel, alpha, beta, c_tile, ldc);
       } else {
-        edge_tile(mr, nr, kc, a_panel, b_panel, alpha, beta, c_tile, ldc);
+        edge_tile<Kernel>(mr, nr, steps, a_panel, b_panel, alpha, beta, c_tile, ldc);
       }
     }
   }
+}
+
+// The calling thread's buffers for the packed A block (0) and B block (1), shared by all paths and types (each call
+// asks for the size it needs), so that steady-state GEMMs never touch the allocator.
+PackBuffer& pack_buffer(int which) {
+  thread_local PackBuffer buffers[2];
+  return buffers[which];
 }
 
 // The five-loop GEMM on one thread: C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C, where op(A)(i,p) is
 // A[i*a_row + p*a_col] and op(B)(p,j) is B[p*b_row + j*b_col] (this is how the transpose flags arrive here).
-// T: the element type of A and B (float, bf16 or f16), widened to float by the packing.
-template <typename T>
+// T: the element type of A and B (float, bf16 or f16).
+template <typename Kernel, typename T>
 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const T* A, int64_t a_row, int64_t a_col,
                  const T* B, int64_t b_row, int64_t b_col, float beta, float* C, int64_t ldc) {
-  thread_local PackBuffer a_buffer, b_buffer;
-  float* a_packed = a_buffer.get(MC_MAX * KC);
-  float* b_packed = b_buffer.get(KC * round_up(std::min(N, NC), NR));
-  // M in blocks of (nearly) equal height, at most MC_MAX: e.g. 512 rows -> 4 blocks of 126 or 132 rows.
-  const int64_t m_blocks = ceil_div(M, MC_MAX);
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR, KC = Kernel::KC, MC = Kernel::MC, NC = Kernel::NC;
+  static_assert(MC % MR == 0 && NC % NR == 0 && KC % Kernel::kPack == 0, "blocks hold whole tiles and k-steps");
+  using Panel = typename Kernel::Panel;
+  const int64_t max_steps = ceil_div(std::min(K, KC), Kernel::kPack);
+  Panel* a_packed = pack_buffer(0).get<Panel>(round_up(std::min(M, MC), MR) * max_steps);
+  Panel* b_packed = pack_buffer(1).get<Panel>(round_up(std::min(N, NC), NR) * max_steps);
+  // M in blocks of (nearly) equal height, at most MC: e.g. 512 rows, MC 144 -> 4 blocks of 126 or 132 rows.
+  const int64_t m_blocks = ceil_div(M, MC);
 
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
+      const int64_t kc = std::min(KC, K - pc), steps = ceil_div(kc, Kernel::kPack);
       const float beta_here = pc == 0 ? beta : 1.0f;  // later K blocks accumulate onto the first
-      pack_lines<NR>(B + pc * b_row + jc * b_col, b_col, b_row, nc, kc, b_packed);  // op(B)[pc:pc+kc, jc:jc+nc]
+      pack<Kernel, false>(B + pc * b_row + jc * b_col, b_col, b_row, nc, kc, b_packed);  // op(B)[pc:pc+kc, jc:..]
       for (int64_t block = 0; block < m_blocks; ++block) {
         int64_t ic = 0, ic_end = 0;
         split_range(M, MR, m_blocks, block, &ic, &ic_end);
-        pack_lines<MR>(A + ic * a_row + pc * a_col, a_row, a_col, ic_end - ic, kc, a_packed);  // op(A)[ic:ic_end, ..]
-        macro_kernel(ic_end - ic, nc, kc, a_packed, b_packed, alpha, beta_here, C + ic * ldc + jc, ldc);
+        pack<Kernel, true>(A + ic * a_row + pc * a_col, a_row, a_col, ic_end - ic, kc, a_packed);  // op(A)[ic:.., ..]
+        macro_kernel<Kernel>(ic_end - ic, nc, steps, a_packed, b_packed, alpha, beta_here, C + ic * ldc + jc, ldc);
       }
     }
   }
@@ -363,13 +209,14 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const T* A, int64
 // thread runs gemm_serial on its rectangle, packing the rows of op(A) and the columns of op(B) it needs itself.
 // Threads never wait for each other inside a call (a thread preempted by another process holds up nobody until the
 // end). The price is that op(A) is packed t_n times and op(B) t_m times; the grid is chosen to minimise that.
-template <typename T>
+template <typename Kernel, typename T>
 void gemm_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A, int64_t lda,
               const T* B, int64_t ldb, float beta, float* C, int64_t ldc, int nthreads) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   // Strides of op(A) (M,K) and op(B) (K,N): element (r, c) is at X[r * row_stride + c * col_stride].
   const int64_t a_row = trans_a ? 1 : lda, a_col = trans_a ? lda : 1;
   const int64_t b_row = trans_b ? 1 : ldb, b_col = trans_b ? ldb : 1;
-  if (nthreads == 1) return gemm_serial(M, N, K, alpha, A, a_row, a_col, B, b_row, b_col, beta, C, ldc);
+  if (nthreads == 1) return gemm_serial<Kernel>(M, N, K, alpha, A, a_row, a_col, B, b_row, b_col, beta, C, ldc);
 
 #pragma omp parallel num_threads(nthreads)
   {
@@ -387,8 +234,8 @@ void gemm_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
       int64_t i0 = 0, i1 = 0, j0 = 0, j1 = 0;
       split_range(M, MR, t_m, me / t_n, &i0, &i1);
       split_range(N, NR, t_n, me % t_n, &j0, &j1);
-      gemm_serial(i1 - i0, j1 - j0, K, alpha, A + i0 * a_row, a_row, a_col, B + j0 * b_col, b_row, b_col, beta,
-                  C + i0 * ldc + j0, ldc);
+      gemm_serial<Kernel>(i1 - i0, j1 - j0, K, alpha, A + i0 * a_row, a_row, a_col, B + j0 * b_col, b_row, b_col,
+                          beta, C + i0 * ldc + j0, ldc);
     }
   }
 }
@@ -400,7 +247,7 @@ int threads_for(int64_t M, int64_t N, int64_t K) {
 }
 
 // The strided batch of products with the own kernel (see gemm.h), A and B of element type T.
-template <typename T>
+template <typename Kernel, typename T>
 void gemm_batched_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A,
                       int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, float beta, float* C,
                       int64_t ldc, int64_t stride_c, int64_t batch) {
@@ -408,8 +255,8 @@ void gemm_batched_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
   auto one_product = [&](int64_t i, int nthreads) {
     float* Ci = C + i * stride_c;
     if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, Ci, ldc);
-    gemm_own(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, Ci, ldc,
-             nthreads);
+    gemm_own<Kernel>(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, Ci, ldc,
+                     nthreads);
   };
   // Many products (attention: batch * heads of them): threads take whole products one at a time (dynamic, so a
   // core slowed down by another process simply does fewer). Few products: one after the other, each threaded.
@@ -422,11 +269,171 @@ void gemm_batched_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
   for (int64_t i = 0; i < batch; ++i) one_product(i, threads_for(M, N, K));
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Paths.
+// ---------------------------------------------------------------------------------------------------------------
+constexpr GemmIsa kAllIsas[] = {GemmIsa::kScalar, GemmIsa::kAvx2, GemmIsa::kAvx512, GemmIsa::kAvx512Bf16};
+
+// FP32 (and widened f16 / bf16) runs on avx512 wherever the CPU has AVX-512F. Measured on AMD Zen 4 (2 threads,
+// BERT-base shapes at 4096 tokens, the two paths alternated in one process, C 64-byte aligned): 1.01-1.05x avx2 on
+// the linear layers (one shape 0.99x) and 1.08-1.14x on the attention products, although Zen 4 runs a zmm FMA as
+// two halves on the same two 256-bit pipes: fewer instructions and loads per FMA, and 12-row tiles. On cores with
+// full-width AVX-512 (Zen 5, Intel server parts) its peak is twice avx2's (not measured here). All paths give the
+// same bits (gemm_kernels.h), so this choice changes speed only. BERTFORGE_GEMM_ISA=avx2 overrides it.
+constexpr bool kPreferAvx512ForFp32 = true;
+
+bool takes_16_or_32_bit_float(DType type) {
+  return type == DType::kF32 || type == DType::kBF16 || type == DType::kF16;
+}
+
+// The batch on path `isa`, operands of type T; the path must be available and take T (checked by the callers).
+template <typename T>
+void run_on(GemmIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A,
+            int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, float beta, float* C,
+            int64_t ldc, int64_t stride_c, int64_t batch) {
+  auto run = [&](auto kernel) {
+    gemm_batched_own<decltype(kernel)>(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+                                       ldc, stride_c, batch);
+  };
+  switch (isa) {
+    case GemmIsa::kScalar: return run(ScalarKernel{});
+    case GemmIsa::kAvx2: return run(Avx2Kernel{});
+    case GemmIsa::kAvx512: return run(Avx512Kernel{});
+    case GemmIsa::kAvx512Bf16:
+      if constexpr (std::is_same_v<T, bf16>) return run(Avx512Bf16Kernel{});
+      break;
+  }
+  BF_FAIL("GEMM path ", gemm_isa_name(isa), " does not take ", dtype_name(DTypeOf<T>::value), " operands");
+}
+
+// Operands given as void* (the 16-bit entry points): dispatch on their type once.
+void run_on_typed(GemmIsa isa, DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                  float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
+                  int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    run_on(isa, trans_a, trans_b, M, N, K, alpha, static_cast<const T*>(A), lda, stride_a, static_cast<const T*>(B),
+           ldb, stride_b, beta, C, ldc, stride_c, batch);
+  };
+  switch (input_type) {
+    case DType::kF32: return run(float{});
+    case DType::kBF16: return run(bf16{});
+    case DType::kF16: return run(f16{});
+    default: break;
+  }
+  BF_FAIL("GEMM: operands must be f32, bf16 or f16, got ", dtype_name(input_type));
+}
+
+std::string available_isas_text() {
+  std::string text;
+  for (GemmIsa isa : gemm_available_isas()) text += std::string(text.empty() ? "" : ", ") + gemm_isa_name(isa);
+  return text;
+}
+
+// BERTFORGE_GEMM_ISA, checked once: nothing when unset or empty, an error when unknown or unavailable.
+std::optional<GemmIsa> forced_isa() {
+  static const std::optional<GemmIsa> forced = []() -> std::optional<GemmIsa> {
+    const char* name = std::getenv("BERTFORGE_GEMM_ISA");
+    if (name == nullptr || *name == '\0') return std::nullopt;
+    for (GemmIsa isa : kAllIsas) {
+      if (std::string(name) != gemm_isa_name(isa)) continue;
+      BF_CHECK(gemm_isa_available(isa), "BERTFORGE_GEMM_ISA=", name, ": this CPU (or build) lacks that GEMM path; ",
+               "available here: ", available_isas_text());
+      return isa;
+    }
+    BF_FAIL("BERTFORGE_GEMM_ISA=", name, ": expected scalar, avx2, avx512 or avx512-bf16");
+  }();
+  return forced;
+}
+
+GemmIsa default_isa(DType input_type) {
+  if (input_type == DType::kBF16 && gemm_isa_available(GemmIsa::kAvx512Bf16)) return GemmIsa::kAvx512Bf16;
+  if (kPreferAvx512ForFp32 && gemm_isa_available(GemmIsa::kAvx512)) return GemmIsa::kAvx512;
+  if (gemm_isa_available(GemmIsa::kAvx2)) return GemmIsa::kAvx2;
+  return GemmIsa::kScalar;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public entry points.
 // ---------------------------------------------------------------------------------------------------------------
+const char* gemm_isa_name(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::kScalar: return "scalar";
+    case GemmIsa::kAvx2: return "avx2";
+    case GemmIsa::kAvx512: return "avx512";
+    case GemmIsa::kAvx512Bf16: return "avx512-bf16";
+  }
+  return "?";
+}
+
+bool gemm_isa_available(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::kScalar: return ScalarKernel::cpu_supports();
+    case GemmIsa::kAvx2: return Avx2Kernel::cpu_supports();
+    case GemmIsa::kAvx512: return Avx512Kernel::cpu_supports();
+    case GemmIsa::kAvx512Bf16: return Avx512Bf16Kernel::cpu_supports();
+  }
+  return false;
+}
+
+bool gemm_isa_accepts(GemmIsa isa, DType input_type) {
+  return isa == GemmIsa::kAvx512Bf16 ? input_type == DType::kBF16 : takes_16_or_32_bit_float(input_type);
+}
+
+std::vector<GemmIsa> gemm_available_isas() {
+  std::vector<GemmIsa> isas;
+  for (GemmIsa isa : kAllIsas) {
+    if (gemm_isa_available(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+GemmIsa gemm_isa_for(DType input_type) {
+  BF_CHECK(takes_16_or_32_bit_float(input_type), "gemm_isa_for: operands must be f32, bf16 or f16, got ",
+           dtype_name(input_type));
+  static const GemmIsa chosen[3] = {default_isa(DType::kF32), default_isa(DType::kBF16), default_isa(DType::kF16)};
+  const std::optional<GemmIsa> forced = forced_isa();
+  if (forced && gemm_isa_accepts(*forced, input_type)) return *forced;
+  return chosen[input_type == DType::kF32 ? 0 : input_type == DType::kBF16 ? 1 : 2];
+}
+
+void gemm_strided_batched_on(GemmIsa isa, DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                             int64_t K, float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B,
+                             int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
+                             int64_t batch) {
+  BF_CHECK(gemm_isa_available(isa), "GEMM path ", gemm_isa_name(isa), " is not available on this CPU or in this ",
+           "build; available here: ", available_isas_text());
+  BF_CHECK(gemm_isa_accepts(isa, input_type), "GEMM path ", gemm_isa_name(isa), " does not take ",
+           dtype_name(input_type), " operands");
+  run_on_typed(isa, input_type, trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+               stride_c, batch);
+}
+
+void gemm_strided_batched_16(DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                             float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
+                             int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  BF_CHECK(input_type == DType::kBF16 || input_type == DType::kF16,
+           "gemm_strided_batched_16: inputs must be bf16 or f16, got ", dtype_name(input_type));
+  run_on_typed(gemm_isa_for(input_type), input_type, trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb,
+               stride_b, beta, C, ldc, stride_c, batch);
+}
+
+std::string gemm_paths_summary() {
+  auto path = [](DType type) {
+    const GemmIsa isa = gemm_isa_for(type);
+    const bool widened = type != DType::kF32 && isa != GemmIsa::kAvx512Bf16;
+    return std::string(dtype_name(type)) + " " + gemm_isa_name(isa) + (widened ? " (widened)" : "");
+  };
+#if defined(BERTFORGE_USE_OPENBLAS)
+  const std::string fp32 = "f32 openblas";
+#else
+  const std::string fp32 = path(DType::kF32);
+#endif
+  return fp32 + ", " + path(DType::kBF16) + ", " + path(DType::kF16);
+}
+
 #if defined(BERTFORGE_USE_OPENBLAS)
 
 const char* gemm_backend_name() { return "openblas"; }
@@ -452,37 +459,26 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
 
 #else
 
-const char* gemm_backend_name() { return kBackendName; }
+const char* gemm_backend_name() {
+  switch (gemm_isa_for(DType::kF32)) {
+    case GemmIsa::kAvx512: return "own-avx512";
+    case GemmIsa::kAvx2: return "own-avx2";
+    default: return "own-scalar";
+  }
+}
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
-  gemm_own(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(M, N, K));
+  run_on(gemm_isa_for(DType::kF32), trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
 }
 
 void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                           const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
                           int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
-  gemm_batched_own(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
-                   batch);
+  run_on(gemm_isa_for(DType::kF32), trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+         ldc, stride_c, batch);
 }
 
 #endif
-
-void gemm_strided_batched_16(DType input_type, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                             float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
-                             int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
-  auto run = [&](auto tag) {
-    using T = decltype(tag);
-    gemm_batched_own(trans_a, trans_b, M, N, K, alpha, static_cast<const T*>(A), lda, stride_a,
-                     static_cast<const T*>(B), ldb, stride_b, beta, C, ldc, stride_c, batch);
-  };
-  switch (input_type) {
-    case DType::kBF16: return run(bf16{});
-    case DType::kF16: return run(f16{});
-    default: BF_FAIL("gemm_strided_batched_16: inputs must be bf16 or f16, got ", dtype_name(input_type));
-  }
-}
 
 }  // namespace bertforge::cpu
