@@ -10,8 +10,9 @@
 #      CPU  the per-ISA GoogleTest cases beyond AVX2 (AVX-512, VNNI, BF16, AMX: the parameterised tests whose
 #           parameter names an ISA, found by listing the tests; each skips with the reason where the CPU lacks it),
 #           the other tests of those binaries (dispatch, every path this CPU has), and the benchmarks bench_int8_ceiling,
-#           bench_gemm, bench_int8_gemm and bench_quant_inference base (--threads: 2 as in the README, up to 8 with
-#           a GPU, so that everything fits a lent machine's call);
+#           bench_gemm, bench_int8_gemm and bench_quant_inference base, and where the CPU has AVX512-BF16
+#           bench_train mini in FP32 and in bf16 (--threads: 2 as in the README, up to 8 with a GPU, so that
+#           everything fits a lent machine's call);
 #      GPU  every CUDA test (tests/cuda_test_*: device, ops against the CPU, the NCCL one-rank communicator),
 #           bert_eval --int8 --device cuda on a tiny model trained here in seconds (bert_prep on the KJV excerpt,
 #           bert_train --steps 20, bert_quant W8A8) against the same on the CPU, bench_cuda_kernels, and
@@ -346,7 +347,7 @@ print_machine() {
 # ---- 2. Building ----------------------------------------------------------------------------------------------------
 needed_targets() {
   if [ -n "$pack_arg" ]; then printf '%s\n' "${tools[@]}" "${cpu_benches[@]}" "${isa_tests[@]}" "${gpu_programs[@]}"; return; fi
-  if [ "$only" != gpu ]; then printf '%s\n' "${cpu_benches[@]}" "${isa_tests[@]}"; fi
+  if [ "$only" != gpu ]; then printf '%s\n' "${cpu_benches[@]}" bench_train "${isa_tests[@]}"; fi
   if [ "$only" != cpu ] && [ "$gpu_count" -gt 0 ]; then printf '%s\n' "${tools[@]}" "${gpu_programs[@]}"; fi
 }
 # Whether the configured build defines target $1 (CMake lists every target's directory, whatever the generator).
@@ -518,6 +519,13 @@ plan_cpu_benches() {
     add_step "$b" cpu "$title ($threads threads)" "$limit" "$b" "$skip" "" \
       "$bench_env $line_buffered$(q "$(program "$b")")$args"
   done
+  # Mixed-precision training on the CPU: what AVX512-BF16 buys a whole training step (mini: FP32, then bf16).
+  skip=$cpu_skip
+  [ -n "$skip" ] || has_flag avx512_bf16 || skip="the CPU lacks AVX512-BF16 (bf16 GEMMs run widened, at FP32 speed)"
+  [ -n "$skip" ] || built bench_train || skip=$(missing_reason bench_train)
+  local train="$bench_env $line_buffered$(q "$(program bench_train)")"
+  add_step bench_train_cpu_bf16 cpu "bench_train mini: FP32, then --mixed_precision bf16 ($threads threads)" 300 \
+    bench_train "$skip" "" "$train mini && $train --mixed_precision bf16 mini"
 }
 
 plan_gpu() {
