@@ -114,7 +114,7 @@ Tensor BertForMaskedLM::encode(const Tensor& input_ids, const Tensor& token_type
              ", got ", attention_mask.str());
     mask = additive_attention_mask(attention_mask);
   }
-  const ForwardContext ctx{dropout, &hook_, &probe_};
+  const ForwardContext ctx{dropout, &hook_, &probe_, clip_alpha_};
   Tensor h = embeddings.forward(input_ids, token_type_ids, ctx);
   for (const std::unique_ptr<BertLayer>& layer : layers) h = layer->forward(h, mask, ctx);
   return h;

@@ -21,7 +21,8 @@
 //
 // Initialisation (init_seed): as Hugging Face's _init_weights, Linear and Embedding weights normal(0,
 // initializer_range), biases 0, LayerNorm weight 1, the [PAD] row (pad_token_id) of the word embeddings 0;
-// the gated variant's gate bias logit(gate_pi_init). Each parameter has its own Philox stream (module.h).
+// the gated variant's gate bias logit(gate_pi_init); with attention_init "reference" the attention projections
+// instead start as PyTorch's nn.Linear (models/bert_config.h). Each parameter has its own Philox stream (module.h).
 //
 // Checkpoints: save_safetensors / load_safetensors (models/module.h) with these names. Hugging Face files may
 // also hold the tied duplicates cls.predictions.decoder.{weight,bias} and the buffer bert.embeddings.position_ids:
@@ -35,6 +36,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -109,6 +111,10 @@ class BertForMaskedLM : public Module {
   // hook; an empty function turns probing off. Independent of set_hook: both may be set.
   void set_probe(ProbeFn probe) { probe_ = std::move(probe); }
 
+  // The clipped softmax alpha of later forward passes (ForwardContext::clip_alpha), replacing config().clip_alpha
+  // while set; nullopt returns to the config's. For training schedules (the trainer's alpha warm-up).
+  void set_clip_alpha(std::optional<float> alpha) { clip_alpha_ = alpha; }
+
   BertEmbeddings embeddings;                       // bert.embeddings
   std::vector<std::unique_ptr<BertLayer>> layers;  // bert.encoder.layer.<i>
   // The MLM head. Without one (BertHead::kNone) decoder_bias is undefined and the transform modules are
@@ -122,6 +128,7 @@ class BertForMaskedLM : public Module {
   BertHead head_;
   ActivationHook hook_;
   ProbeFn probe_;
+  std::optional<float> clip_alpha_;
 
   // The MLM head: hidden states (..., C) -> logits (..., V).
   Tensor mlm_logits(const Tensor& hidden) const;

@@ -14,11 +14,28 @@
 #include "ops/softmax.h"
 
 namespace bertforge {
+namespace {
+
+// The init of an attention parameter with `fan_in` inputs per config.attention_init (bert_config.h): `bert` for
+// AttentionInit::kBert, else PyTorch's nn.Linear U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+ParamInit projection_init(const BertConfig& config, int64_t fan_in, ParamInit bert) {
+  if (config.attention_init == AttentionInit::kBert) return bert;
+  return ParamInit::uniform(1.0f / std::sqrt(static_cast<float>(fan_in)));
+}
+
+// A query, key or value projection (C -> C).
+Linear projection(const BertConfig& config) {
+  const int64_t C = config.hidden_size;
+  return Linear(C, C, projection_init(config, C, ParamInit::normal(config.initializer_range)),
+                projection_init(config, C, ParamInit::zeros()));
+}
+
+}  // namespace
 
 BertSelfAttention::BertSelfAttention(const BertConfig& config, int64_t layer)
-    : query(config.hidden_size, config.hidden_size, config.initializer_range),
-      key(config.hidden_size, config.hidden_size, config.initializer_range),
-      value(config.hidden_size, config.hidden_size, config.initializer_range),
+    : query(projection(config)),
+      key(projection(config)),
+      value(projection(config)),
       config_(config),
       layer_(layer) {
   register_module("query", query);
@@ -27,8 +44,9 @@ BertSelfAttention::BertSelfAttention(const BertConfig& config, int64_t layer)
   if (config.attention == AttentionVariant::kGated) {
     // The gate starts open by pi_init on average: sigmoid(logit(pi_init)) = pi_init for small weights.
     const float pi = config.gate_pi_init;
-    gate_weight = register_parameter("gate.weight", {config.num_attention_heads, config.head_size()},
-                                     ParamInit::normal(config.initializer_range));
+    const int64_t d = config.head_size();
+    gate_weight = register_parameter("gate.weight", {config.num_attention_heads, d},
+                                     projection_init(config, d, ParamInit::normal(config.initializer_range)));
     gate_bias = register_parameter("gate.bias", {config.num_attention_heads},
                                    ParamInit::constant(std::log(pi / (1.0f - pi))));
   }
@@ -67,7 +85,7 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask, const For
       probs = softmax(scores, mask);
       break;
     case AttentionVariant::kClippedSoftmax:
-      probs = clipped_softmax(scores, mask, config_.clip_gamma_for(T), config_.clip_zeta);
+      probs = clipped_softmax(scores, mask, config_.clip_gamma_for(T, ctx.clip_alpha), config_.clip_zeta);
       break;
   }
   probs = ctx.tap(layer_, TapPoint::kAttentionProbs, std::move(probs));

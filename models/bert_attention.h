@@ -5,7 +5,8 @@
 //   Q, K, V  = x Wq^T + bq, ...                     (B,T,C) split into heads -> (B,H,T,d)
 //   S        = Q K^T / sqrt(d)                       (B,H,T,T)
 //   P        = softmax(S + M)                        kSoftmax
-//            = clip((zeta - gamma) softmax(S + M) + gamma, 0, 1)   kClippedSoftmax (gamma = -alpha/T if alpha)
+//            = clip((zeta - gamma) softmax(S + M) + gamma, 0, 1)   kClippedSoftmax (gamma = -alpha/T if alpha;
+//                                                    ForwardContext::clip_alpha, when set, replaces the config's)
 //   P        = dropout(P)                            attention_probs_dropout_prob
 //   Z        = P V                                   (B,H,T,d), the per-head context
 //   Z_h     *= sigmoid(x_h . g_h + b_h)              kGated only: x_h (B,T,d) is head h's slice of the input x,
@@ -15,6 +16,7 @@
 //   out      = Z merged back to (B,T,C)
 // Tap points (models/forward_context.h): Q, K, V before the head split, S, P before dropout, out.
 // attention.output (dense, dropout, residual, LayerNorm) lives in BertLayer.
+// Q, K, V and the gate weight are initialised per config.attention_init (models/bert_config.h).
 #pragma once
 
 #include <cstdint>

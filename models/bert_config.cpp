@@ -52,6 +52,7 @@ constexpr FloatField kFloatFields[] = {
 
 constexpr const char* kAttentionField = "bertforge_attention";
 constexpr const char* kClipAlphaField = "bertforge_clip_alpha";
+constexpr const char* kAttentionInitField = "bertforge_attention_init";
 
 // A float as the double with the fewest decimal digits that reads back to the same float, so 0.1f is written
 // as 0.1 rather than 0.10000000149011612.
@@ -85,6 +86,22 @@ absl::StatusOr<AttentionVariant> attention_variant_from_name(absl::string_view n
       absl::StrCat("unknown attention variant \"", name, "\"; expected softmax, clipped_softmax or gated"));
 }
 
+const char* attention_init_name(AttentionInit init) {
+  switch (init) {
+    case AttentionInit::kBert: return "bert";
+    case AttentionInit::kReference: return "reference";
+  }
+  BF_FAIL("attention_init_name: invalid init ", static_cast<int>(init));
+}
+
+absl::StatusOr<AttentionInit> attention_init_from_name(absl::string_view name) {
+  for (AttentionInit init : {AttentionInit::kBert, AttentionInit::kReference}) {
+    if (name == attention_init_name(init)) return init;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown attention init \"", name, "\"; expected bert or reference"));
+}
+
 BertConfig BertConfig::base() { return BertConfig(); }
 
 BertConfig BertConfig::mini() {
@@ -112,9 +129,10 @@ absl::StatusOr<BertConfig> BertConfig::preset(absl::string_view name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown BERT preset \"", name, "\"; expected base, mini or tiny"));
 }
 
-float BertConfig::clip_gamma_for(int64_t seq_len) const {
+float BertConfig::clip_gamma_for(int64_t seq_len, std::optional<float> alpha_override) const {
   BF_CHECK(seq_len > 0, "clip_gamma_for: seq_len must be positive, got ", seq_len);
-  return clip_alpha.has_value() ? -*clip_alpha / static_cast<float>(seq_len) : clip_gamma;
+  const std::optional<float> alpha = alpha_override.has_value() ? alpha_override : clip_alpha;
+  return alpha.has_value() ? -*alpha / static_cast<float>(seq_len) : clip_gamma;
 }
 
 absl::Status BertConfig::validate() const {
@@ -186,6 +204,8 @@ Json BertConfig::to_json() const {
     if (absl::StartsWith(f.name, "bertforge_")) json.set(f.name, shortest_double(this->*f.member));
   }
   if (clip_alpha.has_value()) json.set(kClipAlphaField, shortest_double(*clip_alpha));
+  // Only a non-default init is written, so a config (and a run's settings) from before the field reads the same.
+  if (attention_init != AttentionInit::kBert) json.set(kAttentionInitField, attention_init_name(attention_init));
   return json;
 }
 
@@ -217,6 +237,9 @@ absl::StatusOr<BertConfig> BertConfig::from_json(const Json& json) {
     } else if (key == kAttentionField) {
       if (!value.is_string()) return wrong_type("a string");
       BF_ASSIGN_OR_RETURN(config.attention, attention_variant_from_name(value.as_string()));
+    } else if (key == kAttentionInitField) {
+      if (!value.is_string()) return wrong_type("a string");
+      BF_ASSIGN_OR_RETURN(config.attention_init, attention_init_from_name(value.as_string()));
     } else if (key == "hidden_act") {
       // Hugging Face's "gelu" is the exact erf GELU, the only activation bertforge implements.
       if (!value.is_string() || value.as_string() != "gelu") return wrong_type("\"gelu\" (exact erf GELU)");

@@ -11,6 +11,8 @@
 //   "bertforge_clip_zeta":         clipped softmax zeta
 //   "bertforge_gate_pi_init":      gated attention: the initial gate probability, gate bias = logit(pi_init)
 //   "bertforge_head_dropout_prob": attention-head dropout (DropHead) probability
+//   "bertforge_attention_init":    "reference": the attention projections start as PyTorch's nn.Linear
+//                                  (written only then; absent means "bert", the normal init of every Linear)
 //
 // docs/design.md, "Numerics", gives the formulas.
 #pragma once
@@ -31,6 +33,18 @@ enum class AttentionVariant { kSoftmax, kClippedSoftmax, kGated };
 // "softmax", "clipped_softmax", "gated": the JSON spelling.
 const char* attention_variant_name(AttentionVariant variant);
 absl::StatusOr<AttentionVariant> attention_variant_from_name(absl::string_view name);
+
+// How the attention projections (query, key, value, and the gated variant's gate weight) are initialised:
+//   kBert       N(0, initializer_range) weights, zero biases, as every other Linear (Hugging Face's _init_weights)
+//   kReference  weights and biases U(-1/sqrt(in), 1/sqrt(in)), in = the fan-in: PyTorch's default nn.Linear init,
+//               which the clipped-softmax paper's reference code (Qualcomm outlier-free-transformers, run_mlm.py)
+//               keeps by building fresh attention modules; the gate bias stays logit(gate_pi_init)
+// The attention output dense, the FFN, the embeddings and the MLM head keep the BERT init either way.
+enum class AttentionInit { kBert, kReference };
+
+// "bert", "reference": the JSON and flag spelling.
+const char* attention_init_name(AttentionInit init);
+absl::StatusOr<AttentionInit> attention_init_from_name(absl::string_view name);
 
 struct BertConfig {
   // ---- Hugging Face fields (defaults: bert-base-uncased) ----
@@ -58,6 +72,7 @@ struct BertConfig {
   float gate_pi_init = 0.5f;
   // DropHead: per sample and head, drop the head's context with this probability during training.
   float head_dropout_prob = 0.0f;
+  AttentionInit attention_init = AttentionInit::kBert;
 
   // Presets, the standard sizes with the default everything else:
   //   base  12 layers, hidden 768, 12 heads, FFN 3072 (110M parameters)
@@ -70,8 +85,9 @@ struct BertConfig {
   static absl::StatusOr<BertConfig> preset(absl::string_view name);
 
   int64_t head_size() const { return hidden_size / num_attention_heads; }
-  // The clipped softmax gamma for sequences of length seq_len: -clip_alpha / seq_len, or clip_gamma.
-  float clip_gamma_for(int64_t seq_len) const;
+  // The clipped softmax gamma for sequences of length seq_len: -alpha / seq_len with alpha = alpha_override if
+  // given (a training schedule's alpha, models/forward_context.h), else clip_alpha; clip_gamma without either.
+  float clip_gamma_for(int64_t seq_len, std::optional<float> alpha_override = std::nullopt) const;
 
   // OK, or InvalidArgument naming every field that is out of range (sizes <= 0, hidden_size not divisible by
   // num_attention_heads, probabilities outside [0, 1), eps <= 0, zeta <= gamma, pi_init outside (0, 1), head

@@ -1,5 +1,6 @@
-// What a BERT forward pass carries besides activations: the key material of its dropout masks, and the optional
-// callbacks that see (and may replace) intermediate activations at named tap points.
+// What a BERT forward pass carries besides activations: the key material of its dropout masks, the optional
+// callbacks that see (and may replace) intermediate activations at named tap points, and an optional clipped
+// softmax alpha that replaces the config's for this pass.
 //
 // Dropout masks come from Philox streams keyed by (seed, step, rank, site, micro_step) (docs/design.md), so a step
 // is reproducible, data-parallel ranks and micro-batches draw different masks, and every dropout site of the
@@ -36,10 +37,16 @@
 //   ProbeFn         observes the [probe] points only (the outlier metrics' tensors), by name, after the hook:
 //                   it sees what the model continues with.
 // With neither set, tap() hands its argument straight back: no copy, no name is built.
+//
+// Clip alpha override: a training schedule that varies the clipped softmax alpha (the trainer's alpha warm-up,
+// train/clip_alpha_warmup.h) sets ForwardContext::clip_alpha; the clipped-softmax attention then uses
+// gamma = -clip_alpha / T instead of the config's alpha or gamma (BertConfig::clip_gamma_for). The other attention
+// variants ignore it. The model's config keeps the target alpha.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -182,6 +189,7 @@ struct ForwardContext {
   DropoutContext dropout;
   const ActivationHook* hook = nullptr;  // not owned; nullptr or an empty function: no hook
   const ProbeFn* probe = nullptr;        // not owned; nullptr or an empty function: no probing
+  std::optional<float> clip_alpha;       // replaces BertConfig::clip_alpha in this pass; nullopt: the config's
 
   // The activation the model continues with at `point` of `layer`: `value` itself, or the hook's replacement;
   // a probe point is then shown to the probe.

@@ -7,9 +7,12 @@
 
 namespace bertforge {
 
-Linear::Linear(int64_t in_features, int64_t out_features, float init_std) {
-  weight = register_parameter("weight", {out_features, in_features}, ParamInit::normal(init_std));
-  bias = register_parameter("bias", {out_features}, ParamInit::zeros());
+Linear::Linear(int64_t in_features, int64_t out_features, float init_std)
+    : Linear(in_features, out_features, ParamInit::normal(init_std), ParamInit::zeros()) {}
+
+Linear::Linear(int64_t in_features, int64_t out_features, ParamInit weight_init, ParamInit bias_init) {
+  weight = register_parameter("weight", {out_features, in_features}, weight_init);
+  bias = register_parameter("bias", {out_features}, bias_init);
 }
 
 Tensor Linear::forward(const Tensor& x) const {

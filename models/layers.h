@@ -22,7 +22,10 @@ class Linear : public Module {
  public:
   using ForwardOverride = std::function<Tensor(const Tensor& x)>;
 
+  // Weight normal(0, init_std), bias zero: the BERT init.
   Linear(int64_t in_features, int64_t out_features, float init_std);
+  // Any other init (e.g. models/bert_attention.h's PyTorch-style projections).
+  Linear(int64_t in_features, int64_t out_features, ParamInit weight_init, ParamInit bias_init);
   Tensor forward(const Tensor& x) const;
 
   void set_forward_override(ForwardOverride forward_override) { override_ = std::move(forward_override); }

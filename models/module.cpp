@@ -112,6 +112,10 @@ void Module::init_parameters(uint64_t seed) {
       p.fill_(init.value);
       continue;
     }
+    if (init.kind == ParamInit::Kind::kUniform) {
+      fill_uniform(p, seed, fnv1a64(name), -init.value, init.value);
+      continue;
+    }
     fill_normal(p, seed, fnv1a64(name), 0.0f, init.value);
     if (init.zero_row >= 0) {
       BF_CHECK(p.dim() == 2 && init.zero_row < p.size(0), "init_parameters: zero_row ", init.zero_row,

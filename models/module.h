@@ -23,7 +23,7 @@
 // existing tensors, so handles held by the model (and by an optimizer) stay valid too.
 //
 // Initialisation: every parameter is registered with a ParamInit and starts at zero; the root model's
-// init_parameters(seed) then fills them, drawing each normal parameter from its own Philox stream
+// init_parameters(seed) then fills them, drawing each normal or uniform parameter from its own Philox stream
 // (seed, fnv1a64(full name)), so a parameter's initial values depend only on the seed and its name, not on
 // the order or the sizes of the others.
 #pragma once
@@ -44,12 +44,14 @@ using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
 // How a parameter is initialised.
 struct ParamInit {
-  enum class Kind { kNormal, kConstant };
+  enum class Kind { kNormal, kUniform, kConstant };
   Kind kind = Kind::kConstant;
-  float value = 0.0f;     // kNormal: the standard deviation (mean 0); kConstant: the value
+  float value = 0.0f;     // kNormal: the standard deviation (mean 0); kUniform: the bound b of U(-b, b);
+                          // kConstant: the value
   int64_t zero_row = -1;  // kNormal on a 2-d tensor: this row is then set to zero (an embedding's padding_idx)
 
   static ParamInit normal(float std, int64_t zero_row = -1) { return {Kind::kNormal, std, zero_row}; }
+  static ParamInit uniform(float bound) { return {Kind::kUniform, bound, -1}; }
   static ParamInit constant(float value) { return {Kind::kConstant, value, -1}; }
   static ParamInit zeros() { return constant(0.0f); }
   static ParamInit ones() { return constant(1.0f); }

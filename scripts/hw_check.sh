@@ -506,7 +506,7 @@ plan_cpu_tests() {
   done
 }
 plan_cpu_benches() {
-  local b args limit title skip cpu_skip=""
+  local b args limit title skip train cpu_skip=""
   [ "$only" = gpu ] && cpu_skip="--only gpu"
   for b in "${cpu_benches[@]}"; do
     args="" limit=240 title=$b
@@ -523,7 +523,7 @@ plan_cpu_benches() {
   skip=$cpu_skip
   [ -n "$skip" ] || has_flag avx512_bf16 || skip="the CPU lacks AVX512-BF16 (bf16 GEMMs run widened, at FP32 speed)"
   [ -n "$skip" ] || built bench_train || skip=$(missing_reason bench_train)
-  local train="$bench_env $line_buffered$(q "$(program bench_train)")"
+  train="$bench_env $line_buffered$(q "$(program bench_train)")"
   add_step bench_train_cpu_bf16 cpu "bench_train mini: FP32, then --mixed_precision bf16 ($threads threads)" 300 \
     bench_train "$skip" "" "$train mini && $train --mixed_precision bf16 mini"
 }

@@ -1,5 +1,11 @@
 // bert_eval: validation perplexity and outlier metrics of a trained BERT (train/evaluation.h).
 //
+// The outlier metrics (train/outlier_metrics.h): the seed paper's avg/max kurtosis and three inf-norms, He et
+// al.'s kurtosis of the per-neuron RMS (avg/max), and the attention-sink metrics (the share of heads putting at
+// least 0.3 of their attention on [CLS]/[SEP], mean and max over layers, and the mean special-token mass); one
+// line per layer follows with its sink share, special-token mass and RMS kurtoses. --json gives every summary and
+// per-layer value.
+//
 //   bert_eval --checkpoint RUN/checkpoints/step-N | RUN | MODEL_DIR | model.safetensors --data DIR
 //             [--config config.json] [--batches N] [--batch_size B] [--seq_len T] [--int8] [--json]
 //             [--compare_to FP_CHECKPOINT] [--device cpu|cuda|cuda:N]
@@ -89,6 +95,16 @@ void print_table(const EvalResult& eval, bool clipped_softmax) {
   std::printf("%-32s %12.4f\n", "max FFN output inf-norm", o.max_ffn_output_inf_norm);
   std::printf("%-32s %12.4f\n", "max FFN input+output inf-norm", o.max_ffn_output_plus_residual_inf_norm);
   std::printf("%-32s %12.4f\n", "max LN(FFN i+o) inf-norm", o.max_layer_output_inf_norm);
+  std::printf("%-32s %12.4f\n", "avg RMS kurtosis (He et al.)", o.avg_rms_kurtosis);
+  std::printf("%-32s %12.4f\n", "max RMS kurtosis (He et al.)", o.max_rms_kurtosis);
+  std::printf("%-32s %12.4f\n", "attention sink share", o.mean_sink_share);
+  std::printf("%-32s %12.4f\n", "max attention sink share", o.max_sink_share);
+  std::printf("%-32s %12.4f\n", "special-token attention mass", o.mean_special_token_mass);
+  for (size_t i = 0; i < o.layers.size(); ++i) {
+    const LayerOutlierMetrics& l = o.layers[i];
+    std::printf("layer %zu: sink share %.4f, special-token mass %.4f, RMS kurtosis FFN out %.4f, layer out %.4f\n", i,
+                l.sink_share, l.special_token_mass, l.ffn_output_rms_kurtosis, l.layer_output_rms_kurtosis);
+  }
   if (clipped_softmax) {
     for (size_t i = 0; i < o.layers.size(); ++i) {
       const LayerOutlierMetrics& l = o.layers[i];

@@ -1,7 +1,7 @@
 // bert_prep: text files -> WordPiece token shards for bert_train (train/corpus_prep.h).
 //
 //   bert_prep --input a.txt,b.txt --out DATA [--vocab vocab.txt | --vocab_size 8000]
-//             [--documents line|blank] [--validation_fraction 0.01] [--shard_tokens N] [--seed S]
+//             [--documents line|blank] [--sentences] [--validation_fraction 0.01] [--shard_tokens N] [--seed S]
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -17,6 +17,9 @@ ABSL_FLAG(std::string, out, "", "output directory: vocab.txt, train/, validation
 ABSL_FLAG(std::string, vocab, "", "an existing vocab.txt (e.g. bert-base-uncased's); empty: learn one");
 ABSL_FLAG(int32_t, vocab_size, 8000, "size of the learnt vocabulary when --vocab is not given");
 ABSL_FLAG(std::string, documents, "line", "line: one document per line; blank: blank-line separated");
+ABSL_FLAG(bool, sentences, false,
+          "store each sentence as its own segment, so bert_train's sequences get a [SEP] after every sentence "
+          "(the train/validation split stays per document)");
 ABSL_FLAG(double, validation_fraction, 0.01, "fraction of documents held out for validation");
 ABSL_FLAG(int64_t, shard_tokens, 50000000, "tokens per shard file");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the train/validation split");
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   config.validation_fraction = absl::GetFlag(FLAGS_validation_fraction);
   config.shard_tokens = absl::GetFlag(FLAGS_shard_tokens);
   config.seed = absl::GetFlag(FLAGS_seed);
+  config.sentences = absl::GetFlag(FLAGS_sentences);
   const std::string documents = absl::GetFlag(FLAGS_documents);
   if (documents == "line") {
     config.split = bertforge::DocumentSplit::kLine;
@@ -50,10 +54,11 @@ int main(int argc, char** argv) {
                           std::fflush(stdout);
                         }));
     const int64_t tokens = report.train_tokens + report.validation_tokens;
-    std::printf("bert_prep: %lld train documents (%lld tokens), %lld validation documents (%lld tokens), "
-                "%lld shards, vocabulary %d, [UNK] %.3f%%\n",
-                static_cast<long long>(report.train_documents), static_cast<long long>(report.train_tokens),
-                static_cast<long long>(report.validation_documents), static_cast<long long>(report.validation_tokens),
+    std::printf("bert_prep: %lld train documents (%lld segments, %lld tokens), %lld validation documents "
+                "(%lld segments, %lld tokens), %lld shards, vocabulary %d, [UNK] %.3f%%\n",
+                static_cast<long long>(report.train_documents), static_cast<long long>(report.train_segments),
+                static_cast<long long>(report.train_tokens), static_cast<long long>(report.validation_documents),
+                static_cast<long long>(report.validation_segments), static_cast<long long>(report.validation_tokens),
                 static_cast<long long>(report.shards), report.vocab_size,
                 tokens > 0 ? 100.0 * static_cast<double>(report.unknown_tokens) / static_cast<double>(tokens) : 0.0);
     return absl::OkStatus();

@@ -1,7 +1,8 @@
 // bert_train: masked-language-model pretraining of BERT (train/trainer.h).
 //
 //   bert_train --data DIR --out RUN [--preset tiny|mini|base | --config config.json]
-//              [--attention softmax|clipped_softmax|gated] [--steps N] [--batch_size B] ...
+//              [--attention softmax|clipped_softmax|gated] [--attention_init bert|reference]
+//              [--clip_alpha A [--clip_alpha_warmup_steps N]] [--steps N] [--batch_size B] ...
 //
 // DIR is what bert_prep writes: DIR/vocab.txt, DIR/train/*.zst, DIR/validation/*.zst.
 // A run killed mid-way continues from RUN/checkpoints/latest when started again. Ctrl-C (SIGINT) or SIGTERM
@@ -64,6 +65,15 @@ ABSL_FLAG(std::string, attention, "", "softmax, clipped_softmax or gated (defaul
 ABSL_FLAG(std::optional<float>, clip_gamma, std::nullopt, "clipped softmax gamma (e.g. -0.025)");
 ABSL_FLAG(std::optional<float>, clip_alpha, std::nullopt, "clipped softmax alpha: gamma = -alpha / T");
 ABSL_FLAG(std::optional<float>, clip_zeta, std::nullopt, "clipped softmax zeta (e.g. 1.0)");
+ABSL_FLAG(int64_t, clip_alpha_warmup_steps, 0,
+          "clipped softmax: raise alpha linearly from --clip_alpha_warmup_start to --clip_alpha over the first N "
+          "steps (0: off)");
+ABSL_FLAG(std::optional<float>, clip_alpha_warmup_start, std::nullopt,
+          "the alpha of the warm-up's first step (default zeta*T/(T-1), T = --seq_len: the clip threshold is then "
+          "uniform attention 1/T)");
+ABSL_FLAG(std::string, attention_init, "",
+          "bert (normal(0, initializer_range)) or reference (PyTorch's nn.Linear init U(+-1/sqrt(in)), as the "
+          "clipped-softmax paper's code) for the query/key/value projections (default: the preset's or config's)");
 ABSL_FLAG(std::optional<float>, gate_pi_init, std::nullopt, "gated attention: initial gate openness in (0, 1)");
 ABSL_FLAG(std::optional<float>, head_dropout, std::nullopt, "attention-head dropout probability");
 ABSL_FLAG(std::optional<float>, dropout, std::nullopt,
@@ -108,7 +118,8 @@ ABSL_FLAG(double, collective_timeout_s, 1800,
 namespace bertforge {
 namespace {
 
-// The model: --config, else the config of --init_from's checkpoint, else --preset; then the attention flags.
+// The model: --config, else the config of --init_from's checkpoint, else --preset; then the attention flags
+// (--attention_init only for a model initialised here: --init_from's weights are already initialised).
 absl::StatusOr<BertConfig> model_config(int32_t vocab_size, const CheckpointPaths* init_from) {
   BertConfig config;
   if (!absl::GetFlag(FLAGS_config).empty() || init_from != nullptr) {
@@ -122,6 +133,12 @@ absl::StatusOr<BertConfig> model_config(int32_t vocab_size, const CheckpointPath
   }
   if (!absl::GetFlag(FLAGS_attention).empty()) {
     BF_ASSIGN_OR_RETURN(config.attention, attention_variant_from_name(absl::GetFlag(FLAGS_attention)));
+  }
+  if (!absl::GetFlag(FLAGS_attention_init).empty()) {
+    if (init_from != nullptr) {
+      return absl::InvalidArgumentError("--init_from starts from the checkpoint's weights: drop --attention_init");
+    }
+    BF_ASSIGN_OR_RETURN(config.attention_init, attention_init_from_name(absl::GetFlag(FLAGS_attention_init)));
   }
   if (auto v = absl::GetFlag(FLAGS_clip_gamma)) config.clip_gamma = *v;
   if (auto v = absl::GetFlag(FLAGS_clip_alpha)) config.clip_alpha = *v;
@@ -233,6 +250,8 @@ absl::Status run(Communicator& communicator, Device device) {
   config.weight_decay = absl::GetFlag(FLAGS_weight_decay);
   config.max_grad_norm = absl::GetFlag(FLAGS_max_grad_norm);
   config.seed = absl::GetFlag(FLAGS_seed);
+  config.clip_alpha_warmup_steps = absl::GetFlag(FLAGS_clip_alpha_warmup_steps);
+  config.clip_alpha_warmup_start = absl::GetFlag(FLAGS_clip_alpha_warmup_start);
   config.log_interval = absl::GetFlag(FLAGS_log_interval);
   config.eval_interval = absl::GetFlag(FLAGS_eval_interval);
   config.eval_batches = absl::GetFlag(FLAGS_eval_batches);

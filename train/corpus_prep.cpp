@@ -1,4 +1,4 @@
-// bert_prep's pipeline: documents -> WordPiece ids -> train/validation shards.
+// bert_prep's pipeline: documents -> (sentences ->) WordPiece ids -> train/validation shards.
 #include "train/corpus_prep.h"
 
 #include <filesystem>
@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
@@ -18,6 +19,18 @@ namespace bertforge {
 namespace {
 
 inline constexpr uint64_t kValidationStreamTag = 0x56414C4944415445ull;  // "VALIDATE"
+
+// The word breaks of split_sentences: the ASCII whitespace the tokenizer turns into a space.
+bool is_break(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The length of the closing quote or bracket that starts `rest`, or 0.
+size_t closing_mark_length(absl::string_view rest) {
+  // ASCII, then U+2019, U+201D and U+00BB in UTF-8.
+  for (absl::string_view mark : {"\"", "'", ")", "]", "}", "\xE2\x80\x99", "\xE2\x80\x9D", "\xC2\xBB"}) {
+    if (absl::StartsWith(rest, mark)) return mark.size();
+  }
+  return 0;
+}
 
 // Calls fn(document_text) for every document of `path`.
 template <typename Fn>
@@ -80,6 +93,30 @@ class ShardSequence {
 
 }  // namespace
 
+std::vector<absl::string_view> split_sentences(absl::string_view text) {
+  std::vector<absl::string_view> sentences;
+  size_t start = 0;
+  auto end_sentence = [&](size_t end) {
+    absl::string_view sentence = text.substr(start, end - start);
+    while (!sentence.empty() && is_break(sentence.front())) sentence.remove_prefix(1);
+    while (!sentence.empty() && is_break(sentence.back())) sentence.remove_suffix(1);
+    if (!sentence.empty()) sentences.push_back(sentence);
+    start = end;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      end_sentence(i);
+    } else if (text[i] == '.' || text[i] == '!' || text[i] == '?') {
+      size_t end = i + 1;
+      while (const size_t mark = closing_mark_length(text.substr(end))) end += mark;
+      if (end == text.size() || is_break(text[end])) end_sentence(end);
+      i = end - 1;
+    }
+  }
+  end_sentence(text.size());
+  return sentences;
+}
+
 absl::StatusOr<CorpusPrepReport> prepare_corpus(const CorpusPrepConfig& config,
                                                 const std::function<void(const std::string&)>& progress) {
   auto say = [&](const std::string& line) {
@@ -129,14 +166,22 @@ absl::StatusOr<CorpusPrepReport> prepare_corpus(const CorpusPrepConfig& config,
     say(absl::StrCat("tokenizing ", input));
     BF_RETURN_IF_ERROR(for_each_document(input, config.split, [&](const std::string& text) {
       if (!write_status.ok()) return;
-      const std::vector<int32_t> ids = tokenizer.encode(text);
       const uint64_t i = static_cast<uint64_t>(document_index++);
-      if (ids.empty()) return;
-      for (int32_t id : ids) report.unknown_tokens += id == tokenizer.unk_id();
+      std::vector<std::vector<int32_t>> segments;
+      for (absl::string_view piece : config.sentences ? split_sentences(text) : std::vector<absl::string_view>{text}) {
+        std::vector<int32_t> ids = tokenizer.encode(piece);
+        if (!ids.empty()) segments.push_back(std::move(ids));
+      }
+      if (segments.empty()) return;
       const bool held_out = philox_uniform(config.seed, kValidationStreamTag, i) < config.validation_fraction;
       (held_out ? report.validation_documents : report.train_documents) += 1;
-      (held_out ? report.validation_tokens : report.train_tokens) += static_cast<int64_t>(ids.size());
-      write_status = (held_out ? validation : train).add(ids);
+      for (const std::vector<int32_t>& ids : segments) {
+        for (int32_t id : ids) report.unknown_tokens += id == tokenizer.unk_id();
+        (held_out ? report.validation_segments : report.train_segments) += 1;
+        (held_out ? report.validation_tokens : report.train_tokens) += static_cast<int64_t>(ids.size());
+        write_status = (held_out ? validation : train).add(ids);
+        if (!write_status.ok()) return;
+      }
       if (document_index % 100000 == 0) {
         say(absl::StrCat(document_index, " documents, ", report.train_tokens + report.validation_tokens, " tokens"));
       }

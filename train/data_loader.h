@@ -11,7 +11,11 @@
 //   [CLS] stream[k*C .. (k+1)*C) [SEP] [PAD] ...
 //
 // so a sequence may span several documents, separated by [SEP]. Every chunk
-// is full except the last, which is padded. token_type_ids are all 0 (no
+// is full except the last, which is padded. A document that ends exactly at a
+// chunk's end is followed by that sequence's closing [SEP], and the next
+// sequence starts [CLS] [SEP] (the separator). bert_prep --sentences stores
+// each sentence as a document of its own (train/corpus_prep.h), so then every
+// sentence is followed by a [SEP]. token_type_ids are all 0 (no
 // next-sentence prediction). The stream is held in memory, 4 bytes per token
 // (100M tokens take 400 MB); shards are decoded piece by piece while loading.
 //
@@ -101,6 +105,7 @@ class DataLoader {
   // Continues from `position` (taken from a loader with the same data and options).
   absl::Status restore(const LoaderPosition& position);
 
+  const MlmVocab& vocab() const { return vocab_; }
   int64_t sequence_count() const { return sequence_count_; }  // N
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
   int64_t token_count() const { return static_cast<int64_t>(stream_.size()); }  // stream length, separators included

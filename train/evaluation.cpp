@@ -26,6 +26,15 @@ int64_t for_each_eval_batch(DataLoader& loader, int64_t max_batches, Fn&& fn) {
   return batches;
 }
 
+// F32 (B,T): 1 where input_ids (int64 (B,T)) holds [CLS] or [SEP], the keys of the attention-sink metrics. The
+// MLM masking never touches these positions, so the masked ids show them.
+Tensor special_token_mask(const Tensor& input_ids, const MlmVocab& vocab) {
+  const int64_t* ids = input_ids.data<int64_t>();
+  std::vector<float> special(input_ids.numel());
+  for (int64_t i = 0; i < input_ids.numel(); ++i) special[i] = ids[i] == vocab.cls_id || ids[i] == vocab.sep_id;
+  return Tensor::from_vector(special, input_ids.shape());
+}
+
 int64_t count_scored(const Tensor& labels) {
   int64_t n = 0;
   const int64_t* l = labels.data<int64_t>();
@@ -49,6 +58,7 @@ PerplexityResult evaluate_pass(BertForMaskedLM& model, DataLoader& loader, int64
     const int64_t scored = count_scored(batch.labels);
     if (outliers != nullptr) {
       outliers->set_attention_mask(batch.attention_mask);
+      outliers->set_special_tokens(special_token_mask(batch.input_ids, loader.vocab()));
     } else if (scored == 0) {
       return;
     }

@@ -51,7 +51,9 @@ struct EvalResult {
 
 // Perplexity and outlier metrics over the same batches as evaluate_perplexity
 // (outlier metrics alone for an encoder-only model). The model's probe feeds the
-// metrics during the pass, then is cleared.
+// metrics during the pass, then is cleared. The attention-sink metrics take the
+// [CLS] and [SEP] positions of each batch as the special tokens, by the ids of
+// the loader's vocabulary.
 EvalResult evaluate(BertForMaskedLM& model, DataLoader& loader, int64_t max_batches = 0);
 
 // Agreement of a model's hidden states with a reference's, over real tokens (attention_mask 1).

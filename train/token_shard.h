@@ -17,7 +17,8 @@
 // and nothing after the last id. The header sits inside the compressed stream
 // so that a shard is an ordinary .zst file (`zstd -d` shows it). Document
 // boundaries are stored as lengths rather than separator ids, so no id is
-// reserved and the loader decides how documents are joined.
+// reserved and the loader decides how documents are joined. (A "document" is
+// whatever segment the writer chose: bert_prep --sentences writes sentences.)
 //
 // Integrity: besides zstd's checksum (corruption) and its frame check
 // (truncation), the reader requires the lengths to sum to token_count, the

@@ -1,6 +1,7 @@
 // The pretraining loop: one optimizer step = grad_accumulation micro-batches on every rank.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "ops/autocast.h"
 #include "ops/cpu/gemm.h"
 #include "train/checkpoint.h"
+#include "train/clip_alpha_warmup.h"
 #include "train/communicator_buckets.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
@@ -29,7 +31,16 @@ namespace {
 
 absl::Status invalid(absl::string_view what) { return absl::InvalidArgumentError(std::string(what)); }
 
-// What must not change between a checkpoint and the run that resumes from it.
+// The run's clipped softmax alpha warm-up; nullopt when off. The config must be valid.
+std::optional<ClipAlphaWarmup> clip_alpha_warmup(const TrainerConfig& config) {
+  if (config.clip_alpha_warmup_steps == 0) return std::nullopt;
+  return ClipAlphaWarmup{
+      config.clip_alpha_warmup_start.value_or(uniform_threshold_clip_alpha(config.model.clip_zeta, config.seq_len)),
+      *config.model.clip_alpha, config.clip_alpha_warmup_steps};
+}
+
+// What must not change between a checkpoint and the run that resumes from it. The alpha warm-up is there only
+// when on, so runs from before it existed still match.
 Json run_identity(const TrainerConfig& config) {
   Json identity = Json::object();
   identity.set("model", config.model.to_json());
@@ -37,6 +48,12 @@ Json run_identity(const TrainerConfig& config) {
   identity.set("batch_size", config.batch_size);
   identity.set("grad_accumulation", config.grad_accumulation);
   identity.set("seed", absl::StrCat(config.seed));
+  if (const std::optional<ClipAlphaWarmup> warmup = clip_alpha_warmup(config)) {
+    Json schedule = Json::object();
+    schedule.set("steps", warmup->steps);
+    schedule.set("start", static_cast<double>(warmup->start));
+    identity.set("clip_alpha_warmup", std::move(schedule));
+  }
   return identity;
 }
 
@@ -154,6 +171,19 @@ absl::Status TrainerConfig::validate() const {
   if (!(lr > 0) || weight_decay < 0 || max_grad_norm < 0 || !(adam_eps > 0)) {
     return invalid("--lr and --adam_eps must be positive, --weight_decay and --max_grad_norm non-negative");
   }
+  if (clip_alpha_warmup_steps < 0) return invalid("--clip_alpha_warmup_steps must be >= 0");
+  if (clip_alpha_warmup_steps > 0 &&
+      (model.attention != AttentionVariant::kClippedSoftmax || !model.clip_alpha.has_value())) {
+    return invalid("--clip_alpha_warmup_steps ramps the clipped softmax alpha up to the model's: it needs "
+                   "--attention clipped_softmax with --clip_alpha (the target)");
+  }
+  if (clip_alpha_warmup_start.has_value()) {
+    if (clip_alpha_warmup_steps == 0) return invalid("--clip_alpha_warmup_start needs --clip_alpha_warmup_steps");
+    if (!(*clip_alpha_warmup_start >= 0.0f && std::isfinite(*clip_alpha_warmup_start))) {
+      return invalid(absl::StrCat("--clip_alpha_warmup_start must be finite and >= 0, got ",
+                                  *clip_alpha_warmup_start));
+    }
+  }
   if (log_interval < 1 || eval_interval < 0 || eval_batches < 0 || checkpoint_interval < 0 || stop_after < 0) {
     return invalid("intervals must be non-negative (--log_interval at least 1)");
   }
@@ -257,6 +287,9 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     std::printf("      kurtosis avg %.2f max %.2f  inf-norm max FFN out %.2f, FFN i+o %.2f, LN(FFN i+o) %.2f\n",
                 outliers.avg_kurtosis, outliers.max_kurtosis, outliers.max_ffn_output_inf_norm,
                 outliers.max_ffn_output_plus_residual_inf_norm, outliers.max_layer_output_inf_norm);
+    std::printf("      RMS kurtosis avg %.2f max %.2f  attention sink share %.2f (max %.2f), special-token mass %.3f\n",
+                outliers.avg_rms_kurtosis, outliers.max_rms_kurtosis, outliers.mean_sink_share,
+                outliers.max_sink_share, outliers.mean_special_token_mass);
     Json record = Json::object();
     record.set("step", at_step);
     record.set("val_loss", result.mean_loss);
@@ -267,6 +300,11 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     record.set("val_max_ffn_output_inf_norm", outliers.max_ffn_output_inf_norm);
     record.set("val_max_ffn_output_plus_residual_inf_norm", outliers.max_ffn_output_plus_residual_inf_norm);
     record.set("val_max_layer_output_inf_norm", outliers.max_layer_output_inf_norm);
+    record.set("val_avg_rms_kurtosis", outliers.avg_rms_kurtosis);
+    record.set("val_max_rms_kurtosis", outliers.max_rms_kurtosis);
+    record.set("val_sink_share", outliers.mean_sink_share);
+    record.set("val_max_sink_share", outliers.max_sink_share);
+    record.set("val_special_token_mass", outliers.mean_special_token_mass);
     if (config.model.attention == AttentionVariant::kClippedSoftmax) {
       record.set("val_dead_row_fraction", outliers.mean_dead_row_fraction);
       // A probability survives the clip only above -gamma / (zeta - gamma); below it the output is exactly 0
@@ -308,12 +346,23 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
       std::printf("bert_train: CPU GEMM paths %s (BERTFORGE_GEMM_ISA forces one)\n", cpu::gemm_paths_summary().c_str());
     }
   }
+  // The clipped softmax alpha that step `at_step` trains with and the evaluation after it uses: the warm-up's or
+  // the model's; nullopt for the other variants and for a fixed gamma. The model is given it before each step.
+  const std::optional<ClipAlphaWarmup> alpha_warmup = clip_alpha_warmup(config);
+  auto clip_alpha_at = [&](int64_t at_step) -> std::optional<float> {
+    if (alpha_warmup) return alpha_warmup->alpha_at(std::max<int64_t>(at_step - 1, 0));
+    if (config.model.attention != AttentionVariant::kClippedSoftmax) return std::nullopt;
+    return config.model.clip_alpha;
+  };
+  model.set_clip_alpha(clip_alpha_at(step));  // for the final evaluation of a run resumed at its end
   const int64_t first_step = step;
   const auto run_start = std::chrono::steady_clock::now();
   bool stop = false;  // a stop was requested on some rank: end after this step, with a checkpoint
   while (step < config.steps && !stop) {
     if (config.stop_after > 0 && step - first_step >= config.stop_after) return absl::OkStatus();
     ++step;
+    const std::optional<float> clip_alpha = clip_alpha_at(step);
+    model.set_clip_alpha(clip_alpha);
     const auto step_start = std::chrono::steady_clock::now();
     // The step's batches first: their labelled-token counts, summed over ranks, weight the micro-batch losses.
     std::vector<MlmBatch> batches;
@@ -363,6 +412,7 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     record.set("grad_norm", grad_norm);
     record.set("tokens_per_s", static_cast<double>(tokens) / step_seconds);
     if (loss_scaler.enabled()) record.set("loss_scale", static_cast<double>(loss_scale));
+    if (clip_alpha) record.set("clip_alpha", static_cast<double>(*clip_alpha));
     if (!applied) {
       record.set("skipped", true);  // gradients not finite: no update
       std::printf("step %lld: gradients not finite (loss scale %g): step skipped%s\n", static_cast<long long>(step),
@@ -370,9 +420,10 @@ absl::Status train_bert(const TrainerConfig& config, Communicator& communicator)
     }
     BF_RETURN_IF_ERROR(metrics.write(record));
     if (step % config.log_interval == 0 || step == first_step + 1 || step == config.steps) {
-      std::printf("%s\n", progress_line(step, config.steps, loss, lr, grad_norm,
-                                        static_cast<double>(tokens) / step_seconds, mean_step_seconds)
-                              .c_str());
+      std::string line = progress_line(step, config.steps, loss, lr, grad_norm,
+                                       static_cast<double>(tokens) / step_seconds, mean_step_seconds);
+      if (alpha_warmup && step <= alpha_warmup->steps) absl::StrAppend(&line, "  clip alpha ", *clip_alpha);
+      std::printf("%s\n", line.c_str());
       std::fflush(stdout);
     }
     if (stop) break;

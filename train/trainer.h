@@ -20,8 +20,8 @@
 // micro-batches all compute the same gradient (up to float rounding).
 //
 // An existing run in run_dir (one with a checkpoint) is continued by default; a run with other settings
-// (model, batch, seed) is refused, naming what differs. Starting over there must be asked for explicitly
-// (ExistingRun::kReplace, bert_train --overwrite): its checkpoints are deleted first, in one atomic step.
+// (model, batch, seed, clip alpha warm-up) is refused, naming what differs. Starting over there must be asked for
+// explicitly (ExistingRun::kReplace, bert_train --overwrite): its checkpoints are deleted first, in one atomic step.
 //
 // Stopping early (TrainerConfig::stop_requested, e.g. Ctrl-C through train/stop_signals.h): the ranks agree to
 // stop at the end of the step in progress, rank 0 writes a checkpoint of it, and train_bert returns Cancelled; the
@@ -40,6 +40,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -82,6 +83,12 @@ struct TrainerConfig {
   float weight_decay = 0.01f;
   float max_grad_norm = 1.0f;
   float adam_eps = 1e-6f;  // BERT's value
+  // Clipped softmax alpha warm-up (train/clip_alpha_warmup.h): over the first clip_alpha_warmup_steps optimizer
+  // steps alpha rises linearly from clip_alpha_warmup_start (default zeta T / (T - 1), T = seq_len, where the
+  // clip threshold is uniform attention 1/T) to model.clip_alpha. Needs the clipped-softmax variant with
+  // clip_alpha set. 0: off. Part of the run's settings that a resume must repeat.
+  int64_t clip_alpha_warmup_steps = 0;
+  std::optional<float> clip_alpha_warmup_start;
   uint64_t seed = 0;
   // Where the model, its gradients and the optimizer state live; batches are moved there. A CUDA device needs
   // the CUDA backend registered (cuda/device.h) before train_bert.

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "core/check.h"
+#include "ops/cpu/gemm_avx512_tile.h"
 #include "ops/cpu/gemm_kernels.h"
 
 #if defined(__x86_64__)
@@ -32,12 +33,7 @@ namespace bertforge::cpu::detail {
 __attribute__((target("avx512f"))) void Avx512Kernel::microkernel(int64_t kc, const float* a, const float* b,
                                                                   float alpha, float beta, float* C, int64_t ldc) {
   static_assert(NR == 32, "the AVX-512 microkernel holds a C row in two zmm registers");
-  // Touch the C tile now so that its cache lines arrive while the k loop runs.
-#pragma GCC unroll 16
-  for (int64_t i = 0; i < MR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + NR - 1), _MM_HINT_T0);
-  }
+  prefetch_c_tile<MR>(C, ldc);
   // c0[i] holds C(i, 0..15), c1[i] C(i, 16..31); fully unrolled loops with constant indices keep them in registers.
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 16
@@ -57,22 +53,7 @@ __attribute__((target("avx512f"))) void Avx512Kernel::microkernel(int64_t kc, co
     b += NR;
   }
 
-  // C(i, :) = alpha * c + beta * C(i, :), without reading C when beta == 0.
-  const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
-  if (beta != 0.0f) {
-#pragma GCC unroll 16
-    for (int64_t i = 0; i < MR; ++i) {
-      float* row = C + i * ldc;
-      _mm512_storeu_ps(row, _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(row), _mm512_mul_ps(valpha, c0[i])));
-      _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(row + 16), _mm512_mul_ps(valpha, c1[i])));
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int64_t i = 0; i < MR; ++i) {
-      _mm512_storeu_ps(C + i * ldc, _mm512_mul_ps(valpha, c0[i]));
-      _mm512_storeu_ps(C + i * ldc + 16, _mm512_mul_ps(valpha, c1[i]));
-    }
-  }
+  store_c_tile<MR>(c0, c1, alpha, beta, C, ldc);
 }
 
 bool Avx512Kernel::cpu_supports() { return __builtin_cpu_supports("avx512f"); }

@@ -33,6 +33,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "ops/cpu/gemm_avx512_tile.h"
 #include "ops/cpu/gemm_kernels.h"
 
 #if defined(__x86_64__)
@@ -161,11 +162,7 @@ void pack_pairs(const bf16* src, int64_t line_stride, int64_t elem_stride, int64
 BF_TARGET_BF16 void Avx512Bf16Kernel::microkernel(int64_t steps, const uint32_t* a, const uint32_t* b, float alpha,
                                                   float beta, float* C, int64_t ldc) {
   static_assert(NR == 32 && KC % 2 == 0, "a C row is two zmm registers; K blocks hold whole pairs");
-#pragma GCC unroll 16
-  for (int64_t i = 0; i < MR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + NR - 1), _MM_HINT_T0);
-  }
+  prefetch_c_tile<MR>(C, ldc);
   // c0[i] holds C(i, 0..15), c1[i] C(i, 16..31); fully unrolled loops with constant indices keep them in registers.
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 16
@@ -185,21 +182,7 @@ BF_TARGET_BF16 void Avx512Bf16Kernel::microkernel(int64_t steps, const uint32_t*
     b += NR;
   }
 
-  const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
-  if (beta != 0.0f) {
-#pragma GCC unroll 16
-    for (int64_t i = 0; i < MR; ++i) {
-      float* row = C + i * ldc;
-      _mm512_storeu_ps(row, _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(row), _mm512_mul_ps(valpha, c0[i])));
-      _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(row + 16), _mm512_mul_ps(valpha, c1[i])));
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int64_t i = 0; i < MR; ++i) {
-      _mm512_storeu_ps(C + i * ldc, _mm512_mul_ps(valpha, c0[i]));
-      _mm512_storeu_ps(C + i * ldc + 16, _mm512_mul_ps(valpha, c1[i]));
-    }
-  }
+  store_c_tile<MR>(c0, c1, alpha, beta, C, ldc);
 }
 
 void Avx512Bf16Kernel::pack_a(const bf16* src, int64_t line_stride, int64_t elem_stride, int64_t lines, int64_t kc,

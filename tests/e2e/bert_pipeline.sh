@@ -13,6 +13,17 @@ prep_excerpt "$work/data" --vocab_size 600
   fail "bert_prep wrote no vocab or shards"
 echo "ok: bert_prep"
 
+# --sentences: the same train and validation documents as above, now cut into more segments (one per sentence).
+prep_excerpt "$work/data_sentences" --vocab "$work/data/vocab.txt" --sentences
+python3 - "$work/data.prep.log" "$work/data_sentences.prep.log" <<'PY' || fail "bert_prep --sentences counts"
+import re, sys
+pattern = r"(\d+) train documents \((\d+) segments.*?(\d+) validation documents \((\d+) segments"
+whole, cut = (list(map(int, re.search(pattern, open(log).read()).groups())) for log in sys.argv[1:])
+print(f"documents/segments: train {whole[:2]} -> {cut[:2]}, validation {whole[2:]} -> {cut[2:]}")
+sys.exit(0 if whole[0::2] == cut[0::2] == whole[1::2] and cut[1] > cut[0] and cut[3] > cut[2] else 1)
+PY
+echo "ok: bert_prep --sentences"
+
 "$build/bert_train" --data "$work/data" --out "$work/run" --preset tiny --seq_len 64 --batch_size 8 --steps 30 \
   --warmup_steps 3 --lr 2e-3 --log_interval 10 --eval_interval 15 --eval_batches 4 --checkpoint_interval 15 \
   > "$work/train.log" 2>&1 || { cat "$work/train.log"; fail "bert_train"; }
@@ -45,8 +56,9 @@ echo "ok: plot_metrics"
 
 "$build/bert_eval" --checkpoint "$work/run/checkpoints/step-00000030" --data "$work/data" --seq_len 64 \
   --batch_size 8 --batches 4 > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "bert_eval"; }
-grep -q "perplexity" "$work/eval.log" && grep -q "kurtosis" "$work/eval.log" && grep -q "inf-norm" "$work/eval.log" ||
-  fail "bert_eval table lacks perplexity, kurtosis or inf-norm: $(cat "$work/eval.log")"
+grep -q "perplexity" "$work/eval.log" && grep -q "kurtosis" "$work/eval.log" && grep -q "inf-norm" "$work/eval.log" &&
+  grep -q "RMS kurtosis" "$work/eval.log" && grep -q "sink share" "$work/eval.log" ||
+  fail "bert_eval table lacks perplexity, kurtosis, inf-norm, RMS kurtosis or sink share: $(cat "$work/eval.log")"
 "$build/bert_eval" --checkpoint "$work/run" --data "$work/data" --seq_len 64 --batch_size 8 --batches 4 --json \
   > "$work/eval.json" 2>&1 || { cat "$work/eval.json"; fail "bert_eval --json"; }
 python3 - "$work/eval.json" <<'PY' || fail "bert_eval --json: $(cat "$work/eval.json")"
@@ -54,6 +66,8 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["perplexity"] > 1 and r["avg_kurtosis"] > 1 and r["max_ffn_output_inf_norm"] > 0, r
 assert len(r["layers"]) == 2, r["layers"]
+assert 1 <= r["avg_rms_kurtosis"] <= r["max_rms_kurtosis"], r
+assert 0 < r["mean_special_token_mass"] <= 1 and 0 <= r["mean_sink_share"] <= r["max_sink_share"] <= 1, r
 PY
 echo "ok: bert_eval"
 

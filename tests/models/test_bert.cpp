@@ -1,8 +1,8 @@
 // BertForMaskedLM against PyTorch, llm.c style: tests/models/make_bert_fixture.py writes a tiny BERT's weights,
 // inputs, logits, loss, every gradient and 10 AdamW losses per attention variant (softmax, clipped softmax,
 // gated) to tests/models/fixtures/bert_<variant>.safetensors; this test loads the weights, runs the same
-// computation and compares. Also: a gradient check of gated attention, dropout keys, the probes, and
-// checkpoints with Hugging Face's tied duplicates.
+// computation and compares. Also: a gradient check of gated attention, dropout keys, the probes, the
+// attention init options, the clip alpha override, and checkpoints with Hugging Face's tied duplicates.
 //
 // Tolerances (float32 throughout, the fixture's logits are O(1), loss ~5):
 //   logits      1e-5 absolute
@@ -315,6 +315,75 @@ TEST(Bert, InitialisationFollowsHuggingFace) {
   // Distinct parameters draw distinct streams.
   EXPECT_NE(model.layers[0]->attention_self.query.weight.to_float_vector(),
             model.layers[0]->attention_self.key.weight.to_float_vector());
+}
+
+// sqrt(mean of v^2): the standard deviation of values of mean ~0.
+double rms(const std::vector<float>& v) {
+  double sum_sq = 0;
+  for (float x : v) sum_sq += static_cast<double>(x) * x;
+  return std::sqrt(sum_sq / static_cast<double>(v.size()));
+}
+
+// attention_init "reference": Q, K, V weights and biases (and the gate weight) are U(-1/sqrt(in), 1/sqrt(in)), of
+// standard deviation 1/sqrt(3 in); every other Linear keeps normal(0, initializer_range) and a zero bias. The
+// draw is deterministic in the seed.
+TEST(Bert, ReferenceAttentionInitIsPyTorchsLinearInit) {
+  BertConfig config = BertConfig::mini();
+  config.attention = AttentionVariant::kGated;
+  config.attention_init = AttentionInit::kReference;
+  const BertForMaskedLM model(config, 11);
+  const double in = static_cast<double>(config.hidden_size);
+  for (const auto& layer : model.layers) {
+    const BertSelfAttention& attention = layer->attention_self;
+    for (const Linear* projection : {&attention.query, &attention.key, &attention.value}) {
+      const std::vector<float> weight = projection->weight.to_float_vector(), bias = projection->bias.to_float_vector();
+      for (const std::vector<float>* values : {&weight, &bias}) {
+        const auto [low, high] = std::minmax_element(values->begin(), values->end());
+        EXPECT_GE(*low, -1.0 / std::sqrt(in));
+        EXPECT_LE(*high, 1.0 / std::sqrt(in));
+      }
+      EXPECT_NEAR(rms(weight), 1.0 / std::sqrt(3.0 * in), 0.02 / std::sqrt(3.0 * in));  // 65536 draws
+      EXPECT_NEAR(rms(bias), 1.0 / std::sqrt(3.0 * in), 0.15 / std::sqrt(3.0 * in));    // 256 draws
+    }
+    const std::vector<float> gate = attention.gate_weight.to_float_vector();
+    const double head_size = static_cast<double>(config.head_size());
+    for (float g : gate) EXPECT_LE(std::fabs(g), 1.0 / std::sqrt(head_size));
+    EXPECT_NEAR(rms(gate), 1.0 / std::sqrt(3.0 * head_size), 0.15 / std::sqrt(3.0 * head_size));
+    for (float b : attention.gate_bias.to_float_vector()) EXPECT_FLOAT_EQ(b, 0.0f);  // logit(0.5)
+    for (const Linear* other : {&layer->attention_output_dense, &layer->intermediate_dense, &layer->output_dense}) {
+      EXPECT_NEAR(rms(other->weight.to_float_vector()), config.initializer_range, 1e-3);
+      for (float b : other->bias.to_float_vector()) EXPECT_EQ(b, 0.0f);
+    }
+  }
+  EXPECT_EQ(BertForMaskedLM(config, 11).layers[1]->attention_self.key.bias.to_float_vector(),
+            model.layers[1]->attention_self.key.bias.to_float_vector());
+  EXPECT_NE(BertForMaskedLM(config, 12).layers[1]->attention_self.key.bias.to_float_vector(),
+            model.layers[1]->attention_self.key.bias.to_float_vector());
+  // The default init ("bert") is unchanged: Q keeps normal(0, initializer_range) and a zero bias.
+  config.attention_init = AttentionInit::kBert;
+  const BertForMaskedLM bert_init(config, 11);
+  EXPECT_NEAR(rms(bert_init.layers[0]->attention_self.query.weight.to_float_vector()), config.initializer_range, 1e-3);
+  for (float b : bert_init.layers[0]->attention_self.query.bias.to_float_vector()) EXPECT_EQ(b, 0.0f);
+}
+
+// A clip alpha override (the trainer's warm-up) gives exactly the forward pass of a model whose config has that
+// alpha, and clearing it returns to the config's alpha.
+TEST(Bert, ClipAlphaOverrideActsAsTheConfigsAlpha) {
+  BertConfig config = small_config();
+  config.attention = AttentionVariant::kClippedSoftmax;
+  config.clip_alpha = 1.0f;  // below T / (T - 1) = 1.25, T = 5: the near-uniform rows of a fresh model survive
+  BertConfig other = config;
+  other.clip_alpha = 0.5f;
+  BertForMaskedLM model(config, 5);
+  const BertForMaskedLM reference(other, 5);
+  const Tensor ids = small_ids();
+  const std::vector<float> at_config = model.forward(ids).logits.to_float_vector();
+  model.set_clip_alpha(0.5f);
+  const std::vector<float> overridden = model.forward(ids).logits.to_float_vector();
+  EXPECT_EQ(overridden, reference.forward(ids).logits.to_float_vector());
+  EXPECT_NE(overridden, at_config);
+  model.set_clip_alpha(std::nullopt);
+  EXPECT_EQ(model.forward(ids).logits.to_float_vector(), at_config);
 }
 
 // bert-base-uncased as transformers' BertForMaskedLM (no pooler): 109,514,298 parameters.

@@ -1,5 +1,5 @@
-// BertConfig: presets, config.json round trips (ours and a Hugging Face file), the clipped-softmax gamma, and
-// validation errors that name the offending field.
+// BertConfig: presets, config.json round trips (ours and a Hugging Face file), the attention init, the
+// clipped-softmax gamma, and validation errors that name the offending field.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -71,13 +71,34 @@ TEST(BertConfig, JsonRoundTrip) {
   EXPECT_EQ(BertConfig::base().to_json().get("bertforge_clip_alpha"), nullptr);
 }
 
+// The attention projections' init: "bert" is the default and is not written (configs from before the field read
+// the same), "reference" round-trips, anything else is an error.
+TEST(BertConfig, AttentionInitRoundTrips) {
+  EXPECT_EQ(BertConfig::base().attention_init, AttentionInit::kBert);
+  EXPECT_EQ(BertConfig::base().to_json().get("bertforge_attention_init"), nullptr);
+  EXPECT_EQ(parse(R"({"bertforge_attention_init": "bert"})").attention_init, AttentionInit::kBert);
+  BertConfig c = BertConfig::tiny();
+  c.attention_init = AttentionInit::kReference;
+  const Json json = c.to_json();
+  EXPECT_EQ(json.get("bertforge_attention_init")->as_string(), "reference");
+  const BertConfig back = parse(json.dump());
+  EXPECT_EQ(back.attention_init, AttentionInit::kReference);
+  EXPECT_EQ(back.to_json(), json);
+  EXPECT_EQ(*attention_init_from_name("reference"), AttentionInit::kReference);
+  EXPECT_TRUE(absl::StrContains(parse_error(R"({"bertforge_attention_init": "xavier"})"),
+                                "unknown attention init \"xavier\"; expected bert or reference"));
+  EXPECT_TRUE(absl::StrContains(parse_error(R"({"bertforge_attention_init": 1})"), "must be a string"));
+}
+
 TEST(BertConfig, ClipGammaFromAlphaOrGamma) {
   BertConfig c;
   c.clip_gamma = -0.03f;
   EXPECT_EQ(c.clip_gamma_for(128), -0.03f);
+  EXPECT_FLOAT_EQ(c.clip_gamma_for(128, 1.6f), -0.0125f);  // an override replaces gamma too
   c.clip_alpha = 3.2f;
   EXPECT_FLOAT_EQ(c.clip_gamma_for(128), -0.025f);
   EXPECT_FLOAT_EQ(c.clip_gamma_for(64), -0.05f);
+  EXPECT_FLOAT_EQ(c.clip_gamma_for(64, 1.6f), -0.025f);
 }
 
 // bert-base-uncased's config.json, as transformers writes it: unknown fields are ignored.

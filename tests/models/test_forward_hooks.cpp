@@ -165,7 +165,7 @@ TEST(ForwardHooks, WithoutCallbacksTapReturnsItsArgument) {
   EXPECT_TRUE(y.shares_storage_with(x));
   const ActivationHook empty_hook;
   const ProbeFn empty_probe;
-  const ForwardContext with_empty{DropoutContext(), &empty_hook, &empty_probe};
+  const ForwardContext with_empty{DropoutContext(), &empty_hook, &empty_probe, std::nullopt};
   EXPECT_TRUE(with_empty.tap(0, TapPoint::kLayerOutput, x).shares_storage_with(x));
 }
 

@@ -1,8 +1,9 @@
 // The pretraining loop end to end on a synthetic language: the loss falls, the
 // validation perplexity ends far below the unigram baseline, a run killed after a
 // checkpoint or stopped on request and then continued logs exactly the losses of an
-// uninterrupted run, existing runs are continued, refused or replaced as asked, and
-// a run can start from another's weights.
+// uninterrupted run (also in the middle of a clipped softmax alpha warm-up), existing
+// runs are continued, refused or replaced as asked, and a run can start from another's
+// weights.
 #include "train/trainer.h"
 
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "core/json.h"
 #include "tests/support/test_support.h"
 #include "train/checkpoint.h"
+#include "train/clip_alpha_warmup.h"
 #include "train/data_loader.h"
 #include "train/evaluation.h"
 #include "train/token_shard.h"
@@ -92,6 +94,24 @@ class Trainer : public test_support::TempDirTest {
     }
     return out;
   }
+
+  // `straight` (run dir "straight", 24 steps, a checkpoint every 10) has run to the end; the same run in "killed",
+  // stopped after 14 steps (4 after the step-10 checkpoint) and then continued, must log exactly its losses.
+  // Returns the killed run's config.
+  TrainerConfig expect_killed_run_continues_on_the_same_losses(const TrainerConfig& straight) {
+    TrainerConfig killed = straight;
+    killed.run_dir = path("killed");
+    killed.stop_after = 14;
+    EXPECT_TRUE(train_bert(killed).ok());
+    EXPECT_EQ(losses("killed").size(), 14u);
+    killed.stop_after = 0;
+    EXPECT_TRUE(train_bert(killed).ok());  // resumes from step 10
+    const std::map<int64_t, double> a = losses("straight"), b = losses("killed");
+    EXPECT_EQ(a.size(), 24u);
+    EXPECT_EQ(b.size(), 24u);
+    for (const auto& [step, loss] : a) EXPECT_EQ(b.count(step) ? b.at(step) : -1.0, loss) << "step " << step;
+    return killed;
+  }
 };
 
 TEST_F(Trainer, LearnsTheSyntheticLanguage) {
@@ -126,18 +146,7 @@ TEST_F(Trainer, InterruptedRunsContinueOnTheSameLosses) {
   straight.checkpoint_interval = 10;
   ASSERT_TRUE(train_bert(straight).ok());
 
-  TrainerConfig killed = straight;
-  killed.run_dir = path("killed");
-  killed.stop_after = 14;  // dies 4 steps after the step-10 checkpoint
-  ASSERT_TRUE(train_bert(killed).ok());
-  EXPECT_EQ(losses("killed").size(), 14u);
-  killed.stop_after = 0;
-  ASSERT_TRUE(train_bert(killed).ok());  // resumes from step 10
-
-  const std::map<int64_t, double> a = losses("straight"), b = losses("killed");
-  ASSERT_EQ(a.size(), 24u);
-  ASSERT_EQ(b.size(), 24u);
-  for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
+  const TrainerConfig killed = expect_killed_run_continues_on_the_same_losses(straight);
 
   // A stop requested mid-run (Ctrl-C in bert_train) ends the run after the step in progress with a checkpoint of
   // it, and continuing from there also logs exactly the uninterrupted run's losses.
@@ -154,7 +163,7 @@ TEST_F(Trainer, InterruptedRunsContinueOnTheSameLosses) {
   EXPECT_EQ(read_trainer_state(*latest)->get("step")->as_int64(), 13);
   stopped.stop_requested = nullptr;
   ASSERT_TRUE(train_bert(stopped).ok());  // continues from step 13
-  const std::map<int64_t, double> c = losses("stopped");
+  const std::map<int64_t, double> a = losses("straight"), c = losses("stopped");
   ASSERT_EQ(c.size(), 24u);
   for (const auto& [step, loss] : a) EXPECT_EQ(c.at(step), loss) << "step " << step;
 
@@ -301,6 +310,67 @@ TEST_F(Trainer, MixedPrecisionTracksFp32) {
   }
 }
 
+// Clipped softmax with an alpha warm-up over 20 steps: each step record logs the alpha it trained with, alpha(s)
+// at step s + 1 (train/clip_alpha_warmup.h); a run killed in the middle of the warm-up and continued logs exactly
+// the uninterrupted run's losses; continuing it with another warm-up is refused. Without a warm-up every step
+// logs the model's alpha.
+TEST_F(Trainer, ClipAlphaWarmupResumesExactly) {
+  TrainerConfig straight = config("straight");
+  straight.model.attention = AttentionVariant::kClippedSoftmax;
+  straight.model.clip_alpha = 4.0f;
+  straight.steps = 24;
+  straight.checkpoint_interval = 10;
+  straight.clip_alpha_warmup_steps = 20;
+  ASSERT_TRUE(train_bert(straight).ok());
+
+  // Killed half-way through the warm-up.
+  const TrainerConfig killed = expect_killed_run_continues_on_the_same_losses(straight);
+
+  // The logged alphas: zeta T / (T - 1) = 32/31 at step 1, 4 from step 21 on.
+  const ClipAlphaWarmup warmup{uniform_threshold_clip_alpha(1.0f, 32), 4.0f, 20};
+  auto alphas = [&](const std::string& run) {
+    std::map<int64_t, double> out;
+    for (absl::string_view line : absl::StrSplit(*read_file(path(run + "/metrics.jsonl")), '\n', absl::SkipEmpty())) {
+      const Json record = *Json::parse(line);
+      if (record.get("loss") != nullptr) out[record.get("step")->as_int64()] = record.get("clip_alpha")->as_number();
+    }
+    return out;
+  };
+  for (const char* run : {"straight", "killed"}) {
+    const std::map<int64_t, double> alpha = alphas(run);
+    ASSERT_EQ(alpha.size(), 24u) << run;
+    for (const auto& [step, value] : alpha) {
+      EXPECT_EQ(value, static_cast<double>(warmup.alpha_at(step - 1))) << run << " step " << step;
+    }
+    EXPECT_FLOAT_EQ(alpha.at(1), 32.0f / 31.0f) << run;
+    EXPECT_FLOAT_EQ(alpha.at(11), 32.0f / 31.0f + (4.0f - 32.0f / 31.0f) * 0.5f) << run;
+    EXPECT_EQ(alpha.at(21), 4.0) << run;
+    EXPECT_EQ(alpha.at(24), 4.0) << run;
+  }
+
+  // Another warm-up is another run.
+  TrainerConfig other = killed;
+  other.clip_alpha_warmup_steps = 10;
+  absl::Status status = train_bert(other);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("clip_alpha_warmup.steps 20 -> 10"), absl::string_view::npos) << status.message();
+  other = killed;
+  other.clip_alpha_warmup_start = 2.0f;
+  status = train_bert(other);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("clip_alpha_warmup.start"), absl::string_view::npos) << status.message();
+
+  // No warm-up: the model's alpha throughout, so the first step's loss differs from the warm-up's.
+  TrainerConfig fixed = straight;
+  fixed.run_dir = path("fixed");
+  fixed.steps = 2;
+  fixed.warmup_steps = 2;
+  fixed.clip_alpha_warmup_steps = 0;
+  ASSERT_TRUE(train_bert(fixed).ok());
+  for (const auto& [step, value] : alphas("fixed")) EXPECT_EQ(value, 4.0) << "step " << step;
+  EXPECT_NE(losses("fixed").at(1), losses("straight").at(1));
+}
+
 TEST_F(Trainer, RejectsBadConfigurationAndData) {
   TrainerConfig c = config("bad");
   c.seq_len = 64;  // beyond max_position_embeddings = 32
@@ -315,6 +385,21 @@ TEST_F(Trainer, RejectsBadConfigurationAndData) {
   EXPECT_EQ(*parse_mixed_precision("bf16"), DType::kBF16);
   EXPECT_EQ(*parse_mixed_precision("fp16"), DType::kF16);
   EXPECT_FALSE(parse_mixed_precision("f16").ok());
+  // The alpha warm-up needs clipped softmax with an alpha, and a start needs a warm-up.
+  c = config("bad");
+  c.clip_alpha_warmup_steps = 5;
+  absl::Status warmup = train_bert(c);
+  EXPECT_NE(warmup.message().find("needs --attention clipped_softmax with --clip_alpha"), absl::string_view::npos)
+      << warmup;
+  c.model.attention = AttentionVariant::kClippedSoftmax;
+  EXPECT_FALSE(train_bert(c).ok());  // gamma, no alpha
+  c.model.clip_alpha = 3.0f;
+  c.clip_alpha_warmup_start = -1.0f;
+  EXPECT_NE(train_bert(c).message().find("--clip_alpha_warmup_start must be finite and >= 0"), absl::string_view::npos);
+  c.clip_alpha_warmup_steps = 0;
+  c.clip_alpha_warmup_start = 1.0f;
+  EXPECT_NE(train_bert(c).message().find("--clip_alpha_warmup_start needs --clip_alpha_warmup_steps"),
+            absl::string_view::npos);
   c = config("bad");
   c.train_data = path("missing.zst");
   absl::Status status = train_bert(c);
