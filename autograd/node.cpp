@@ -45,7 +45,6 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
         edge.leaf = meta;
       }
       edge.shape = input.shape();
-      edge.dtype = input.dtype();
     }
     edges.push_back(std::move(edge));
   }

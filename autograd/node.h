@@ -27,7 +27,6 @@ struct Edge {
   std::shared_ptr<Node> node;
   std::shared_ptr<AutogradMeta> leaf;
   Shape shape;  // the input's shape, to check the gradient the op returns
-  DType dtype = DType::kF32;
 
   bool needs_grad() const { return node != nullptr || leaf != nullptr; }
 };

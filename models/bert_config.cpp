@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "core/file_io.h"
 #include "ops/head_dropout_mask.h"
+#include "ops/softmax.h"
 
 namespace bertforge {
 
@@ -130,9 +131,8 @@ absl::StatusOr<BertConfig> BertConfig::preset(absl::string_view name) {
 }
 
 float BertConfig::clip_gamma_for(int64_t seq_len, std::optional<float> alpha_override) const {
-  BF_CHECK(seq_len > 0, "clip_gamma_for: seq_len must be positive, got ", seq_len);
   const std::optional<float> alpha = alpha_override.has_value() ? alpha_override : clip_alpha;
-  return alpha.has_value() ? -*alpha / static_cast<float>(seq_len) : clip_gamma;
+  return alpha.has_value() ? clipped_softmax_gamma_from_alpha(*alpha, seq_len) : clip_gamma;
 }
 
 absl::Status BertConfig::validate() const {

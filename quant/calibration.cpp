@@ -180,11 +180,4 @@ PerplexityResult evaluate_fake_quant_perplexity(BertForMaskedLM& model, DataLoad
   return evaluate_perplexity(model, loader, max_batches);
 }
 
-EvalResult evaluate_fake_quant(BertForMaskedLM& model, DataLoader& loader, const ActivationQuantizer& quantizer,
-                               int64_t max_batches) {
-  check_layers(model, quantizer);
-  const ScopedActivationHook hook(model, quantizer.hook());
-  return evaluate(model, loader, max_batches);
-}
-
 }  // namespace bertforge

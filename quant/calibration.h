@@ -111,11 +111,9 @@ class ScopedActivationHook {
   ActivationHook previous_;
 };
 
-// evaluate_perplexity / evaluate (train/evaluation.h) with the quantizer's hook set for the call; the
-// quantizer must be built for the model's number of layers.
+// evaluate_perplexity (train/evaluation.h) with the quantizer's hook set for the call; the quantizer must be built
+// for the model's number of layers.
 PerplexityResult evaluate_fake_quant_perplexity(BertForMaskedLM& model, DataLoader& loader,
                                                 const ActivationQuantizer& quantizer, int64_t max_batches = 0);
-EvalResult evaluate_fake_quant(BertForMaskedLM& model, DataLoader& loader, const ActivationQuantizer& quantizer,
-                               int64_t max_batches = 0);
 
 }  // namespace bertforge

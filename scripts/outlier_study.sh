@@ -34,12 +34,11 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 out=${OUT:-runs/outlier-study}
 data=runs/data
 mkdir -p "$out" docs
+# shellcheck source=scripts/study_lib.sh
+source scripts/study_lib.sh  # prepare_kjv, train NAME FLAGS...
 
 # ---- data: the KJV corpus, with the main job's learnt vocabulary and with MiniLM's ----
-[ -f "$data/kjv.txt" ] || scripts/make_corpus.sh "$data/kjv.txt"
-[ -f "$data/kjv/vocab.txt" ] ||
-  "$build/bert_prep" --input "$data/kjv.txt" --out "$data/kjv" --vocab_size 8000 --documents blank \
-    --validation_fraction 0.02
+prepare_kjv
 [ -f "$data/kjv-minilm/vocab.txt" ] ||
   "$build/bert_prep" --input "$data/kjv.txt" --out "$data/kjv-minilm" --vocab .cache/minilm/vocab.txt \
     --documents blank --validation_fraction 0.02
@@ -62,14 +61,6 @@ train_flags=(--data "$data/kjv" --preset tiny --seq_len "$seq_len" --batch_size 
   --warmup_steps 100 --lr 1e-3 --eval_interval 500 --eval_batches 20 --checkpoint_interval 500 --log_interval 100
   --seed 0)
 final=$(printf "checkpoints/step-%08d/model.safetensors" "$steps")
-# train NAME BERT_TRAIN_FLAGS...: OUT/NAME, unless its final checkpoint exists (an interrupted run resumes).
-train() {
-  local name=$1
-  shift
-  [ -f "$out/$name/$final" ] && return 0
-  echo "outlier_study: training $name"
-  "$build/bert_train" "${train_flags[@]}" --out "$out/$name" "$@" | tee -a "$out/$name.log"
-}
 train vanilla
 train clipped --attention clipped_softmax --clip_alpha "$clip_alpha" --clip_zeta 1 --head_dropout 0.1
 # alpha = 1 puts the clip threshold below uniform attention (1/T), so no attention row can be clipped away entirely.

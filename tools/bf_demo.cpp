@@ -1,5 +1,5 @@
-// bf_demo: a small end-to-end training run of the framework, the README's main
-// job until the BERT trainer lands. A two-layer MLP with LayerNorm, GELU and
+// bf_demo: the smallest end-to-end training run of the framework, for reading the
+// core, autograd and ops layers without BERT around them. A two-layer MLP with LayerNorm, GELU and
 // dropout learns to classify points of three interleaved spirals with AdamW;
 // it prints the falling loss and the final accuracy on held-out points.
 //

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Writes docs/clip_study.md and docs/clip_study.svg from the runs scripts/clip_study.sh trained (standard library only).
+
+    tools/clip_study_report.py --runs runs/clip-study --docs docs --steps 1000
+
+Reads RUNS/<run>/metrics.jsonl (bert_train: the validation records, and the clip_alpha of the step records) for the
+runs below. The tables hold the numbers as measured; the findings are sentences computed from them, so they follow
+the numbers on a rerun. A run that is missing or unfinished is reported as such.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from outlier_study_report import fmt, line_chart, markdown_table  # noqa: E402
+
+RUNS = [  # (directory, title)
+    ("vanilla", "vanilla softmax"),
+    ("clipped", "clipped softmax, BERT init"),
+    ("clipped-ref", "clipped softmax, reference init"),
+    ("clipped-warmup", "clipped softmax, alpha warm-up"),
+    ("clipped-ref-warmup", "clipped softmax, reference init + alpha warm-up"),
+    ("gated", "gated attention"),
+]
+WITHIN = 0.15  # the issue's bar: clipped softmax within 15% of vanilla's validation perplexity
+DEAD_AFTER_WARMUP = 0.10  # and fewer than 10% of the attention rows dead once alpha has reached its target
+
+
+def records(path):
+    """(validation records, {step: clip_alpha}) of a bert_train metrics.jsonl."""
+    evals, alphas = [], {}
+    with open(path) as f:
+        for r in map(json.loads, filter(str.strip, f)):
+            if "val_loss" in r:
+                evals.append(r)
+            elif "clip_alpha" in r:
+                alphas[r["step"]] = r["clip_alpha"]
+    return evals, alphas
+
+
+def warmup_end(alphas):
+    """The first step that trained with the final alpha (1 without a warm-up)."""
+    target = alphas[max(alphas)]
+    return min(s for s, a in alphas.items() if a == target)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", required=True)
+    parser.add_argument("--docs", required=True)
+    parser.add_argument("--steps", type=int, required=True)
+    args = parser.parse_args()
+
+    runs = {}
+    for name, title in RUNS:
+        path = os.path.join(args.runs, name, "metrics.jsonl")
+        if not os.path.exists(path):
+            continue
+        evals, alphas = records(path)
+        if evals:
+            runs[name] = {"title": title, "evals": evals, "alphas": alphas, "last": evals[-1]}
+    if "vanilla" not in runs:
+        sys.exit(f"clip_study_report: no vanilla run with a validation record under {args.runs}")
+    vanilla = runs["vanilla"]["last"]
+    unigram = vanilla["val_unigram_perplexity"]
+
+    rows = []
+    for name, r in runs.items():
+        last = r["last"]
+        dead_end = last.get("val_dead_row_fraction")
+        dead_warm = None
+        if r["alphas"]:
+            end = warmup_end(r["alphas"])
+            after = [e for e in r["evals"] if e["step"] >= end]
+            dead_warm = after[0].get("val_dead_row_fraction") if after else None
+            r["dead_after_warmup"], r["dead_step"] = dead_warm, after[0]["step"] if after else None
+        rows.append([r["title"], f"{last['step']}", fmt(last["val_perplexity"]),
+                     f"{last['val_perplexity'] / vanilla['val_perplexity']:.2f}x",
+                     "—" if dead_warm is None else f"{dead_warm:.1%} (step {r['dead_step']})",
+                     "—" if dead_end is None else f"{dead_end:.1%}", fmt(last.get("val_sink_share")),
+                     fmt(last.get("val_special_token_mass"), 3), fmt(last["val_max_kurtosis"]),
+                     fmt(last.get("val_max_rms_kurtosis")), fmt(last["val_max_ffn_output_inf_norm"])])
+
+    clipped = {n: r for n, r in runs.items() if n.startswith("clipped")}
+    missing = [t for n, t in RUNS if n not in runs or runs[n]["last"]["step"] < args.steps]
+    lines = [
+        "# Clipped softmax at the seed's alpha on a small BERT",
+        "",
+        *([f"**In progress:** {len(RUNS) - len(missing)} of {len(RUNS)} runs have finished; the figures below are "
+           "those measured so far.", ""] if missing else []),
+        "Issue 16, study (a): the seed paper's clipped softmax (gamma = -alpha/T, zeta = 1, alpha = 3.2) on a BERT small "
+        "enough for a CPU, against vanilla softmax and gated attention on the same budget, and what it takes to make it "
+        "train: the reference code's attention initialisation and an alpha warm-up. Produced by",
+        "",
+        "```sh",
+        f"STEPS={args.steps} scripts/clip_study.sh",
+        "```",
+        "",
+        f"mini preset (4 layers, hidden 256, 4 heads), T = 128, batch 32, {args.steps} steps "
+        f"({args.steps * 32 * 128 / 1e6:.1f}M tokens), lr 1e-3 with a 10% warm-up and linear decay, bf16 mixed "
+        "precision, on the KJV with one [SEP] per sentence (`bert_prep --sentences`). Validation on the held-out 2% "
+        "of chapters (20 batches, MLM-masked as in training). Dead rows: the fraction of attention rows whose every "
+        "probability is clipped to 0 (they pass no gradient to Q and K), mean over layers; sink share: the fraction of "
+        "heads putting at least 0.3 of their attention on [CLS]/[SEP], mean over layers; kurtosis: the seed's (max "
+        "over layers); RMS kurtosis: He et al.'s, of the per-neuron RMS (docs/design.md, Outlier metrics).",
+        "",
+    ]
+    lines += markdown_table(["run", "step", "val perplexity", "vs vanilla", "dead rows, first evaluation at alpha 3.2",
+                             "dead rows at the end", "sink share", "special-token mass", "max kurtosis",
+                             "max RMS kurtosis", "max FFN out inf-norm"], rows)
+    lines += ["", f"Unigram perplexity of the validation tokens: {unigram:.2f}.", "", "**Findings.**", ""]
+    budget_ok = vanilla["val_perplexity"] < 0.5 * unigram
+    lines.append(f"- The budget: vanilla ends at perplexity {vanilla['val_perplexity']:.2f}, "
+                 + ("below" if budget_ok else "NOT below") + f" half the unigram baseline ({0.5 * unigram:.2f}).")
+    for name, r in clipped.items():
+        ratio = r["last"]["val_perplexity"] / vanilla["val_perplexity"]
+        dead = r.get("dead_after_warmup")
+        verdict = "within" if ratio <= 1 + WITHIN else "not within"
+        text = (f"- {r['title']}: perplexity {r['last']['val_perplexity']:.2f}, {ratio:.2f}x vanilla's "
+                f"({verdict} {WITHIN:.0%})")
+        if dead is not None:
+            text += (f"; {dead:.1%} of attention rows dead at step {r['dead_step']}, the first evaluation at alpha 3.2 "
+                     + ("(below" if dead < DEAD_AFTER_WARMUP else "(not below") + f" {DEAD_AFTER_WARMUP:.0%})")
+        lines.append(text + ".")
+    if "gated" in runs:
+        g = runs["gated"]["last"]["val_perplexity"]
+        lines.append(f"- Gated attention: perplexity {g:.2f}, {g / vanilla['val_perplexity']:.2f}x vanilla's.")
+    if missing:
+        lines.append(f"- Not run yet, or not finished at {args.steps} steps (figures are from the last evaluation): "
+                     + "; ".join(missing) + ".")
+    lines += ["", "![validation curves](clip_study.svg)", ""]
+    with open(os.path.join(args.docs, "clip_study.md"), "w") as f:
+        f.write("\n".join(lines))
+
+    def series(key):  # every run in every panel (empty where it lacks the metric), so colours match the legend
+        return [(r["title"], [(e["step"], e[key]) for e in r["evals"] if e.get(key) is not None])
+                for r in runs.values()]
+    panels = [("validation perplexity", series("val_perplexity")),
+              ("dead attention rows (fraction)", series("val_dead_row_fraction")),
+              ("attention sink share", series("val_sink_share"))]
+    line_chart(os.path.join(args.docs, "clip_study.svg"), "Clipped softmax at alpha = 3.2, mini, T = 128",
+               [p for p in panels if any(points for _, points in p[1])])  # no clipped run yet: no dead-row panel
+
+
+if __name__ == "__main__":
+    main()
