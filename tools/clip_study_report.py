@@ -64,6 +64,11 @@ def main():
         sys.exit(f"clip_study_report: no vanilla run with a validation record under {args.runs}")
     vanilla = runs["vanilla"]["last"]
     unigram = vanilla["val_unigram_perplexity"]
+    vanilla_at = {e["step"]: e["val_perplexity"] for e in runs["vanilla"]["evals"]}
+
+    def vs_vanilla(last):
+        """A run's perplexity over vanilla's at the same step (an unfinished run is compared where it stopped)."""
+        return last["val_perplexity"] / vanilla_at.get(last["step"], vanilla["val_perplexity"])
 
     rows = []
     for name, r in runs.items():
@@ -76,7 +81,7 @@ def main():
             dead_warm = after[0].get("val_dead_row_fraction") if after else None
             r["dead_after_warmup"], r["dead_step"] = dead_warm, after[0]["step"] if after else None
         rows.append([r["title"], f"{last['step']}", fmt(last["val_perplexity"]),
-                     f"{last['val_perplexity'] / vanilla['val_perplexity']:.2f}x",
+                     f"{vs_vanilla(last):.2f}x",
                      "—" if dead_warm is None else f"{dead_warm:.1%} (step {r['dead_step']})",
                      "—" if dead_end is None else f"{dead_end:.1%}", fmt(last.get("val_sink_share")),
                      fmt(last.get("val_special_token_mass"), 3), fmt(last["val_max_kurtosis"]),
@@ -106,7 +111,7 @@ def main():
         "over layers); RMS kurtosis: He et al.'s, of the per-neuron RMS (docs/design.md, Outlier metrics).",
         "",
     ]
-    lines += markdown_table(["run", "step", "val perplexity", "vs vanilla", "dead rows, first evaluation at alpha 3.2",
+    lines += markdown_table(["run", "step", "val perplexity", "vs vanilla at that step", "dead rows, first evaluation at alpha 3.2",
                              "dead rows at the end", "sink share", "special-token mass", "max kurtosis",
                              "max RMS kurtosis", "max FFN out inf-norm"], rows)
     lines += ["", f"Unigram perplexity of the validation tokens: {unigram:.2f}.", "", "**Findings.**", ""]
@@ -114,18 +119,19 @@ def main():
     lines.append(f"- The budget: vanilla ends at perplexity {vanilla['val_perplexity']:.2f}, "
                  + ("below" if budget_ok else "NOT below") + f" half the unigram baseline ({0.5 * unigram:.2f}).")
     for name, r in clipped.items():
-        ratio = r["last"]["val_perplexity"] / vanilla["val_perplexity"]
+        ratio = vs_vanilla(r["last"])
         dead = r.get("dead_after_warmup")
         verdict = "within" if ratio <= 1 + WITHIN else "not within"
-        text = (f"- {r['title']}: perplexity {r['last']['val_perplexity']:.2f}, {ratio:.2f}x vanilla's "
-                f"({verdict} {WITHIN:.0%})")
+        text = (f"- {r['title']}: perplexity {r['last']['val_perplexity']:.2f} at step {r['last']['step']}, "
+                f"{ratio:.2f}x vanilla's at that step ({verdict} {WITHIN:.0%})")
         if dead is not None:
             text += (f"; {dead:.1%} of attention rows dead at step {r['dead_step']}, the first evaluation at alpha 3.2 "
                      + ("(below" if dead < DEAD_AFTER_WARMUP else "(not below") + f" {DEAD_AFTER_WARMUP:.0%})")
         lines.append(text + ".")
     if "gated" in runs:
-        g = runs["gated"]["last"]["val_perplexity"]
-        lines.append(f"- Gated attention: perplexity {g:.2f}, {g / vanilla['val_perplexity']:.2f}x vanilla's.")
+        g = runs["gated"]["last"]
+        lines.append(f"- Gated attention: perplexity {g['val_perplexity']:.2f} at step {g['step']}, "
+                     f"{vs_vanilla(g):.2f}x vanilla's at that step.")
     if missing:
         lines.append(f"- Not run yet, or not finished at {args.steps} steps (figures are from the last evaluation): "
                      + "; ".join(missing) + ".")
