@@ -48,6 +48,7 @@
 #include "absl/strings/string_view.h"
 #include "core/dtype.h"
 #include "models/bert_config.h"
+#include "train/clip_alpha_warmup.h"
 #include "train/communicator.h"
 #include "train/loss_scaler.h"
 #include "train/mlm_masking.h"
@@ -112,6 +113,8 @@ struct TrainerConfig {
   int64_t stop_after = 0;
 
   absl::Status validate() const;
+  // The run's clipped softmax alpha warm-up; nullopt when off. The config must be valid.
+  std::optional<ClipAlphaWarmup> clip_alpha_warmup() const;
 };
 
 // Trains as one rank of `communicator`'s world (every rank calls it with the
