@@ -4,7 +4,7 @@
 #include <limits>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "models/encoder_linears.h"
 #include "ops/activation.h"
 #include "ops/cross_entropy.h"
 #include "ops/dropout.h"
@@ -89,7 +89,7 @@ BertForMaskedLM::BertForMaskedLM(const BertConfig& config, uint64_t init_seed, B
   register_module("bert.embeddings", embeddings);
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     layers.push_back(std::make_unique<BertLayer>(config, i));
-    register_module(absl::StrCat("bert.encoder.layer.", i), *layers.back());
+    register_module(encoder_layer_name(i), *layers.back());
   }
   if (has_mlm_head()) {
     decoder_bias = register_parameter("cls.predictions.bias", {config.vocab_size}, ParamInit::zeros());

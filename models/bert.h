@@ -29,8 +29,10 @@
 // loading ignores them. A pretraining checkpoint's pooler and NSP head (bert.pooler.*, cls.seq_relationship.*)
 // are reported as unexpected by a non-strict load.
 //
-// Encoder only: built with BertHead::kNone, the model has no MLM head (no cls.* parameters), as Hugging Face's
-// BertModel (e.g. sentence-transformers' all-MiniLM-L6-v2): encode() works, forward() is an error.
+// Encoder only: built with BertHead::kEncoderOnly, the model has no MLM head (no cls.* parameters), as Hugging
+// Face's BertModel (e.g. sentence-transformers' all-MiniLM-L6-v2): encode() works, forward() is an error. One class
+// serves both so that every encoder consumer (evaluation, sentence embeddings, quant/) takes a BertForMaskedLM:
+// despite the class name, only has_mlm_head() says whether the MLM head is there.
 // models/hf_checkpoint.h loads either kind of Hugging Face file, choosing the head from its tensor names.
 #pragma once
 
@@ -69,9 +71,10 @@ struct BertOutput {
   Tensor loss;    // 0-d: the mean MLM cross-entropy; undefined when no labels were given
 };
 
-// Whether a BertForMaskedLM has its MLM head (cls.predictions.*) or is the encoder alone.
-enum class BertHead { kMaskedLM, kNone };
+// Whether a BertForMaskedLM has its MLM head (cls.predictions.*) or is the encoder alone (Hugging Face's BertModel).
+enum class BertHead { kMaskedLM, kEncoderOnly };
 
+// BERT with the MLM head, or, built with BertHead::kEncoderOnly, the encoder alone (file comment).
 class BertForMaskedLM : public Module {
  public:
   // Builds and initialises the model; the config must be valid (BertConfig::validate).
@@ -117,7 +120,7 @@ class BertForMaskedLM : public Module {
 
   BertEmbeddings embeddings;                       // bert.embeddings
   std::vector<std::unique_ptr<BertLayer>> layers;  // bert.encoder.layer.<i>
-  // The MLM head. Without one (BertHead::kNone) decoder_bias is undefined and the transform modules are
+  // The MLM head. Without one (BertHead::kEncoderOnly) decoder_bias is undefined and the transform modules are
   // not registered: they are neither parameters nor in checkpoints.
   Tensor decoder_bias;                             // cls.predictions.bias (V)
   Linear transform_dense;                          // cls.predictions.transform.dense

@@ -5,11 +5,10 @@
 #include <optional>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "models/encoder_linears.h"
 
 namespace bertforge {
 namespace {
@@ -29,14 +28,9 @@ std::optional<int64_t> dim_of(const StateDict& tensors, absl::string_view name, 
 }
 
 std::optional<int64_t> layer_count(const StateDict& tensors) {
-  constexpr absl::string_view kLayer = "bert.encoder.layer.";
   std::optional<int64_t> count;
   for (const auto& [name, tensor] : tensors) {
-    if (!absl::StartsWith(name, kLayer)) continue;
-    const absl::string_view rest = absl::string_view(name).substr(kLayer.size());
-    int64_t index = 0;
-    if (!absl::SimpleAtoi(rest.substr(0, rest.find('.')), &index)) continue;
-    count = std::max(count.value_or(0), index + 1);
+    if (const auto split = split_encoder_layer_name(name)) count = std::max(count.value_or(0), split->first + 1);
   }
   return count;
 }
@@ -54,7 +48,7 @@ std::string describe_config_mismatch(const BertConfig& config, const StateDict& 
       {"hidden_size", config.hidden_size, dim_of(tensors, "bert.embeddings.word_embeddings.weight", 1)},
       {"num_hidden_layers", config.num_hidden_layers, layer_count(tensors)},
       {"intermediate_size", config.intermediate_size,
-       dim_of(tensors, "bert.encoder.layer.0.intermediate.dense.weight", 0)},
+       dim_of(tensors, encoder_linear_info(EncoderLinear::kIntermediate).weight_name(0), 0)},
       {"max_position_embeddings", config.max_position_embeddings,
        dim_of(tensors, "bert.embeddings.position_embeddings.weight", 0)},
       {"type_vocab_size", config.type_vocab_size, dim_of(tensors, "bert.embeddings.token_type_embeddings.weight", 0)},

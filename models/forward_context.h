@@ -34,7 +34,7 @@
 //                   observe, or a replacement of the same shape (fake quantization). A replacement is made
 //                   outside autograd's view unless the hook builds it from differentiable ops, so replacing is
 //                   meant for no-grad evaluation.
-//   ProbeFn         observes the [probe] points only (the outlier metrics' tensors), by name, after the hook:
+//   ProbeFn         observes the [probe] points only (the outlier metrics' tensors), by site, after the hook:
 //                   it sees what the model continues with.
 // With neither set, tap() hands its argument straight back: no copy, no name is built.
 //
@@ -171,17 +171,14 @@ using ActivationHook = std::function<Tensor(const TapSite& site, const Tensor& v
 
 // ---- Probes (observe only) ---------------------------------------------------------------------------------
 
-// Called with (name, tensor) at each probe point; it must not modify the tensor. Tensors are the live
-// activations (they may carry autograd history): copy or reduce them, don't keep them.
-using ProbeFn = std::function<void(const std::string& name, const Tensor& value)>;
-
-inline constexpr const char* kProbeAttentionProbs = "attention_probs";
-inline constexpr const char* kProbeFfnOutput = "ffn_output";
-inline constexpr const char* kProbeFfnOutputPlusResidual = "ffn_output_plus_residual";
-inline constexpr const char* kProbeLayerOutput = "layer_output";
-
-// "layer.<layer>.<point>".
-inline std::string probe_name(int64_t layer, const char* point) { return absl::StrCat("layer.", layer, ".", point); }
+// The probe points are the tap points with TapPointInfo::probe, the outlier metrics' tensors
+// (train/outlier_metrics.h): attention_probs, ffn_output, ffn_output_plus_residual and layer_output of every
+// encoder layer; the embeddings have none.
+//
+// Called with (site, tensor) at each probe point, after the hook: the tensor is the hook's replacement, if any. It
+// must not modify the tensor. Tensors are the live activations (they may carry autograd history): copy or reduce
+// them, don't keep them.
+using ProbeFn = std::function<void(const TapSite& site, const Tensor& value)>;
 
 // ---- The context -------------------------------------------------------------------------------------------
 
@@ -205,7 +202,7 @@ struct ForwardContext {
                replaced.defined() ? replaced.shape_str() : std::string("an undefined tensor"));
       value = std::move(replaced);
     }
-    if (probed) (*probe)(site.name(), value);
+    if (probed) (*probe)(site, value);
     return value;
   }
 };

@@ -8,7 +8,7 @@
 //                       sentence-transformers' all-MiniLM-L6-v2)
 //
 // The layout is read from the names: tensors under cls.predictions.* mean the MLM head is there (the model is
-// built with it), none means an encoder-only model (BertHead::kNone, encode() only); a missing "bert." prefix
+// built with it), none means an encoder-only model (BertHead::kEncoderOnly, encode() only); a missing "bert." prefix
 // is added. The pooler (dense + tanh on the [CLS] state) and the NSP head are not part of bertforge's BERT:
 // they are set aside and listed in HfLoadReport::ignored, never loaded. Everything else loads strictly
 // (Module::load_state_dict): a missing or unexpected tensor, or a wrong shape, is an error that names the
@@ -32,7 +32,7 @@ struct HfCheckpointLayout {
   bool bert_prefix = true;  // names start with "bert." (BertForMaskedLM, BertForPreTraining), not BertModel's
   bool mlm_head = true;     // has cls.predictions.*
 
-  BertHead head() const { return mlm_head ? BertHead::kMaskedLM : BertHead::kNone; }
+  BertHead head() const { return mlm_head ? BertHead::kMaskedLM : BertHead::kEncoderOnly; }
   // "BertForMaskedLM layout (bert.* + cls.predictions.*)", "BertModel layout (encoder only, no MLM head)", ...
   std::string describe() const;
 };

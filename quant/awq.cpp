@@ -19,10 +19,6 @@
 namespace bertforge::quant {
 namespace {
 
-std::string layer_param(int64_t layer, absl::string_view suffix) {
-  return absl::StrCat("bert.encoder.layer.", layer, ".", suffix);
-}
-
 Tensor vector_tensor(const std::vector<float>& v) {
   return Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
 }
@@ -185,9 +181,7 @@ absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const Calibration
   for (int64_t l = 0; l < L; ++l) {
     for (FoldGroup group : kFoldGroups) {
       std::vector<std::string> names;
-      for (const std::string& linear : fold_group_linears(group)) {
-        names.push_back(layer_param(l, absl::StrCat(linear, ".weight")));
-      }
+      for (const EncoderLinearInfo& linear : fold_group_linears(group)) names.push_back(linear.weight_name(l));
       const Tensor W = group_weight(model, l, group);  // (N of every Linear, K)
       const GroupPlan plan = plan_group(W, stats->at(l, group), options);
       if (plan.alpha != 0) result.scales[static_cast<size_t>(l)].at(group) = plan.scale;
@@ -233,7 +227,6 @@ absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, const Calibration
 }
 
 absl::StatusOr<AwqResult> quantize_awq(BertForMaskedLM& model, DataLoader& loader, const AwqOptions& options) {
-  BF_RETURN_IF_ERROR(options.validate());
   return quantize_awq(model, loader_batches(loader, options.calibration_batches), options);
 }
 

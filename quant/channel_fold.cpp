@@ -31,20 +31,6 @@ void compose(Tensor& slot, const Tensor& factor) {
                         : factor.clone();
 }
 
-Linear& group_linear(BertLayer& layer, FoldGroup group, size_t i) {
-  switch (group) {
-    case FoldGroup::kQkv: {
-      Linear* qkv[] = {&layer.attention_self.query, &layer.attention_self.key, &layer.attention_self.value};
-      return *qkv[i];
-    }
-    case FoldGroup::kContext: return layer.attention_output_dense;
-    case FoldGroup::kFfnInput: return layer.intermediate_dense;
-    case FoldGroup::kGeluOutput: return layer.output_dense;
-  }
-  BF_CHECK(false, "unknown fold group");
-  return layer.output_dense;
-}
-
 absl::Status check_scale(const Tensor& s, int64_t width, int64_t layer, FoldGroup group) {
   const auto bad = [&](const std::string& what) {
     return absl::InvalidArgumentError(
@@ -63,8 +49,9 @@ absl::Status check_scale(const Tensor& s, int64_t width, int64_t layer, FoldGrou
 void fold_group(BertForMaskedLM& model, int64_t l, FoldGroup group, const Tensor& s) {
   BertLayer& layer = *model.layers[static_cast<size_t>(l)];
   const Tensor inv = reciprocal(s);
-  const size_t linears = group == FoldGroup::kQkv ? 3 : 1;
-  for (size_t i = 0; i < linears; ++i) scale_in_place(group_linear(layer, group, i).weight, s);  // W[:, j] *= s_j
+  for (const EncoderLinearInfo& linear : fold_group_linears(group)) {
+    scale_in_place(linear.module(layer).weight, s);  // W[:, j] *= s_j
+  }
   switch (group) {
     case FoldGroup::kQkv: {
       LayerNorm& ln = l == 0 ? model.embeddings.layer_norm : model.layers[static_cast<size_t>(l - 1)]->output_layer_norm;
@@ -135,23 +122,24 @@ const char* fold_group_producer(FoldGroup group) {
   return "?";
 }
 
-std::vector<std::string> fold_group_linears(FoldGroup group) {
+std::vector<EncoderLinearInfo> fold_group_linears(FoldGroup group) {
   switch (group) {
-    case FoldGroup::kQkv: return {"attention.self.query", "attention.self.key", "attention.self.value"};
-    case FoldGroup::kContext: return {"attention.output.dense"};
-    case FoldGroup::kFfnInput: return {"intermediate.dense"};
-    case FoldGroup::kGeluOutput: return {"output.dense"};
+    case FoldGroup::kQkv:
+      return {encoder_linear_info(EncoderLinear::kQuery), encoder_linear_info(EncoderLinear::kKey),
+              encoder_linear_info(EncoderLinear::kValue)};
+    case FoldGroup::kContext: return {encoder_linear_info(EncoderLinear::kAttentionOutput)};
+    case FoldGroup::kFfnInput: return {encoder_linear_info(EncoderLinear::kIntermediate)};
+    case FoldGroup::kGeluOutput: return {encoder_linear_info(EncoderLinear::kOutput)};
   }
   return {};
 }
 
 Tensor group_weight(const BertForMaskedLM& model, int64_t layer, FoldGroup group) {
   BertLayer& bert_layer = *model.layers[static_cast<size_t>(layer)];
-  const size_t linears = fold_group_linears(group).size();
   std::vector<float> rows;
   int64_t N = 0, K = 0;
-  for (size_t i = 0; i < linears; ++i) {
-    const Tensor w = group_linear(bert_layer, group, i).weight.to(Device::cpu()).contiguous();
+  for (const EncoderLinearInfo& linear : fold_group_linears(group)) {
+    const Tensor w = linear.module(bert_layer).weight.to(Device::cpu()).contiguous();
     const std::vector<float> values = w.to_float_vector();
     rows.insert(rows.end(), values.begin(), values.end());
     N += w.size(0);
@@ -187,10 +175,9 @@ absl::Status fold_input_scales(BertForMaskedLM& model, const std::vector<LayerIn
       if (!s.defined()) continue;
       const int64_t width = group == FoldGroup::kGeluOutput ? config.intermediate_size : config.hidden_size;
       BF_RETURN_IF_ERROR(check_scale(s, width, static_cast<int64_t>(l), group));
-      for (size_t i = 0; i < fold_group_linears(group).size(); ++i) {
-        if (group_linear(*model.layers[l], group, i).has_forward_override()) {
-          return absl::FailedPreconditionError(absl::StrCat("fold_input_scales: layer ", l, " ",
-                                                            fold_group_linears(group)[i],
+      for (const EncoderLinearInfo& linear : fold_group_linears(group)) {
+        if (linear.module(*model.layers[l]).has_forward_override()) {
+          return absl::FailedPreconditionError(absl::StrCat("fold_input_scales: layer ", l, " ", linear.name,
                                                             " has a forward override; fold the FP model"));
         }
       }
@@ -207,7 +194,7 @@ absl::Status fold_input_scales(BertForMaskedLM& model, const std::vector<LayerIn
 
 std::unique_ptr<BertForMaskedLM> clone_bert(const BertForMaskedLM& model) {
   auto copy = std::make_unique<BertForMaskedLM>(model.config(), /*init_seed=*/0,
-                                                model.has_mlm_head() ? BertHead::kMaskedLM : BertHead::kNone);
+                                                model.has_mlm_head() ? BertHead::kMaskedLM : BertHead::kEncoderOnly);
   StateDict state;
   for (const auto& [name, tensor] : model.state_dict()) state.emplace_back(name, tensor.to(Device::cpu()).clone());
   const absl::Status loaded = copy->load_state_dict(state, LoadMode::kStrict);
@@ -226,7 +213,7 @@ std::unique_ptr<BertForMaskedLM> clone_bert(const BertForMaskedLM& model) {
 }
 
 std::string folded_scale_name(int64_t layer, const char* kind) {
-  return absl::StrCat("bert.encoder.layer.", layer, ".folded.", kind);
+  return absl::StrCat(encoder_layer_prefix(layer), "folded.", kind);
 }
 
 StateDict folded_scale_tensors(const BertForMaskedLM& model) {

@@ -40,6 +40,7 @@
 #include "core/tensor.h"
 #include "models/bert.h"
 #include "models/bert_layer.h"
+#include "models/encoder_linears.h"
 #include "models/module.h"
 
 namespace bertforge::quant {
@@ -51,8 +52,8 @@ inline constexpr FoldGroup kFoldGroups[] = {FoldGroup::kQkv, FoldGroup::kContext
 const char* fold_group_name(FoldGroup group);  // "qkv", "context", "ffn_input", "gelu_output"
 // What absorbs 1/s: "layernorm", "value", "layernorm", "gelu*1/s".
 const char* fold_group_producer(FoldGroup group);
-// The Linears of `group` (names under bert.encoder.layer.<i>., without ".weight"): query, key, value for kQkv.
-std::vector<std::string> fold_group_linears(FoldGroup group);
+// The Linears of `group` (rows of models/encoder_linears.h), in forward order: query, key, value for kQkv.
+std::vector<EncoderLinearInfo> fold_group_linears(FoldGroup group);
 
 // 1 / s element-wise: s F32 (K) with no zero entry -> F32 (K) on the CPU.
 Tensor reciprocal(const Tensor& s);

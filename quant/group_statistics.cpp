@@ -1,6 +1,9 @@
 // quant/group_statistics.cpp — the statistics pass over the fold groups' inputs (see group_statistics.h).
 #include "quant/group_statistics.h"
 
+#include <optional>
+#include <utility>
+
 #include "autograd/grad_mode.h"
 #include "quant/calibration.h"
 
@@ -26,15 +29,7 @@ CalibrationBatchSource vector_batches(const std::vector<MlmBatch>& batches) {
 }
 
 TapSite group_input_site(int64_t layer, FoldGroup group) {
-  switch (group) {
-    case FoldGroup::kQkv:
-      return layer == 0 ? TapSite{kEmbeddingsLayer, TapPoint::kEmbeddingLayerNorm}
-                        : TapSite{layer - 1, TapPoint::kLayerOutput};
-    case FoldGroup::kContext: return {layer, TapPoint::kContext};
-    case FoldGroup::kFfnInput: return {layer, TapPoint::kAttentionLayerNorm};
-    case FoldGroup::kGeluOutput: return {layer, TapPoint::kGelu};
-  }
-  return {};
+  return fold_group_linears(group).front().input_site(layer);  // the group's Linears share it
 }
 
 absl::StatusOr<GroupInputStatistics> collect_group_input_statistics(BertForMaskedLM& model,
@@ -54,19 +49,15 @@ absl::StatusOr<GroupInputStatistics> collect_group_input_statistics(BertForMaske
   }
   autograd::NoGradGuard no_grad;
   const ScopedEvalMode eval_mode(model);
+  // For each tap site (by TapSite::index()), the (layer, group) whose input it is, if any.
+  std::vector<std::optional<std::pair<int64_t, FoldGroup>>> fed_group(all_tap_sites(L).size());
+  for (int64_t l = 0; l < L; ++l) {
+    for (FoldGroup group : kFoldGroups) fed_group[static_cast<size_t>(group_input_site(l, group).index())] = {l, group};
+  }
   Tensor mask;  // the current batch's attention mask (B,T)
-  const auto record = [&](int64_t layer, FoldGroup group, const Tensor& value) {
-    if (layer < L) stats.at(layer, group).observe(value, mask);
-  };
   const ScopedActivationHook hook(model, [&](const TapSite& site, const Tensor& value) {
-    switch (site.point) {
-      case TapPoint::kEmbeddingLayerNorm: record(0, FoldGroup::kQkv, value); break;
-      case TapPoint::kLayerOutput: record(site.layer + 1, FoldGroup::kQkv, value); break;
-      case TapPoint::kContext: record(site.layer, FoldGroup::kContext, value); break;
-      case TapPoint::kAttentionLayerNorm: record(site.layer, FoldGroup::kFfnInput, value); break;
-      case TapPoint::kGelu: record(site.layer, FoldGroup::kGeluOutput, value); break;
-      default: break;
-    }
+    const auto& fed = fed_group[static_cast<size_t>(site.index())];
+    if (fed) stats.at(fed->first, fed->second).observe(value, mask);
     return value;
   });
   MlmBatch batch;

@@ -8,18 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/check.h"
+#include "models/encoder_linears.h"
 #include "quant/channel_fold.h"
 #include "quant/group_statistics.h"
 
 namespace bertforge::quant {
 namespace {
-
-// The parameter names, below "bert.encoder.layer.<i>.", of the weights PTQ quantizes.
-constexpr absl::string_view kEncoderLayerPrefix = "bert.encoder.layer.";
-constexpr absl::string_view kQuantizedLinearWeights[] = {
-    "attention.self.query.weight", "attention.self.key.weight",  "attention.self.value.weight",
-    "attention.output.dense.weight", "intermediate.dense.weight", "output.dense.weight",
-};
 
 // Token-wise clipping of every Linear input of `model` (the weight-quantized model) on `batches`: replaces those
 // sites' ranges in `table` and returns the reports.
@@ -111,15 +105,12 @@ absl::Status PtqOptions::validate() const {
 }
 
 bool is_ptq_weight(absl::string_view name) {
-  if (!absl::ConsumePrefix(&name, kEncoderLayerPrefix)) return false;
-  const size_t dot = name.find('.');
-  if (dot == 0 || dot == absl::string_view::npos) return false;
-  for (char c : name.substr(0, dot)) {
-    if (c < '0' || c > '9') return false;
-  }
-  name.remove_prefix(dot + 1);
-  for (absl::string_view weight : kQuantizedLinearWeights) {
-    if (name == weight) return true;
+  const auto split = split_encoder_layer_name(name);
+  if (!split) return false;
+  absl::string_view under_layer = split->second;
+  if (!absl::ConsumeSuffix(&under_layer, ".weight")) return false;
+  for (const EncoderLinearInfo& linear : kEncoderLinears) {
+    if (under_layer == linear.name) return true;
   }
   return false;
 }

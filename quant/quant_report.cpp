@@ -11,10 +11,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "core/check.h"
+#include "models/encoder_linears.h"
 #include "models/forward_context.h"
 #include "quant/calibration.h"
 #include "quant/channel_fold.h"
-#include "quant/group_statistics.h"
 
 namespace bertforge::quant {
 namespace {
@@ -36,11 +36,11 @@ std::string group_label(int64_t layer, FoldGroup group) {
   return absl::StrCat("layer.", layer, " ", fold_group_name(group));
 }
 
-// Whether `site` is the input of one of the six encoder Linears of a layer (quant/group_statistics.h).
+// Whether `site` is the input of one of the six encoder Linears of a layer (models/encoder_linears.h).
 bool is_linear_input(const TapSite& site, int64_t num_layers) {
   for (int64_t l = 0; l < num_layers; ++l) {
-    for (FoldGroup group : kFoldGroups) {
-      if (group_input_site(l, group).index() == site.index()) return true;
+    for (const EncoderLinearInfo& linear : kEncoderLinears) {
+      if (linear.input_site(l).index() == site.index()) return true;
     }
   }
   return false;

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -13,11 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/file_io.h"
+#include "models/encoder_linears.h"
 #include "models/hf_checkpoint.h"
 #include "ops/matmul.h"
 #include "quant/activation_quant.h"
 #include "quant/channel_fold.h"
-#include "quant/group_statistics.h"
 #include "quant/quantized_linear.h"
 
 namespace bertforge::quant {
@@ -233,53 +232,44 @@ absl::Status install_linear_overrides(BertForMaskedLM& model,
   std::set<std::string> installed;
   for (int64_t l = 0; l < static_cast<int64_t>(model.layers.size()); ++l) {
     BertLayer& layer = *model.layers[l];
-    struct Slot {
-      const char* name;  // under bert.encoder.layer.<l>.
-      Linear& linear;
-      TapSite input;
-    };
-    const Slot slots[] = {
-        {"attention.self.query", layer.attention_self.query, group_input_site(l, FoldGroup::kQkv)},
-        {"attention.self.key", layer.attention_self.key, group_input_site(l, FoldGroup::kQkv)},
-        {"attention.self.value", layer.attention_self.value, group_input_site(l, FoldGroup::kQkv)},
-        {"attention.output.dense", layer.attention_output_dense, group_input_site(l, FoldGroup::kContext)},
-        {"intermediate.dense", layer.intermediate_dense, group_input_site(l, FoldGroup::kFfnInput)},
-        {"output.dense", layer.output_dense, group_input_site(l, FoldGroup::kGeluOutput)},
-    };
-    std::optional<QuantizedLinear> int8[std::size(slots)];  // int8 execution: installed after the loop
-    for (const Slot& slot : slots) {
-      const std::string name = absl::StrCat("bert.encoder.layer.", l, ".", slot.name, ".weight");
+    std::optional<QuantizedLinear> int8[kEncoderLinearCount];  // int8 execution: installed after the loop
+    for (const EncoderLinearInfo& slot : kEncoderLinears) {
+      const std::string name = slot.weight_name(l);
       const auto it = quantized.find(name);
       if (it == quantized.end()) continue;  // an FP weight: the Linear stays FP
+      const TapSite input_site = slot.input_site(l);
+      Linear& target = slot.module(layer);
       LinearInput input{nullptr, bits};
       if (activations != nullptr) {
-        input.params = activations->params(slot.input);
+        input.params = activations->params(input_site);
         if (input.params == nullptr) {
           return absl::InvalidArgumentError(absl::StrCat(quantized_execution_name(execution), " execution of ", name,
-                                                         " needs its input ", slot.input.name(),
+                                                         " needs its input ", input_site.name(),
                                                          " quantized, but it is excluded"));
         }
       }
       const auto failed = [&](const absl::Status& status) {
-        return absl::InvalidArgumentError(absl::StrCat(name, " (input ", slot.input.name(), "): ", status.message()));
+        return absl::InvalidArgumentError(absl::StrCat(name, " (input ", input_site.name(), "): ", status.message()));
       };
       if (execution == QuantizedExecution::kInt8) {
-        absl::StatusOr<QuantizedLinear> q = int8_linear(slot.linear, *it->second, input);
+        absl::StatusOr<QuantizedLinear> q = int8_linear(target, *it->second, input);
         if (!q.ok()) return failed(q.status());
-        int8[&slot - slots] = std::move(*q);
+        int8[static_cast<int>(slot.linear)] = std::move(*q);
       } else {
-        absl::StatusOr<Linear::ForwardOverride> forward = linear_override(slot.linear, input);
+        absl::StatusOr<Linear::ForwardOverride> forward = linear_override(target, input);
         if (!forward.ok()) return failed(forward.status());
-        slot.linear.set_forward_override(std::move(*forward));
+        target.set_forward_override(std::move(*forward));
       }
       installed.insert(name);
     }
     // query, key and value read the same input: with int8 execution they quantize it once per forward.
-    if (int8[0] && int8[1] && int8[2]) {
-      BF_RETURN_IF_ERROR(QuantizedLinear::share_input({&*int8[0], &*int8[1], &*int8[2]}));
-    }
-    for (size_t i = 0; i < std::size(slots); ++i) {
-      if (int8[i]) slots[i].linear.set_forward_override(as_forward_override(std::move(*int8[i])));
+    std::optional<QuantizedLinear>& query = int8[static_cast<int>(EncoderLinear::kQuery)];
+    std::optional<QuantizedLinear>& key = int8[static_cast<int>(EncoderLinear::kKey)];
+    std::optional<QuantizedLinear>& value = int8[static_cast<int>(EncoderLinear::kValue)];
+    if (query && key && value) BF_RETURN_IF_ERROR(QuantizedLinear::share_input({&*query, &*key, &*value}));
+    for (const EncoderLinearInfo& slot : kEncoderLinears) {
+      std::optional<QuantizedLinear>& q = int8[static_cast<int>(slot.linear)];
+      if (q) slot.module(layer).set_forward_override(as_forward_override(std::move(*q)));
     }
   }
   for (const auto& [name, qw] : quantized) {

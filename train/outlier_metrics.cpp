@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "core/check.h"
 
 namespace bertforge {
@@ -102,26 +100,20 @@ void OutlierAccumulator::set_attention_mask(const Tensor& attention_mask) {
 void OutlierAccumulator::set_special_tokens(const Tensor& is_special) { special_.set(is_special, "is_special"); }
 
 ProbeFn OutlierAccumulator::probe() {
-  return [this](const std::string& name, const Tensor& value) { observe(name, value); };
+  return [this](const TapSite& site, const Tensor& value) { observe(site, value); };
 }
 
-void OutlierAccumulator::observe(const std::string& name, const Tensor& value) {
-  // name = "layer.<i>.<point>"
-  const std::vector<std::string> parts = absl::StrSplit(name, '.');
-  int64_t layer = -1;
-  if (parts.size() != 3 || parts[0] != "layer" || !absl::SimpleAtoi(parts[1], &layer)) return;
-  BF_CHECK(layer >= 0 && layer < static_cast<int64_t>(layers_.size()), "probe ", name, ": the accumulator has ",
-           layers_.size(), " layers");
-  LayerStats& stats = layers_[layer];
-  const std::string& point = parts[2];
-  if (point == kProbeFfnOutput) {
-    add_activation(value, stats.ffn_output);
-  } else if (point == kProbeFfnOutputPlusResidual) {
-    add_activation(value, stats.ffn_output_plus_residual);
-  } else if (point == kProbeLayerOutput) {
-    add_activation(value, stats.layer_output);
-  } else if (point == kProbeAttentionProbs) {
-    add_attention(value, stats.attention);
+void OutlierAccumulator::observe(const TapSite& site, const Tensor& value) {
+  if (site.layer == kEmbeddingsLayer) return;
+  BF_CHECK(site.layer >= 0 && site.layer < static_cast<int64_t>(layers_.size()), "probe ", site.name(),
+           ": the accumulator has ", layers_.size(), " layers");
+  LayerStats& stats = layers_[site.layer];
+  switch (site.point) {
+    case TapPoint::kFfnOutput: add_activation(value, stats.ffn_output); break;
+    case TapPoint::kFfnOutputPlusResidual: add_activation(value, stats.ffn_output_plus_residual); break;
+    case TapPoint::kLayerOutput: add_activation(value, stats.layer_output); break;
+    case TapPoint::kAttentionProbs: add_attention(value, stats.attention); break;
+    default: break;
   }
 }
 

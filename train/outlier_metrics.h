@@ -101,8 +101,8 @@ class OutlierAccumulator {
   // attention mask, it holds until set again.
   void set_special_tokens(const Tensor& is_special);
 
-  // Takes one probe observation ("layer.<i>.<point>", value); other names are ignored.
-  void observe(const std::string& name, const Tensor& value);
+  // Takes one probe observation (a probe point of an encoder layer, value); other sites are ignored.
+  void observe(const TapSite& site, const Tensor& value);
 
   // A probe function for BertForMaskedLM::set_probe that calls observe; `this` must outlive its use.
   ProbeFn probe();

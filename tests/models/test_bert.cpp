@@ -278,8 +278,8 @@ TEST(Bert, ProbesSeeEveryLayer) {
   BertForMaskedLM model(small_config(), 2);
   std::vector<std::string> names;
   std::vector<Tensor> values;
-  model.set_probe([&](const std::string& name, const Tensor& value) {
-    names.push_back(name);
+  model.set_probe([&](const TapSite& site, const Tensor& value) {
+    names.push_back(site.name());
     values.push_back(value.detach());
   });
   const Tensor ids = small_ids();

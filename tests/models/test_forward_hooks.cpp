@@ -126,8 +126,8 @@ TEST(ForwardHooks, ReplacementIsWhatTheModelContinuesWith) {
 
   // Replacing an early point changes everything downstream; the probe sees the replacement.
   std::vector<float> probed;
-  model.set_probe([&](const std::string& name, const Tensor& value) {
-    if (name == "layer.0.attention_probs") probed = value.to_float_vector();
+  model.set_probe([&](const TapSite& site, const Tensor& value) {
+    if (site.name() == "layer.0.attention_probs") probed = value.to_float_vector();
   });
   const Tensor uniform = Tensor::full({2, 2, 5, 5}, 0.2f);
   model.set_hook([&](const TapSite& site, const Tensor& value) {
@@ -149,7 +149,7 @@ TEST(ForwardHooks, ProbesSeeOnlyTheirPointsAlongsideAHook) {
   Recorded r;
   model.set_hook(recording_hook(r));
   std::vector<std::string> probed;
-  model.set_probe([&](const std::string& name, const Tensor&) { probed.push_back(name); });
+  model.set_probe([&](const TapSite& site, const Tensor&) { probed.push_back(site.name()); });
   model.encode(small_ids(), {}, {});
   const std::vector<std::string> want = {
       "layer.0.attention_probs", "layer.0.ffn_output", "layer.0.ffn_output_plus_residual", "layer.0.layer_output",
@@ -173,7 +173,7 @@ TEST(ForwardHooks, TapPointTableIsInEnumOrder) {
   for (int p = 0; p < kTapPointCount; ++p) EXPECT_EQ(static_cast<int>(kTapPoints[p].point), p);
   EXPECT_EQ(TapSite({kEmbeddingsLayer, TapPoint::kEmbeddingSum}).name(), "embeddings.sum");
   EXPECT_EQ(TapSite({3, TapPoint::kGelu}).name(), "layer.3.gelu");
-  EXPECT_EQ(TapSite({3, TapPoint::kFfnOutput}).name(), probe_name(3, kProbeFfnOutput));
+  EXPECT_EQ(TapSite({3, TapPoint::kFfnOutput}).name(), "layer.3.ffn_output");
   EXPECT_EQ(static_cast<int64_t>(all_tap_sites(12).size()), 2 + 12 * 14);
   EXPECT_EQ(TapSite({11, TapPoint::kLayerOutput}).index(), 2 + 12 * 14 - 1);
 }

@@ -61,7 +61,7 @@ class HfCheckpoint : public TempDirTest {
 
 TEST(EncoderOnly, HasNoHeadParametersAndSharesTheEncoder) {
   const BertForMaskedLM full(small_config(), 4);
-  const BertForMaskedLM encoder(small_config(), 4, BertHead::kNone);
+  const BertForMaskedLM encoder(small_config(), 4, BertHead::kEncoderOnly);
   EXPECT_TRUE(full.has_mlm_head());
   EXPECT_FALSE(encoder.has_mlm_head());
   std::vector<std::string> full_encoder_names;
@@ -220,7 +220,7 @@ TEST_F(HfCheckpoint, EncoderOnlyEvaluationReusesTheProbes) {
   ASSERT_TRUE(loader.ok()) << loader.status();
 
   BertForMaskedLM full(small_config(), 6);
-  BertForMaskedLM encoder(small_config(), 6, BertHead::kNone);
+  BertForMaskedLM encoder(small_config(), 6, BertHead::kEncoderOnly);
   const EvalResult want = evaluate(full, *loader, 2);
   const EvalResult got = evaluate(encoder, *loader, 2);
   EXPECT_TRUE(want.has_perplexity);

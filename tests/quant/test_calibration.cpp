@@ -45,9 +45,9 @@ Collected collect(BertForMaskedLM& model, DataLoader& loader, int64_t batches) {
                                           *std::max_element(v.begin(), v.end()));
     return value;
   });
-  model.set_probe([&c](const std::string& name, const Tensor& value) {
+  model.set_probe([&c](const TapSite& site, const Tensor& value) {
     const std::vector<float> v = value.to_float_vector();
-    auto [it, fresh] = c.probed.try_emplace(name, *std::min_element(v.begin(), v.end()),
+    auto [it, fresh] = c.probed.try_emplace(site.name(), *std::min_element(v.begin(), v.end()),
                                             *std::max_element(v.begin(), v.end()));
     if (!fresh) {
       it->second.first = std::min(it->second.first, *std::min_element(v.begin(), v.end()));

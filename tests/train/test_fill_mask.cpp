@@ -139,7 +139,7 @@ TEST(FillMask, RunsInEvalModeAndRestoresTheMode) {
 TEST(FillMask, SaysWhyItCannotRun) {
   const WordPieceTokenizer tokenizer = small_tokenizer();
   const std::vector<int32_t> ids = *fill_mask_token_ids(tokenizer, "the [MASK]", 8);
-  BertForMaskedLM encoder(small_bert_config(kVocab, 16, 2, 32), 1, BertHead::kNone);
+  BertForMaskedLM encoder(small_bert_config(kVocab, 16, 2, 32), 1, BertHead::kEncoderOnly);
   absl::StatusOr<std::vector<FilledMask>> filled = fill_mask(encoder, tokenizer, ids, 5);
   ASSERT_FALSE(filled.ok());
   EXPECT_EQ(filled.status().code(), absl::StatusCode::kFailedPrecondition);

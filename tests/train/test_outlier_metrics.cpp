@@ -28,9 +28,9 @@ constexpr double kSpikeKurtosis8 = 43.0 / 7.0;
 
 // Feeds the same (B,T,C) tensor to every activation probe point of `layer`.
 void observe_activations(OutlierAccumulator& acc, int64_t layer, const Tensor& x) {
-  acc.observe(probe_name(layer, kProbeFfnOutput), x);
-  acc.observe(probe_name(layer, kProbeFfnOutputPlusResidual), x);
-  acc.observe(probe_name(layer, kProbeLayerOutput), x);
+  acc.observe(TapSite{layer, TapPoint::kFfnOutput}, x);
+  acc.observe(TapSite{layer, TapPoint::kFfnOutputPlusResidual}, x);
+  acc.observe(TapSite{layer, TapPoint::kLayerOutput}, x);
 }
 
 TEST(OutlierMetrics, KurtosisOfClosedForms) {
@@ -53,11 +53,11 @@ TEST(OutlierMetrics, AverageAndMaxOverTrackedTensorsAndLayers) {
   const Tensor ones = Tensor::from_vector<float>({1, -1, 1, -1}, {1, 1, 4});           // kurtosis 1
   const Tensor spike = Tensor::from_vector<float>({0, 0, 0, 0, 0, 0, 0, -3}, {1, 2, 4});  // 43/7, |x| max 3
   OutlierAccumulator acc(2);
-  acc.observe(probe_name(0, kProbeFfnOutput), ones);
-  acc.observe(probe_name(0, kProbeLayerOutput), ones);
-  acc.observe(probe_name(1, kProbeFfnOutput), spike);
-  acc.observe(probe_name(1, kProbeLayerOutput), ones);
-  acc.observe("embeddings.output", spike);  // not a layer probe: ignored
+  acc.observe(TapSite{0, TapPoint::kFfnOutput}, ones);
+  acc.observe(TapSite{0, TapPoint::kLayerOutput}, ones);
+  acc.observe(TapSite{1, TapPoint::kFfnOutput}, spike);
+  acc.observe(TapSite{1, TapPoint::kLayerOutput}, ones);
+  acc.observe(TapSite{kEmbeddingsLayer, TapPoint::kEmbeddingLayerNorm}, spike);  // not a layer probe: ignored
   const OutlierMetrics m = acc.result();
   EXPECT_NEAR(m.avg_kurtosis, (3.0 + kSpikeKurtosis8) / 4, 1e-12);
   EXPECT_NEAR(m.max_kurtosis, kSpikeKurtosis8, 1e-12);
@@ -119,7 +119,7 @@ TEST(OutlierMetrics, ClippedAttentionFractions) {
                                                   {1, 2, 3, 3});
   OutlierAccumulator acc(1);
   acc.set_attention_mask(Tensor::from_vector<float>({1, 1, 0}, {1, 3}));
-  acc.observe(probe_name(0, kProbeAttentionProbs), probs);
+  acc.observe(TapSite{0, TapPoint::kAttentionProbs}, probs);
   const OutlierMetrics m = acc.result();
   // 8 valid entries: zeros 2 + 1 + 0 + 2 = 5, ones 1; 4 valid rows, 2 dead.
   EXPECT_DOUBLE_EQ(m.layers[0].attention_zero_fraction, 5.0 / 8);
@@ -142,10 +142,10 @@ TEST(OutlierMetrics, RmsKurtosisOfClosedForms) {
   const Tensor scaled = Tensor::from_vector<float>({2, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1}, {1, 3, 4});
   const Tensor one_hot = Tensor::from_vector<float>({0, 0, 5, 0, 0, 0, -1, 0, 0, 0, 2, 0}, {1, 3, 4});
   OutlierAccumulator acc(2);
-  acc.observe(probe_name(0, kProbeFfnOutput), equal);
-  acc.observe(probe_name(0, kProbeLayerOutput), scaled);
-  acc.observe(probe_name(1, kProbeFfnOutput), one_hot);
-  acc.observe(probe_name(1, kProbeLayerOutput), equal);
+  acc.observe(TapSite{0, TapPoint::kFfnOutput}, equal);
+  acc.observe(TapSite{0, TapPoint::kLayerOutput}, scaled);
+  acc.observe(TapSite{1, TapPoint::kFfnOutput}, one_hot);
+  acc.observe(TapSite{1, TapPoint::kLayerOutput}, equal);
   const OutlierMetrics m = acc.result();
   const double scaled_kurtosis = scaled_neuron_rms_kurtosis(4, 2);  // 76/49
   EXPECT_NEAR(scaled_kurtosis, 76.0 / 49, 1e-15);
@@ -225,8 +225,8 @@ TEST(OutlierMetrics, AttentionSinkShareAndSpecialTokenMass) {
   OutlierAccumulator acc(2);
   acc.set_attention_mask(Tensor::from_vector<float>({1, 1, 1, 0, 1, 1, 1, 1}, {2, 4}));
   acc.set_special_tokens(Tensor::from_vector<float>({1, 0, 1, 1, 1, 0, 0, 1}, {2, 4}));
-  acc.observe(probe_name(0, kProbeAttentionProbs), Tensor::from_vector(layer0, {kBatch, kHeads, kTokens, kTokens}));
-  acc.observe(probe_name(1, kProbeAttentionProbs), Tensor::from_vector(layer1, {kBatch, kHeads, kTokens, kTokens}));
+  acc.observe(TapSite{0, TapPoint::kAttentionProbs}, Tensor::from_vector(layer0, {kBatch, kHeads, kTokens, kTokens}));
+  acc.observe(TapSite{1, TapPoint::kAttentionProbs}, Tensor::from_vector(layer1, {kBatch, kHeads, kTokens, kTokens}));
   const OutlierMetrics m = acc.result();
 
   const std::vector<double> head_mass = {4.25 / 7, 0.125, 2.0 / 7};
@@ -248,7 +248,7 @@ TEST(OutlierMetrics, AttentionSinkShareAndSpecialTokenMass) {
   OutlierAccumulator none(1);
   none.set_attention_mask(Tensor::from_vector<float>({1, 1, 1, 0, 1, 1, 1, 1}, {2, 4}));
   none.set_special_tokens(Tensor());
-  none.observe(probe_name(0, kProbeAttentionProbs), Tensor::from_vector(layer1, {kBatch, kHeads, kTokens, kTokens}));
+  none.observe(TapSite{0, TapPoint::kAttentionProbs}, Tensor::from_vector(layer1, {kBatch, kHeads, kTokens, kTokens}));
   EXPECT_EQ(none.result().mean_special_token_mass, 0.0);
   EXPECT_EQ(none.result().max_sink_share, 0.0);
 }
