@@ -25,7 +25,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-BUILD_TARGETS="bert_prep bert_train" scripts/build.sh
+mkdir -p runs
+# One build at a time when several RUNS start together (their cmake runs would race on the build directory).
+BUILD_TARGETS="bert_prep bert_train" flock runs/.build.lock scripts/build.sh
 build=${BUILD_DIR:-build}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # spinning OpenMP threads crawl when other jobs share the cores
 out=${OUT:-runs/clip-study}
