@@ -2,6 +2,7 @@
 #include "core/safetensors.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <set>
 
@@ -93,13 +94,15 @@ absl::StatusOr<EntryInfo> parse_entry(const std::string& path, const std::string
     return truncated(path, absl::StrCat(where, " ends at byte ", info.end, " of the data region, which holds only ",
                                         data_size, " bytes"));
   }
-  // numel * element size, refusing shapes whose product overflows.
-  int64_t nbytes = dtype_size(info.dtype);
+  // The shape's extent (its dimensions times the element size, an empty dimension counted as 1) must fit int64,
+  // even when the tensor is empty: the strides multiply the other dimensions, so [0, 2^40, 2^40] is refused.
+  int64_t extent = dtype_size(info.dtype);
   for (int64_t d : info.shape) {
-    if (__builtin_mul_overflow(nbytes, d, &nbytes)) {
+    if (__builtin_mul_overflow(extent, std::max<int64_t>(d, 1), &extent)) {
       return invalid(path, absl::StrCat(where, ": shape ", shape_to_string(info.shape), " is too large"));
     }
   }
+  const int64_t nbytes = shape_numel(info.shape) * dtype_size(info.dtype);
   if (info.end - info.begin != static_cast<uint64_t>(nbytes)) {
     return invalid(path, absl::StrCat(where, ": data_offsets [", info.begin, ", ", info.end, "] hold ",
                                       info.end - info.begin, " bytes, but ", dtype_safetensors_name(info.dtype),
@@ -145,9 +148,32 @@ const Tensor* SafetensorsFile::find(absl::string_view name) const {
 
 // ---- Reading ---------------------------------------------------------------------------
 
-absl::StatusOr<SafetensorsFile> read_safetensors(const std::string& path) {
-  FileReader file;
-  BF_RETURN_IF_ERROR(file.open(path));
+namespace {
+
+// A file's bytes already in memory, read like a FileReader (size() and read_at()), so that files and buffers go
+// through the same reader below.
+class MemoryReader {
+ public:
+  explicit MemoryReader(absl::string_view bytes) : bytes_(bytes) {}
+  uint64_t size() const { return bytes_.size(); }
+  absl::Status read_at(uint64_t offset, void* dst, size_t n) const {
+    if (offset > bytes_.size() || n > bytes_.size() - offset) {
+      return absl::OutOfRangeError(absl::StrCat("read of ", n, " bytes at ", offset, " past the end (",
+                                                bytes_.size(), " bytes)"));
+    }
+    if (n > 0) std::memcpy(dst, bytes_.data() + offset, n);
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::string_view bytes_;
+};
+
+// Reads and checks a whole safetensors file from `file` (a FileReader or a MemoryReader); `path` names it in
+// errors. Nothing larger than the file is allocated: the header is at most the file's size, and each tensor's
+// bytes are allocated only after the header has been checked to tile the data region exactly.
+template <typename Reader>
+absl::StatusOr<SafetensorsFile> read_safetensors_from(Reader& file, const std::string& path) {
   if (file.size() < 8) {
     return truncated(path, absl::StrCat("the file has ", file.size(), " bytes, fewer than the 8-byte header length"));
   }
@@ -197,6 +223,19 @@ absl::StatusOr<SafetensorsFile> read_safetensors(const std::string& path) {
     result.tensors.emplace_back(e.name, std::move(t));
   }
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<SafetensorsFile> read_safetensors(const std::string& path) {
+  FileReader file;
+  BF_RETURN_IF_ERROR(file.open(path));
+  return read_safetensors_from(file, path);
+}
+
+absl::StatusOr<SafetensorsFile> parse_safetensors(absl::string_view bytes, const std::string& name) {
+  MemoryReader file(bytes);
+  return read_safetensors_from(file, name);
 }
 
 // ---- Writing ---------------------------------------------------------------------------

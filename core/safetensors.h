@@ -15,12 +15,14 @@
 // the file and the tensor: header length within the file and at most 100 MB;
 // the header a JSON object (UTF-8, no duplicate keys) whose "__metadata__" maps
 // strings to strings and whose other members each have a known "dtype", a
-// "shape" of non-negative integers and "data_offsets" [begin, end] with
+// "shape" of non-negative integers (whose product, empty dimensions counted as
+// 1, fits int64) and "data_offsets" [begin, end] with
 // end - begin == numel * element size; and the tensors, sorted by offset,
 // tile the data region exactly: no overlap, no unused gap, no trailing bytes.
 // Unknown extra fields in a tensor entry are ignored (as the reference does).
 // A truncated file is reported as absl::DataLossError, a malformed header as
-// absl::InvalidArgumentError.
+// absl::InvalidArgumentError. Nothing is allocated beyond the file's size
+// (tests/fuzz/fuzz_safetensors.cpp fuzzes the reader).
 #pragma once
 
 #include <map>
@@ -42,6 +44,8 @@ struct SafetensorsFile {
 };
 
 absl::StatusOr<SafetensorsFile> read_safetensors(const std::string& path);
+// The same checks on a file's bytes already in memory; `name` stands for the path in error messages.
+absl::StatusOr<SafetensorsFile> parse_safetensors(absl::string_view bytes, const std::string& name);
 
 // Tensors may have any dtype, strides and device (GPU tensors are copied to
 // the host). Names must be unique, non-empty and not "__metadata__".

@@ -75,7 +75,9 @@ absl::Status check_quantized(absl::string_view path, const std::string& param, c
   const Tensor q = qw.qweight.contiguous();
   const uint8_t* bytes = static_cast<const uint8_t*>(q.raw_data());
   const int64_t row_bytes = q.dim() == 2 ? q.size(1) : 0;
-  for (int64_t n = 0; n < qw.rows; ++n) {
+  // Only a tensor with codes is scanned: an empty one may still claim 2^62 rows (of no columns).
+  const int64_t rows_to_scan = q.numel() > 0 ? qw.rows : 0;
+  for (int64_t n = 0; n < rows_to_scan; ++n) {
     for (int64_t k = 0; k < qw.cols; ++k) {
       int32_t code = 0;
       if (s.packed()) {
@@ -170,8 +172,21 @@ absl::Status save_quantized_checkpoint(const std::string& path, const QuantizedS
 
 absl::StatusOr<QuantizedStateDict> load_quantized_checkpoint(const std::string& path) {
   BF_ASSIGN_OR_RETURN(SafetensorsFile file, read_safetensors(path));
+  return quantized_state_from_safetensors(file, path);
+}
+
+absl::StatusOr<QuantizedStateDict> quantized_state_from_safetensors(const SafetensorsFile& file,
+                                                                    const std::string& path) {
   QuantizedStateDict state;
-  std::set<std::string> used;  // stored names that belong to a quantized parameter
+  std::set<std::string> used;              // stored names that belong to a quantized parameter
+  std::set<std::string> quantized_params;  // the parameters the metadata names
+  // The stored tensors by name: a header may hold many, so no linear search per parameter.
+  std::map<absl::string_view, const Tensor*> stored;
+  for (const auto& [name, t] : file.tensors) stored.emplace(name, &t);
+  const auto find_stored = [&](const std::string& name) -> const Tensor* {
+    const auto it = stored.find(name);
+    return it == stored.end() ? nullptr : it->second;
+  };
 
   const auto meta_it = file.metadata.find(kQuantMetadataKey);
   if (meta_it != file.metadata.end()) {
@@ -205,13 +220,17 @@ absl::StatusOr<QuantizedStateDict> load_quantized_checkpoint(const std::string& 
       const std::string qname = quantized_tensor_name(param, ".qweight");
       const std::string sname = quantized_tensor_name(param, ".scales");
       const std::string zname = quantized_tensor_name(param, ".zeros");
-      if (const Tensor* t = file.find(qname)) qw.qweight = *t;
-      if (const Tensor* t = file.find(sname)) qw.scales = *t;
-      if (const Tensor* t = file.find(zname)) qw.zeros = *t;
+      if (used.count(qname) != 0) {  // "X.weight" and "X" name the same stored tensors
+        return bad(path, param, absl::StrCat("shares ", qname, " with another quantized parameter"));
+      }
+      if (const Tensor* t = find_stored(qname)) qw.qweight = *t;
+      if (const Tensor* t = find_stored(sname)) qw.scales = *t;
+      if (const Tensor* t = find_stored(zname)) qw.zeros = *t;
       BF_RETURN_IF_ERROR(check_quantized(path, param, qw));
       used.insert(qname);
       used.insert(sname);
       if (!qw.scheme.symmetric) used.insert(zname);
+      quantized_params.insert(param);
       state.quantized.emplace_back(param, std::move(qw));
     }
   }
@@ -224,7 +243,7 @@ absl::StatusOr<QuantizedStateDict> load_quantized_checkpoint(const std::string& 
                      ? absl::StrCat("looks quantized, but the file has no \"", kQuantMetadataKey, "\" metadata")
                      : absl::StrCat("is not named by the \"", kQuantMetadataKey, "\" metadata"));
     }
-    if (state.find_quantized(name) != nullptr) return bad(path, name, "stored both as FP and quantized");
+    if (quantized_params.count(name) != 0) return bad(path, name, "stored both as FP and quantized");
     state.fp.emplace_back(name, t);
   }
   return state;

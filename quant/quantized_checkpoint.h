@@ -16,8 +16,8 @@
 // format version, and each scheme is valid; every quantized tensor has its .qweight and .scales (and .zeros exactly
 // when asymmetric) with the dtype and shape the scheme and logical shape imply; scales are finite and > 0; zero
 // points and codes lie in the scheme's range (including -128 in an 8-bit symmetric tensor, and the padding nibble of
-// an odd K being 0); no .qweight / .scales / .zeros tensor is left that the metadata does not name; and no FP tensor
-// shares a name with a quantized one. Errors are absl::Status naming the file, the tensor and the problem.
+// an odd K being 0); no .qweight / .scales / .zeros tensor is left that the metadata does not name; no two parameters
+// of the metadata ("X.weight" and "X") share stored tensors; and no FP tensor shares a name with a quantized one. Errors are absl::Status naming the file, the tensor and the problem.
 #pragma once
 
 #include <string>
@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/safetensors.h"
 #include "core/tensor.h"
 #include "quant/weight_quant.h"
 
@@ -52,5 +53,9 @@ absl::Status save_quantized_checkpoint(const std::string& path, const QuantizedS
 // Reads and validates (see above). A plain FP checkpoint (no quantization metadata and no quantized tensors)
 // loads with every tensor in `fp`.
 absl::StatusOr<QuantizedStateDict> load_quantized_checkpoint(const std::string& path);
+// The checks beyond the container's, on a safetensors file already read (load_quantized_checkpoint is
+// read_safetensors then this); `path` names it in errors.
+absl::StatusOr<QuantizedStateDict> quantized_state_from_safetensors(const SafetensorsFile& file,
+                                                                    const std::string& path);
 
 }  // namespace bertforge::quant

@@ -17,6 +17,10 @@ namespace {
 
 constexpr int64_t kRowsPerThreadMin = 16;  // fewer rows than this per thread: not worth waking threads
 
+// ceil(n / d) for n >= 0, d > 0, without the overflow of (n + d - 1) / d near INT64_MAX (a checkpoint's metadata
+// may claim such a logical shape; the loader must refuse it, not overflow).
+int64_t ceil_div(int64_t n, int64_t d) { return n / d + (n % d != 0 ? 1 : 0); }
+
 struct BlockParams {
   float scale = 1.0f;
   int32_t zero = 0;
@@ -116,12 +120,12 @@ DType qweight_dtype(const QuantScheme& scheme) {
 }
 
 Shape qweight_shape(const QuantScheme& scheme, int64_t rows, int64_t cols) {
-  return {rows, scheme.packed() ? (cols + 1) / 2 : cols};
+  return {rows, scheme.packed() ? ceil_div(cols, 2) : cols};
 }
 
 int64_t groups_per_row(const QuantScheme& scheme, int64_t cols) {
   if (scheme.granularity != Granularity::kPerGroup) return 1;
-  return std::max<int64_t>(1, (cols + scheme.group_size - 1) / scheme.group_size);
+  return std::max<int64_t>(1, ceil_div(cols, scheme.group_size));
 }
 
 Shape scales_shape(const QuantScheme& scheme, int64_t rows, int64_t cols) {

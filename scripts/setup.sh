@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config   # toolchain
+  clang libclang-rt-dev libomp-dev                      # scripts/fuzz.sh: clang with libFuzzer and OpenMP
   libabsl-dev libzstd-dev libgtest-dev libgmock-dev     # libraries
   libopenblas-dev                                       # the BLAS the GEMM benchmark compares against
   openmpi-bin libopenmpi-dev                            # mpirun: data-parallel training on CPU

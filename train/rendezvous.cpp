@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -28,32 +29,6 @@ constexpr char kMagic[] = "bertforge-rendezvous 1";
 
 std::string ack_path(const std::string& path, int rank) { return absl::StrCat(path, ".ack.", rank); }
 
-struct RendezvousFile {
-  std::string job_id;
-  int world_size = 0;
-  std::string payload;
-};
-
-std::string format_file(const FileRendezvousOptions& options, const std::string& payload) {
-  return absl::StrCat(kMagic, "\njob ", options.job_id.empty() ? "-" : options.job_id, "\nworld_size ",
-                      options.world_size, "\npayload ", absl::BytesToHexString(payload), "\n");
-}
-
-absl::StatusOr<RendezvousFile> parse_file(const std::string& path, const std::string& text) {
-  std::istringstream lines(text);
-  std::string magic, job_key, world_key, payload_key, hex;
-  RendezvousFile file;
-  std::getline(lines, magic);
-  if (magic != kMagic || !(lines >> job_key >> file.job_id >> world_key >> file.world_size >> payload_key >> hex) ||
-      job_key != "job" || world_key != "world_size" || payload_key != "payload" || hex.size() % 2 != 0 ||
-      !std::all_of(hex.begin(), hex.end(), [](unsigned char c) { return std::isxdigit(c) != 0; })) {
-    return absl::DataLossError(absl::StrCat(path, " is not a bertforge rendezvous file (or is damaged)"));
-  }
-  file.payload = absl::HexStringToBytes(hex);
-  if (file.job_id == "-") file.job_id.clear();
-  return file;
-}
-
 absl::Status check_options(const FileRendezvousOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("rendezvous: no file path");
   if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
@@ -71,7 +46,7 @@ absl::Status check_options(const FileRendezvousOptions& options) {
 // when `path` exists, and a reader never sees it half-written).
 absl::Status publish(const FileRendezvousOptions& options, const std::string& payload) {
   const std::string staged = absl::StrCat(options.path, ".staged.", ::getpid());
-  BF_RETURN_IF_ERROR(write_file_atomic(staged, format_file(options, payload)));
+  BF_RETURN_IF_ERROR(write_file_atomic(staged, format_rendezvous_file({options.job_id, options.world_size, payload})));
   const int rc = ::link(staged.c_str(), options.path.c_str());
   const int saved_errno = errno;
   ::unlink(staged.c_str());
@@ -121,7 +96,7 @@ absl::StatusOr<std::string> follow(const FileRendezvousOptions& options) {
   for (;;) {
     absl::StatusOr<std::string> text = read_file(options.path);
     if (text.ok()) {
-      BF_ASSIGN_OR_RETURN(const RendezvousFile file, parse_file(options.path, *text));
+      BF_ASSIGN_OR_RETURN(const RendezvousFile file, parse_rendezvous_file(options.path, *text));
       if (!file.job_id.empty() && !options.job_id.empty() && file.job_id != options.job_id) {
         stale_job = file.job_id;  // another job's: this job's rank 0 refuses it too; the timeout says so
       } else if (file.world_size != options.world_size) {
@@ -148,6 +123,33 @@ absl::StatusOr<std::string> follow(const FileRendezvousOptions& options) {
 }
 
 }  // namespace
+
+std::string format_rendezvous_file(const RendezvousFile& file) {
+  return absl::StrCat(kMagic, "\njob ", file.job_id.empty() ? "-" : file.job_id, "\nworld_size ", file.world_size,
+                      "\npayload ", absl::BytesToHexString(file.payload), "\n");
+}
+
+absl::StatusOr<RendezvousFile> parse_rendezvous_file(const std::string& path, const std::string& text) {
+  std::istringstream lines(text);
+  std::string magic, job_key, world_key, payload_key;
+  RendezvousFile file;
+  std::getline(lines, magic);
+  const bool fields_ok = magic == kMagic &&
+                         (lines >> job_key >> file.job_id >> world_key >> file.world_size >> payload_key) &&
+                         job_key == "job" && world_key == "world_size" && payload_key == "payload";
+  // The rest is " <hex>\n" and ends the file: an empty payload has no hex digits (so a word-by-word read would miss
+  // it), and a file cut short lacks the final newline.
+  const std::string rest = fields_ok ? std::string(std::istreambuf_iterator<char>(lines), {}) : "";
+  const bool rest_ok = rest.size() >= 2 && rest.front() == ' ' && rest.back() == '\n';
+  const absl::string_view hex = rest_ok ? absl::string_view(rest).substr(1, rest.size() - 2) : "";
+  if (!fields_ok || !rest_ok || hex.size() % 2 != 0 ||
+      !std::all_of(hex.begin(), hex.end(), [](unsigned char c) { return std::isxdigit(c) != 0; })) {
+    return absl::DataLossError(absl::StrCat(path, " is not a bertforge rendezvous file (or is damaged)"));
+  }
+  file.payload = absl::HexStringToBytes(hex);
+  if (file.job_id == "-") file.job_id.clear();
+  return file;
+}
 
 absl::StatusOr<std::string> file_rendezvous(const FileRendezvousOptions& options, const std::string& payload) {
   BF_RETURN_IF_ERROR(check_options(options));

@@ -25,6 +25,18 @@ struct FileRendezvousOptions {
   double timeout_seconds = 300;
 };
 
+// The contents of a rendezvous file (what rank 0 writes at <path>).
+struct RendezvousFile {
+  std::string job_id;  // empty when rank 0 had none
+  int world_size = 0;
+  std::string payload;
+};
+
+// The text rank 0 writes at <path> (the format above), and its parser; `path` names the file in errors
+// (absl::DataLossError when damaged).
+std::string format_rendezvous_file(const RendezvousFile& file);
+absl::StatusOr<RendezvousFile> parse_rendezvous_file(const std::string& path, const std::string& text);
+
 // Rank 0 publishes `payload` and returns it once every rank has it; another rank returns rank 0's payload
 // (its own `payload` argument is ignored). Errors: the file exists when rank 0 starts (a previous run that did
 // not finish, or another job on the same path), a world size or file format that does not match, the timeout.

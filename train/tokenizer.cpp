@@ -333,16 +333,20 @@ std::vector<std::string> basic_tokenize(absl::string_view text) {
 
 absl::StatusOr<WordPieceTokenizer> WordPieceTokenizer::load(const std::string& vocab_path) {
   BF_ASSIGN_OR_RETURN(const std::string text, read_file(vocab_path));
-  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(vocab_path, ": the vocabulary file is empty"));
+  return from_text(text, vocab_path);
+}
+
+absl::StatusOr<WordPieceTokenizer> WordPieceTokenizer::from_text(absl::string_view text, const std::string& source) {
+  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": the vocabulary file is empty"));
   // One token per line; a final newline ends the last line rather than starting an empty one.
   std::vector<std::string> tokens;
   for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    tokens.push_back(text.substr(start, end - start));
+    if (end == absl::string_view::npos) end = text.size();
+    tokens.emplace_back(text.substr(start, end - start));
     start = end + 1;
   }
-  return from_tokens(std::move(tokens), vocab_path);
+  return from_tokens(std::move(tokens), source);
 }
 
 absl::StatusOr<WordPieceTokenizer> WordPieceTokenizer::from_tokens(std::vector<std::string> tokens,

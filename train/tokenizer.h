@@ -75,7 +75,9 @@ class WordPieceTokenizer {
   // line, on an unreadable file, an empty line, a token with whitespace or invalid UTF-8, a duplicate token,
   // or a missing [PAD], [UNK], [CLS], [SEP] or [MASK].
   static absl::StatusOr<WordPieceTokenizer> load(const std::string& vocab_path);
-  // The same from a vocabulary in memory; `source` names it in errors.
+  // The same from the bytes of a vocab.txt in memory; `source` names it in errors.
+  static absl::StatusOr<WordPieceTokenizer> from_text(absl::string_view text, const std::string& source);
+  // The same from the tokens of a vocabulary in memory, one per id; `source` names it in errors.
   static absl::StatusOr<WordPieceTokenizer> from_tokens(std::vector<std::string> tokens,
                                                         const std::string& source);
 

@@ -52,6 +52,10 @@ class Safetensors : public TempDirTest {
     EXPECT_NE(result.status().message().find(file), absl::string_view::npos) << result.status();
     EXPECT_NE(result.status().message().find(fragment), absl::string_view::npos)
         << "\"" << result.status().message() << "\" lacks \"" << fragment << "\"";
+    // The in-memory reader refuses the same bytes with the same status.
+    if (absl::StatusOr<std::string> bytes = read_file(file); bytes.ok()) {
+      EXPECT_EQ(parse_safetensors(*bytes, file).status(), result.status());
+    }
   }
   void expect_invalid(const std::string& header, const std::string& data, const std::string& fragment) {
     expect_error(craft(header, data), absl::StatusCode::kInvalidArgument, fragment);
@@ -132,6 +136,19 @@ TEST_F(Safetensors, MetadataRoundTrips) {
   absl::StatusOr<SafetensorsFile> back = read_safetensors(file);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->metadata, metadata);
+}
+
+TEST_F(Safetensors, ParsesBytesInMemoryLikeTheFile) {
+  const std::string file = path("memory.safetensors");
+  ASSERT_TRUE(write_safetensors(file, {{"w", Tensor::ones({2, 3})}, {"i", Tensor::ones({4}, DType::kI64)}},
+                                {{"format", "pt"}}).ok());
+  absl::StatusOr<SafetensorsFile> parsed = parse_safetensors(*read_file(file), "memory");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->tensors.size(), 2u);
+  EXPECT_EQ(parsed->tensors[0].first, "w");
+  EXPECT_EQ(bytes_of(parsed->tensors[0].second), bytes_of(Tensor::ones({2, 3})));
+  EXPECT_EQ(bytes_of(*parsed->find("i")), bytes_of(Tensor::ones({4}, DType::kI64)));
+  EXPECT_EQ(parsed->metadata.at("format"), "pt");
 }
 
 TEST_F(Safetensors, EmptyTensorsAndScalars) {
@@ -271,6 +288,13 @@ TEST_F(Safetensors, RejectsNegativeShape) {
 TEST_F(Safetensors, RejectsOverflowingShape) {
   expect_invalid(R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})",
                  kEightBytes, "is too large");
+}
+
+// An empty tensor still has strides: [0, 2^40, 2^40] has numel 0 but a row stride of 2^80 (found by fuzzing,
+// tests/fuzz/regressions/safetensors/empty_tensor_stride_overflow.safetensors).
+TEST_F(Safetensors, RejectsEmptyShapeWhoseStridesOverflow) {
+  expect_invalid(R"({"w": {"dtype": "F32", "shape": [0, 1099511627776, 1099511627776], "data_offsets": [0, 0]}})",
+                 "", "is too large");
 }
 
 TEST_F(Safetensors, RejectsEndBeforeBegin) {

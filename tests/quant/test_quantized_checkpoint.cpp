@@ -255,6 +255,47 @@ TEST_F(QuantizedCheckpoint, RejectsOrphansAndBadMetadata) {
   // An FP tensor under the name of a quantized parameter.
   expect_rejected([](SafetensorsFile& f) { f.tensors.emplace_back(kQuery, Tensor::zeros({8, 8})); },
                   {kQuery, "both as FP and quantized"});
+  // Two parameters of the metadata ("X.weight" and "X") naming the same stored tensors.
+  expect_rejected(
+      [](SafetensorsFile& f) {
+        edit_metadata(f, [](Json& m) {
+          Json tensors = *m.get("tensors");
+          tensors.set("bert.encoder.layer.0.attention.self.query", *tensors.get(kQuery));
+          m.set("tensors", std::move(tensors));
+        });
+      },
+      {"shares bert.encoder.layer.0.attention.self.query.qweight with another quantized parameter"});
+}
+
+// Logical shapes from the metadata at the edge of int64 (found by fuzzing, tests/fuzz/regressions/
+// quantized_checkpoint/): the group count of K near 2^63 is computed without overflow, and an empty .qweight
+// claiming 2^62 rows loads without a row-by-row scan of nothing.
+TEST_F(QuantizedCheckpoint, LogicalShapesNearInt64MaxNeitherOverflowNorHang) {
+  const int64_t huge_cols = 9223372036854774784;  // the largest double below 2^63; + group_size overflowed
+  expect_rejected(
+      [&](SafetensorsFile& f) {
+        edit_metadata(f, [&](Json& m) {
+          set_entry_field(m, kFfn, "shape", Json(Json::Array{0, huge_cols}));
+          set_entry_field(m, kFfn, "scheme", scheme_json(R"({"bits": 4, "symmetric": false,
+                                                            "granularity": "per_group", "group_size": 4096})"));
+        });
+        tensor(f, "bert.encoder.layer.0.intermediate.dense.qweight") = Tensor::empty({0, huge_cols / 2}, DType::kU8);
+      },
+      {"bert.encoder.layer.0.intermediate.dense.scales", "expected F32 [0, 2251799813685248]"});
+
+  const std::string p = path("empty_rows.safetensors");
+  QuantizedStateDict state;
+  QuantizedWeight empty;
+  empty.scheme = {8, true, Granularity::kPerTensor, 128};
+  empty.rows = int64_t{1} << 62;
+  empty.cols = 0;
+  empty.qweight = Tensor::empty({empty.rows, 0}, DType::kI8);
+  empty.scales = Tensor::from_vector(std::vector<float>{1.0f}, {1});
+  state.quantized.emplace_back("x.weight", empty);
+  ASSERT_TRUE(save_quantized_checkpoint(p, state).ok());
+  absl::StatusOr<QuantizedStateDict> loaded = load_quantized_checkpoint(p);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->find_quantized("x.weight")->rows, int64_t{1} << 62);
 }
 
 TEST_F(QuantizedCheckpoint, RejectsValuesOutOfRange) {

@@ -136,5 +136,28 @@ TEST(FileRendezvous, RejectsBadOptions) {
   EXPECT_EQ(file_rendezvous({"/nonexistent/x", 0, 1, "", 1}, "alone").value_or(""), "alone");
 }
 
+// The file's text round-trips, an empty job id written as "-" and an empty payload too (it was refused as damaged
+// before); damaged text, a file cut short included, is a DataLoss error naming the file.
+TEST(FileRendezvous, FileFormatRoundTripsAndRejectsDamage) {
+  for (const RendezvousFile& file : {RendezvousFile{"4242.0", 4, std::string("id\0\xff", 4)},
+                                     RendezvousFile{"", 2, ""}}) {
+    absl::StatusOr<RendezvousFile> parsed = parse_rendezvous_file("rdv", format_rendezvous_file(file));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->job_id, file.job_id);
+    EXPECT_EQ(parsed->world_size, file.world_size);
+    EXPECT_EQ(parsed->payload, file.payload);
+  }
+  for (const char* damaged : {"", "bertforge-rendezvous 1\njob -\nworld_size 2\npayload abc\n",
+                              "bertforge-rendezvous 1\njob -\nworld_size 99999999999\npayload ab\n",
+                              "bertforge-rendezvous 2\njob -\nworld_size 2\npayload ab\n",
+                              "bertforge-rendezvous 1\njob -\nworld_size 2\npayload ab",  // cut short
+                              "bertforge-rendezvous 1\njob -\nworld_size 2\npayload ab\nmore\n"}) {
+    absl::StatusOr<RendezvousFile> parsed = parse_rendezvous_file("rdv", damaged);
+    ASSERT_FALSE(parsed.ok()) << damaged;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_NE(parsed.status().message().find("rdv is not a bertforge rendezvous file"), absl::string_view::npos);
+  }
+}
+
 }  // namespace
 }  // namespace bertforge

@@ -225,6 +225,17 @@ TEST_F(VocabFile, RejectsBadFiles) {
   expect_error(load("[pad]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n"), {"no [PAD]"});
 }
 
+// from_text is what load() does after reading the file: the same checks, errors naming the given source.
+TEST_F(VocabFile, FromTextMatchesLoad) {
+  const std::string text = std::string(kSpecials) + "hello\n##s\n";
+  absl::StatusOr<WordPieceTokenizer> loaded = load(text);
+  absl::StatusOr<WordPieceTokenizer> parsed = WordPieceTokenizer::from_text(text, "memory");
+  ASSERT_TRUE(loaded.ok() && parsed.ok());
+  EXPECT_EQ(parsed->vocab_size(), loaded->vocab_size());
+  EXPECT_EQ(parsed->encode("Hellos"), loaded->encode("Hellos"));
+  expect_error(WordPieceTokenizer::from_text(std::string(kSpecials) + "a\n\n", "memory"), {"memory", "line 7"});
+}
+
 // ---- Reference: Hugging Face BertTokenizer on BERT's uncased vocabulary -------------------------------------
 
 TEST(Reference, MatchesHuggingFaceOnEveryFixtureText) {
