@@ -15,13 +15,15 @@
 # per sentence (bert_prep --sentences; chapters are documents, 2% of them held out) and the 8000-word vocabulary of
 # runs/data/kjv.
 #
-# Usage: scripts/clip_study.sh   (STEPS=... for another budget, default 4000; BUILD_DIR=...; OUT=..., default
-# runs/clip-study; RUNS="vanilla clipped-ref-warmup" trains only those runs, e.g. two at once in two shells with
-# OMP_NUM_THREADS=1, then a run without RUNS draws the report). A run whose final checkpoint exists is not trained again, and an interrupted one continues from
-# its last checkpoint (bert_train's resume), so a rerun only redraws the report. The budget: at 1000 steps (4M
-# tokens) vanilla was still near the unigram plateau (perplexity 180, unigram 205), so the default is 4000 (16M
-# tokens, about 18 passes over the KJV). About 35 minutes per run on 2 quiet Zen 4 cores (bf16 on AVX512-BF16),
-# 3.5 hours in all: run it in the background; it picks up where it stopped.
+# Usage: scripts/clip_study.sh   (STEPS=... for another budget, default 16000; BUILD_DIR=...; OUT=..., default
+# runs/clip-study-STEPS; RUNS="vanilla clipped-ref-warmup" trains only those runs, e.g. two at once in two shells with
+# OMP_NUM_THREADS=1, then a run without RUNS draws the report). A run whose final checkpoint exists is not trained
+# again, and an interrupted one continues from its last checkpoint (bert_train's resume), so a rerun only redraws
+# the report. The budget: at 4000 steps (16M tokens) vanilla was still at perplexity 146 (unigram 205); it leaves the
+# plateau between steps 3200 and 4800 and is at 10.4 by step 10400, so the default is 16000 (65.5M tokens, about 70
+# passes over the KJV). About 5,500 tokens/s per run with one thread each, two runs side by side on 2 Zen 4 cores
+# (bf16 on AVX512-BF16): 3.3 hours per run, 10 hours for the six. Run it in the background, across sessions; it picks
+# up where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -30,8 +32,8 @@ mkdir -p runs
 BUILD_TARGETS="bert_prep bert_train" flock runs/.build.lock scripts/build.sh
 build=${BUILD_DIR:-build}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # spinning OpenMP threads crawl when other jobs share the cores
-out=${OUT:-runs/clip-study}
-steps=${STEPS:-4000}
+steps=${STEPS:-16000}
+out=${OUT:-runs/clip-study-$steps}
 data=runs/data
 mkdir -p "$out" docs
 # shellcheck source=scripts/study_lib.sh

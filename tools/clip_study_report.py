@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes docs/clip_study.md and docs/clip_study.svg from the runs scripts/clip_study.sh trained (standard library only).
 
-    tools/clip_study_report.py --runs runs/clip-study --docs docs --steps 1000
+    tools/clip_study_report.py --runs runs/clip-study --docs docs --steps 16000
 
 Reads RUNS/<run>/metrics.jsonl (bert_train: the validation records, and the clip_alpha of the step records) for the
 runs below. The tables hold the numbers as measured; the findings are sentences computed from them, so they follow
@@ -24,6 +24,7 @@ RUNS = [  # (directory, title)
     ("gated", "gated attention"),
 ]
 WITHIN = 0.15  # the issue's bar: clipped softmax within 15% of vanilla's validation perplexity
+DEFAULT_STEPS = 16000  # scripts/clip_study.sh's budget
 DEAD_AFTER_WARMUP = 0.10  # and fewer than 10% of the attention rows dead once alpha has reached its target
 
 
@@ -99,7 +100,7 @@ def main():
         "train: the reference code's attention initialisation and an alpha warm-up. Produced by",
         "",
         "```sh",
-        f"STEPS={args.steps} scripts/clip_study.sh",
+        "scripts/clip_study.sh" if args.steps == DEFAULT_STEPS else f"STEPS={args.steps} scripts/clip_study.sh",
         "```",
         "",
         f"mini preset (4 layers, hidden 256, 4 heads), T = 128, batch 32, {args.steps} steps "
@@ -132,6 +133,18 @@ def main():
         g = runs["gated"]["last"]
         lines.append(f"- Gated attention: perplexity {g['val_perplexity']:.2f} at step {g['step']}, "
                      f"{vs_vanilla(g):.2f}x vanilla's at that step.")
+    vanilla_evals = {e["step"]: e for e in runs["vanilla"]["evals"]}
+    for name, r in runs.items():  # the outliers each method leaves, against vanilla's at the same step
+        last = r["last"]
+        ref = vanilla_evals.get(last["step"], vanilla)
+        if name == "vanilla":
+            lines.append(f"- Outliers: vanilla's max kurtosis is {last['val_max_kurtosis']:.1f} and its largest FFN "
+                         f"output {last['val_max_ffn_output_inf_norm']:.1f} at step {last['step']}.")
+        else:
+            lines.append(f"- {r['title']}: max kurtosis {last['val_max_kurtosis']:.1f} "
+                         f"({last['val_max_kurtosis'] / ref['val_max_kurtosis']:.2f}x vanilla's at that step), "
+                         f"largest FFN output {last['val_max_ffn_output_inf_norm']:.1f} "
+                         f"({last['val_max_ffn_output_inf_norm'] / ref['val_max_ffn_output_inf_norm']:.2f}x).")
     if missing:
         lines.append(f"- Not run yet, or not finished at {args.steps} steps (figures are from the last evaluation): "
                      + "; ".join(missing) + ".")
@@ -144,7 +157,9 @@ def main():
                 for r in runs.values()]
     panels = [("validation perplexity", series("val_perplexity")),
               ("dead attention rows (fraction)", series("val_dead_row_fraction")),
-              ("attention sink share", series("val_sink_share"))]
+              ("attention sink share", series("val_sink_share")),
+              ("max kurtosis (the seed's)", series("val_max_kurtosis")),
+              ("max FFN output inf-norm", series("val_max_ffn_output_inf_norm"))]
     line_chart(os.path.join(args.docs, "clip_study.svg"), "Clipped softmax at alpha = 3.2, mini, T = 128",
                [p for p in panels if any(points for _, points in p[1])])  # no clipped run yet: no dead-row panel
 
