@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The clipped-softmax training study (issue 16, study (a)): does clipped softmax at the seed's alpha = 3.2 train on a
-# small BERT, and what makes it train? One command trains six runs on the same budget and writes
-# docs/clip_study.md (tables) and docs/clip_study.svg (validation curves) with tools/clip_study_report.py:
+# small BERT, and what makes it train? What do its outliers, and W8A8, look like next to vanilla's? One command trains
+# six runs on the same budget, quantizes each (W8A8 as the seed paper does, and AWQ W8) and writes docs/clip_study.md
+# (tables) and docs/clip_study.svg (curves over training) with tools/clip_study_report.py:
 #
 #   vanilla             softmax attention
 #   clipped             clipped softmax, gamma = -alpha / T, zeta = 1, alpha = 3.2, BERT's N(0, 0.02) init
@@ -17,13 +18,13 @@
 #
 # Usage: scripts/clip_study.sh   (STEPS=... for another budget, default 16000; BUILD_DIR=...; OUT=..., default
 # runs/clip-study-STEPS; RUNS="vanilla clipped-ref-warmup" trains only those runs, e.g. two at once in two shells with
-# OMP_NUM_THREADS=1, then a run without RUNS draws the report). A run whose final checkpoint exists is not trained
-# again, and an interrupted one continues from its last checkpoint (bert_train's resume), so a rerun only redraws
-# the report. The budget: at 4000 steps (16M tokens) vanilla was still at perplexity 146 (unigram 205); it leaves the
-# plateau between steps 3200 and 4800 and is at 10.4 by step 10400, so the default is 16000 (65.5M tokens, about 70
-# passes over the KJV). About 5,500 tokens/s per run with one thread each, two runs side by side on 2 Zen 4 cores
-# (bf16 on AVX512-BF16): 3.3 hours per run, 10 hours for the six. Run it in the background, across sessions; it picks
-# up where it stopped.
+# OMP_NUM_THREADS=1; RUNS=report trains nothing and draws the report from the runs as they stand). A run whose
+# final checkpoint exists is not trained again, and an interrupted one continues from its last checkpoint (bert_train's
+# resume), so a rerun only redraws the report. The budget: at 4000 steps (16M tokens) vanilla was still at perplexity
+# 146 (unigram 205); it leaves the plateau between steps 3200 and 4800 and is at 10.4 by step 10400, so the default is
+# 16000 (65.5M tokens, about 70 passes over the KJV). About 5,500 tokens/s per run with one thread each, two runs side
+# by side on 2 Zen 4 cores (bf16 on AVX512-BF16): 3.3 hours per run, 10 hours for the six. Run it in the background,
+# across sessions; it picks up where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -37,7 +38,7 @@ out=${OUT:-runs/clip-study-$steps}
 data=runs/data
 mkdir -p "$out" docs
 # shellcheck source=scripts/study_lib.sh
-source scripts/study_lib.sh  # prepare_kjv, train NAME FLAGS...
+source scripts/study_lib.sh  # cached FILE CMD..., prepare_kjv, train NAME FLAGS...
 
 prepare_kjv
 [ -f "$data/kjv-sentences/vocab.txt" ] ||
@@ -62,6 +63,28 @@ study clipped-ref "${clipped[@]}" --attention_init reference
 study clipped-warmup "${clipped[@]}" "${warmup[@]}"
 study clipped-ref-warmup "${clipped[@]}" --attention_init reference "${warmup[@]}"
 study gated --attention gated
-[ -n "${RUNS:-}" ] && exit 0
+[ -n "${RUNS:-}" ] && [ "$RUNS" != report ] && exit 0
+
+# quantize NAME: the run's latest checkpoint, FP and quantized as the seed paper does it (W8A8: PTQ with per-tensor
+# symmetric weights and asymmetric min-max activations at every tap) and AWQ W8 (weights only), each evaluated by
+# bert_eval on the whole validation split: OUT/NAME/quantized/step-N/{fp,ptq-w8a8,awq-w8}.json (kept, so a rerun
+# at the same step reuses them; an unfinished run is quantized where it stands).
+quantize() {
+  local run="$out/$1"
+  [ -f "$run/checkpoints/latest" ] || return 0
+  local step
+  step=$(cat "$run/checkpoints/latest")
+  local dir="$run/quantized/$step" data_flags=(--data "$data/kjv-sentences" --seq_len 128 --batch_size 32)
+  cached "$dir/fp.json" "$build/bert_eval" --checkpoint "$run/checkpoints/$step" "${data_flags[@]}" --batches 0 --json
+  local scheme flags
+  for scheme in ptq-w8a8 awq-w8; do
+    flags=(--method ptq)
+    [ "$scheme" = awq-w8 ] && flags=(--method awq --weight_bits 8)
+    cached "$dir/$scheme.quant.json" "$build/bert_quant" --checkpoint "$run/checkpoints/$step" "${data_flags[@]}" \
+      --calibration_batches 16 --eval_batches 0 --out "$dir/$scheme" --json "${flags[@]}"
+    cached "$dir/$scheme.json" "$build/bert_eval" --checkpoint "$dir/$scheme" "${data_flags[@]}" --batches 0 --json
+  done
+}
+for name in vanilla clipped clipped-ref clipped-warmup clipped-ref-warmup gated; do quantize "$name"; done
 
 python3 tools/clip_study_report.py --runs "$out" --docs docs --steps "$steps"

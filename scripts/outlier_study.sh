@@ -43,16 +43,6 @@ prepare_kjv
   "$build/bert_prep" --input "$data/kjv.txt" --out "$data/kjv-minilm" --vocab .cache/minilm/vocab.txt \
     --documents blank --validation_fraction 0.02
 
-# cached FILE CMD...: runs CMD with its stdout to FILE unless FILE exists; FILE appears only when CMD succeeds.
-cached() {
-  local file=$1
-  shift
-  [ -s "$file" ] && return 0
-  mkdir -p "$(dirname "$file")"
-  "$@" > "$file.tmp"
-  mv "$file.tmp" "$file"
-}
-
 # ---- (b) training: the main job's budget (tiny, T = 32, batch 128, 2500 steps, lr 1e-3) for every run ----
 steps=2500
 seq_len=32

@@ -4,6 +4,16 @@
 # bert_train flags every run shares) and final (the final checkpoint's path inside a run,
 # checkpoints/step-N/model.safetensors).
 
+# cached FILE CMD...: runs CMD with its stdout to FILE unless FILE exists; FILE appears only when CMD succeeds.
+cached() {
+  local file=$1
+  shift
+  [ -s "$file" ] && return 0
+  mkdir -p "$(dirname "$file")"
+  "$@" > "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
 # prepare_kjv: the KJV corpus (DATA/kjv.txt, scripts/make_corpus.sh) and its split with a learnt 8000-word
 # vocabulary, chapters as documents, 2% of them held out (DATA/kjv), unless present.
 prepare_kjv() {

@@ -40,6 +40,22 @@ def records(path):
     return evals, alphas
 
 
+def quantized_evals(run_dir):
+    """{"step", "fp", "ptq-w8a8", "awq-w8"} of the latest quantized checkpoint of a run (clip_study.sh's quantize),
+    or None; a scheme missing there is left out."""
+    root = os.path.join(run_dir, "quantized")
+    steps = sorted(d for d in os.listdir(root) if d.startswith("step-")) if os.path.isdir(root) else []
+    if not steps or not os.path.exists(os.path.join(root, steps[-1], "fp.json")):
+        return None
+    result = {"step": int(steps[-1][len("step-"):])}
+    for scheme in ("fp", "ptq-w8a8", "awq-w8"):
+        path = os.path.join(root, steps[-1], f"{scheme}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                result[scheme] = json.load(f)
+    return result
+
+
 def warmup_end(alphas):
     """The first step that trained with the final alpha (1 without a warm-up)."""
     target = alphas[max(alphas)]
@@ -115,7 +131,22 @@ def main():
     lines += markdown_table(["run", "step", "val perplexity", "vs vanilla at that step", "dead rows, first evaluation at alpha 3.2",
                              "dead rows at the end", "sink share", "special-token mass", "max kurtosis",
                              "max RMS kurtosis", "max FFN out inf-norm"], rows)
-    lines += ["", f"Unigram perplexity of the validation tokens: {unigram:.2f}.", "", "**Findings.**", ""]
+    lines += ["", f"Unigram perplexity of the validation tokens: {unigram:.2f}.", ""]
+    quantized = {name: q for name in runs if (q := quantized_evals(os.path.join(args.runs, name)))}
+    if quantized:
+        lines += ["**Quantized** (each run's latest checkpoint; bert_eval on the whole validation split): W8A8 is the "
+                  "seed paper's, PTQ with per-tensor symmetric int8 weights and asymmetric 8-bit min-max activations at "
+                  "every tap; AWQ W8 quantizes the weights only.", ""]
+        quant_rows = []
+        for name, q in quantized.items():
+            fp = q["fp"]["perplexity"]
+            quant_rows.append([runs[name]["title"], str(q["step"]), fmt(fp), fmt(q["fp"]["max_kurtosis"]),
+                               *(f"{q[s]['perplexity']:.2f} ({q[s]['perplexity'] / fp:.2f}x)" if s in q else "—"
+                                 for s in ("ptq-w8a8", "awq-w8"))])
+        lines += markdown_table(["run", "step", "FP perplexity", "max kurtosis", "W8A8 perplexity (x FP)",
+                                 "AWQ W8 perplexity (x FP)"], quant_rows)
+        lines.append("")
+    lines += ["**Findings.**", ""]
     budget_ok = vanilla["val_perplexity"] < 0.5 * unigram
     lines.append(f"- The budget: vanilla ends at perplexity {vanilla['val_perplexity']:.2f}, "
                  + ("below" if budget_ok else "NOT below") + f" half the unigram baseline ({0.5 * unigram:.2f}).")
@@ -145,6 +176,11 @@ def main():
                          f"({last['val_max_kurtosis'] / ref['val_max_kurtosis']:.2f}x vanilla's at that step), "
                          f"largest FFN output {last['val_max_ffn_output_inf_norm']:.1f} "
                          f"({last['val_max_ffn_output_inf_norm'] / ref['val_max_ffn_output_inf_norm']:.2f}x).")
+    for name, q in quantized.items():
+        if "ptq-w8a8" in q:
+            fp, w8a8 = q["fp"]["perplexity"], q["ptq-w8a8"]["perplexity"]
+            lines.append(f"- W8A8 of {runs[name]['title']} at step {q['step']}: perplexity {fp:.2f} -> {w8a8:.2f} "
+                         f"({(w8a8 / fp - 1):+.1%}).")
     if missing:
         lines.append(f"- Not run yet, or not finished at {args.steps} steps (figures are from the last evaluation): "
                      + "; ".join(missing) + ".")
