@@ -35,7 +35,7 @@ out=${OUT:-runs/outlier-study}
 data=runs/data
 mkdir -p "$out" docs
 # shellcheck source=scripts/study_lib.sh
-source scripts/study_lib.sh  # prepare_kjv, train NAME FLAGS...
+source scripts/study_lib.sh  # cached FILE CMD..., prepare_kjv, train NAME FLAGS...
 
 # ---- data: the KJV corpus, with the main job's learnt vocabulary and with MiniLM's ----
 prepare_kjv
