@@ -2,7 +2,7 @@
 # The clipped-softmax training study (issue 16, study (a)): does clipped softmax at the seed's alpha = 3.2 train on a
 # small BERT, and what makes it train? What do its outliers, and W8A8, look like next to vanilla's? One command trains
 # six runs on the same budget, quantizes each (W8A8 as the seed paper does, and AWQ W8) and writes docs/clip_study.md
-# (tables) and docs/clip_study.svg (curves over training) with tools/clip_study_report.py:
+# (tables) and docs/clip_study.svg (curves over training) with tools/training_study_report.py:
 #
 #   vanilla             softmax attention
 #   clipped             clipped softmax, gamma = -alpha / T, zeta = 1, alpha = 3.2, BERT's N(0, 0.02) init
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 mkdir -p runs
 # One build at a time when several RUNS start together (their cmake runs would race on the build directory).
-BUILD_TARGETS="bert_prep bert_train" flock runs/.build.lock scripts/build.sh
+BUILD_TARGETS="bert_prep bert_train bert_eval bert_quant" flock runs/.build.lock scripts/build.sh
 build=${BUILD_DIR:-build}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # spinning OpenMP threads crawl when other jobs share the cores
 steps=${STEPS:-16000}
@@ -38,7 +38,7 @@ out=${OUT:-runs/clip-study-$steps}
 data=runs/data
 mkdir -p "$out" docs
 # shellcheck source=scripts/study_lib.sh
-source scripts/study_lib.sh  # cached FILE CMD..., prepare_kjv, train NAME FLAGS...
+source scripts/study_lib.sh  # cached, prepare_kjv, study, quantize_latest
 
 prepare_kjv
 [ -f "$data/kjv-sentences/vocab.txt" ] ||
@@ -52,11 +52,6 @@ train_flags=(--data "$data/kjv-sentences" --preset mini --seq_len 128 --batch_si
 clipped=(--attention clipped_softmax --clip_alpha 3.2 --clip_zeta 1)
 warmup=(--clip_alpha_warmup_steps $((steps * 3 / 10)))
 final=$(printf "checkpoints/step-%08d/model.safetensors" "$steps")
-# study NAME FLAGS...: trains the run NAME (study_lib.sh's train) unless RUNS names others.
-study() {
-  if [ -n "${RUNS:-}" ] && [[ " $RUNS " != *" $1 "* ]]; then return 0; fi
-  train "$@"
-}
 study vanilla
 study clipped "${clipped[@]}"
 study clipped-ref "${clipped[@]}" --attention_init reference
@@ -65,26 +60,8 @@ study clipped-ref-warmup "${clipped[@]}" --attention_init reference "${warmup[@]
 study gated --attention gated
 [ -n "${RUNS:-}" ] && [ "$RUNS" != report ] && exit 0
 
-# quantize NAME: the run's latest checkpoint, FP and quantized as the seed paper does it (W8A8: PTQ with per-tensor
-# symmetric weights and asymmetric min-max activations at every tap) and AWQ W8 (weights only), each evaluated by
-# bert_eval on the whole validation split: OUT/NAME/quantized/step-N/{fp,ptq-w8a8,awq-w8}.json (kept, so a rerun
-# at the same step reuses them; an unfinished run is quantized where it stands).
-quantize() {
-  local run="$out/$1"
-  [ -f "$run/checkpoints/latest" ] || return 0
-  local step
-  step=$(cat "$run/checkpoints/latest")
-  local dir="$run/quantized/$step" data_flags=(--data "$data/kjv-sentences" --seq_len 128 --batch_size 32)
-  cached "$dir/fp.json" "$build/bert_eval" --checkpoint "$run/checkpoints/$step" "${data_flags[@]}" --batches 0 --json
-  local scheme flags
-  for scheme in ptq-w8a8 awq-w8; do
-    flags=(--method ptq)
-    [ "$scheme" = awq-w8 ] && flags=(--method awq --weight_bits 8)
-    cached "$dir/$scheme.quant.json" "$build/bert_quant" --checkpoint "$run/checkpoints/$step" "${data_flags[@]}" \
-      --calibration_batches 16 --eval_batches 0 --out "$dir/$scheme" --json "${flags[@]}"
-    cached "$dir/$scheme.json" "$build/bert_eval" --checkpoint "$dir/$scheme" "${data_flags[@]}" --batches 0 --json
-  done
-}
-for name in vanilla clipped clipped-ref clipped-warmup clipped-ref-warmup gated; do quantize "$name"; done
+for name in vanilla clipped clipped-ref clipped-warmup clipped-ref-warmup gated; do
+  quantize_latest "$name" "$data/kjv-sentences"
+done
 
-python3 tools/clip_study_report.py --runs "$out" --docs docs --steps "$steps"
+python3 tools/training_study_report.py --study clip_study --runs "$out" --docs docs --steps "$steps"

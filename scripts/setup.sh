@@ -18,6 +18,8 @@ packages=(
   python3 python3-numpy python3-torch                   # PyTorch: benchmark peer and fixture generator
   python3-venv                                          # .venv for transformers (below)
   bible-kjv                                             # the built-in training corpus (public domain)
+  libsword-utils sword-text-web sword-comm-tdavid       # the long study's corpus (scripts/make_long_corpus.sh,
+  sword-comm-mhcc sword-comm-scofield                   #   public domain)
 )
 
 missing=()

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # (the variables below come from the sourcing script)
-# scripts/study_lib.sh — what the study scripts (outlier_study.sh, clip_study.sh) share; sourced, not run.
+# scripts/study_lib.sh — what the study scripts (outlier_study.sh, clip_study.sh, long_study.sh) share; sourced, not run.
 # They set: build (the build directory), data (runs/data), out (the runs' directory), train_flags (an array: the
 # bert_train flags every run shares) and final (the final checkpoint's path inside a run,
 # checkpoints/step-N/model.safetensors).
@@ -31,4 +31,32 @@ train() {
   [ -f "$out/$name/$final" ] && return 0
   echo "$(basename "$0" .sh): training $name"
   "$build/bert_train" "${train_flags[@]}" --out "$out/$name" "$@" | tee -a "$out/$name.log"
+}
+
+# study NAME FLAGS...: train NAME FLAGS... unless RUNS (the environment) names other runs; RUNS=report names none.
+study() {
+  if [ -n "${RUNS:-}" ] && [[ " $RUNS " != *" $1 "* ]]; then return 0; fi
+  train "$@"
+}
+
+# quantize_latest NAME DATA: the run OUT/NAME's latest checkpoint, FP and quantized as the seed paper does it
+# (W8A8: PTQ with per-tensor symmetric weights and asymmetric min-max activations at every tap) and AWQ W8 (weights
+# only), each evaluated by bert_eval on DATA's whole validation split (T = 128):
+# OUT/NAME/quantized/step-N/{fp,ptq-w8a8,awq-w8}.json (kept, so a rerun at the same step reuses them; an unfinished
+# run is quantized where it stands).
+quantize_latest() {
+  local run="$out/$1" dataset=$2
+  [ -f "$run/checkpoints/latest" ] || return 0
+  local step
+  step=$(cat "$run/checkpoints/latest")
+  local dir="$run/quantized/$step" data_flags=(--data "$dataset" --seq_len 128 --batch_size 32)
+  cached "$dir/fp.json" "$build/bert_eval" --checkpoint "$run/checkpoints/$step" "${data_flags[@]}" --batches 0 --json
+  local scheme flags
+  for scheme in ptq-w8a8 awq-w8; do
+    flags=(--method ptq)
+    [ "$scheme" = awq-w8 ] && flags=(--method awq --weight_bits 8)
+    cached "$dir/$scheme.quant.json" "$build/bert_quant" --checkpoint "$run/checkpoints/$step" "${data_flags[@]}" \
+      --calibration_batches 16 --eval_batches 0 --out "$dir/$scheme" --json "${flags[@]}"
+    cached "$dir/$scheme.json" "$build/bert_eval" --checkpoint "$dir/$scheme" "${data_flags[@]}" --batches 0 --json
+  done
 }

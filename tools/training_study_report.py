@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Writes docs/clip_study.md and docs/clip_study.svg from the runs scripts/clip_study.sh trained (standard library only).
+"""Writes docs/<study>.md and docs/<study>.svg from the runs of a training study (standard library only).
 
-    tools/clip_study_report.py --runs runs/clip-study --docs docs --steps 16000
+    tools/training_study_report.py --study clip_study --runs runs/clip-study-16000 --docs docs --steps 16000
 
-Reads RUNS/<run>/metrics.jsonl (bert_train: the validation records, and the clip_alpha of the step records) for the
-runs below. The tables hold the numbers as measured; the findings are sentences computed from them, so they follow
-the numbers on a rerun. A run that is missing or unfinished is reported as such.
+The studies (STUDIES below) are scripts/clip_study.sh (issue 16 (a): what makes clipped softmax at the seed's alpha
+train) and scripts/long_study.sh (issue 16 (b): vanilla, clipped and gated attention over 100M tokens of a larger
+corpus, do outliers emerge). Reads RUNS/<run>/metrics.jsonl (bert_train: the validation records, and the clip_alpha
+of the step records) and RUNS/<run>/quantized/ (study_lib.sh's quantize_latest) of the study's runs. The tables hold
+the numbers as measured; the findings are sentences computed from them, so they follow the numbers on a rerun. A run
+that is missing or unfinished is reported as such.
 """
 import argparse
 import json
@@ -15,16 +18,53 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from outlier_study_report import fmt, line_chart, markdown_table  # noqa: E402
 
-RUNS = [  # (directory, title)
-    ("vanilla", "vanilla softmax"),
-    ("clipped", "clipped softmax, BERT init"),
-    ("clipped-ref", "clipped softmax, reference init"),
-    ("clipped-warmup", "clipped softmax, alpha warm-up"),
-    ("clipped-ref-warmup", "clipped softmax, reference init + alpha warm-up"),
-    ("gated", "gated attention"),
-]
+TITLES = {  # run directory -> title
+    "vanilla": "vanilla softmax",
+    "clipped": "clipped softmax, BERT init",
+    "clipped-ref": "clipped softmax, reference init",
+    "clipped-warmup": "clipped softmax, alpha warm-up",
+    "clipped-ref-warmup": "clipped softmax, reference init + alpha warm-up",
+    "gated": "gated attention",
+}
+METRICS = ("Dead rows: the fraction of attention rows whose every probability is clipped to 0 (they pass no gradient "
+           "to Q and K), mean over layers; sink share: the fraction of heads putting at least 0.3 of their attention "
+           "on [CLS]/[SEP], mean over layers; kurtosis: the seed's (max over layers); RMS kurtosis: He et al.'s, of "
+           "the per-neuron RMS (docs/design.md, Outlier metrics).")
+STUDIES = {
+    "clip_study": {
+        "script": "scripts/clip_study.sh",
+        "default_steps": 16000,
+        "runs": ["vanilla", "clipped", "clipped-ref", "clipped-warmup", "clipped-ref-warmup", "gated"],
+        "heading": "Clipped softmax at the seed's alpha on a small BERT",
+        "intro": "Issue 16, study (a): the seed paper's clipped softmax (gamma = -alpha/T, zeta = 1, alpha = 3.2) on a "
+                 "BERT small enough for a CPU, against vanilla softmax and gated attention on the same budget, and what "
+                 "it takes to make it train: the reference code's attention initialisation and an alpha warm-up.",
+        "setup": "mini preset (4 layers, hidden 256, 4 heads), T = 128, batch 32, {steps} steps ({tokens:.1f}M "
+                 "tokens), lr 1e-3 with a 10% warm-up and linear decay, weight decay 0.01, bf16 mixed precision, on "
+                 "the KJV with one [SEP] per sentence (`bert_prep --sentences`). Validation on the held-out 2% of "
+                 "chapters (20 batches, MLM-masked as in training).",
+        "chart": "Clipped softmax at alpha = 3.2, mini, T = 128",
+    },
+    "long_study": {
+        "script": "scripts/long_study.sh",
+        "default_steps": 24500,
+        "runs": ["vanilla", "clipped-ref-warmup", "gated"],
+        "heading": "Do outliers emerge over 100M tokens? Vanilla, clipped and gated attention",
+        "intro": "Issue 16, study (b): the longest run a CPU session's background affords, toward the regime where "
+                 "the literature sees outliers and attention sinks grow (T >= 128, a [SEP] after every sentence, long "
+                 "training, weight decay 0.1): vanilla softmax, clipped softmax at the seed's alpha = 3.2 as it trains "
+                 "on a small model (reference init and a 30% alpha warm-up, docs/clip_study.md), and gated attention, "
+                 "each then quantized with the seed's W8A8 and with AWQ W8.",
+        "setup": "mini preset (4 layers, hidden 256, 4 heads), T = 128, batch 32, {steps} steps ({tokens:.1f}M "
+                 "tokens), lr 1e-3 with a 10% warm-up and linear decay, weight decay 0.1, bf16 mixed precision, on "
+                 "scripts/make_long_corpus.sh's corpus (public-domain texts from Debian packages: the KJV and the World "
+                 "English Bible, Spurgeon's Treasury of David, Matthew Henry's Concise Commentary and the Scofield "
+                 "notes; about 4.6M words) with one [SEP] per sentence and an 8000-word vocabulary learnt on it. "
+                 "Validation on a held-out 2% of its documents (20 batches, MLM-masked as in training).",
+        "chart": "Vanilla, clipped and gated attention, mini, T = 128, 100M tokens",
+    },
+}
 WITHIN = 0.15  # the issue's bar: clipped softmax within 15% of vanilla's validation perplexity
-DEFAULT_STEPS = 16000  # scripts/clip_study.sh's budget
 DEAD_AFTER_WARMUP = 0.10  # and fewer than 10% of the attention rows dead once alpha has reached its target
 
 
@@ -41,7 +81,7 @@ def records(path):
 
 
 def quantized_evals(run_dir):
-    """{"step", "fp", "ptq-w8a8", "awq-w8"} of the latest quantized checkpoint of a run (clip_study.sh's quantize),
+    """{"step", "fp", "ptq-w8a8", "awq-w8"} of the latest quantized checkpoint of a run (study_lib.sh's quantize_latest),
     or None; a scheme missing there is left out."""
     root = os.path.join(run_dir, "quantized")
     steps = sorted(d for d in os.listdir(root) if d.startswith("step-")) if os.path.isdir(root) else []
@@ -64,13 +104,16 @@ def warmup_end(alphas):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", choices=sorted(STUDIES), required=True)
     parser.add_argument("--runs", required=True)
     parser.add_argument("--docs", required=True)
     parser.add_argument("--steps", type=int, required=True)
     args = parser.parse_args()
+    study = STUDIES[args.study]
 
     runs = {}
-    for name, title in RUNS:
+    for name in study["runs"]:
+        title = TITLES[name]
         path = os.path.join(args.runs, name, "metrics.jsonl")
         if not os.path.exists(path):
             continue
@@ -78,7 +121,7 @@ def main():
         if evals:
             runs[name] = {"title": title, "evals": evals, "alphas": alphas, "last": evals[-1]}
     if "vanilla" not in runs:
-        sys.exit(f"clip_study_report: no vanilla run with a validation record under {args.runs}")
+        sys.exit(f"training_study_report: no vanilla run with a validation record under {args.runs}")
     vanilla = runs["vanilla"]["last"]
     unigram = vanilla["val_unigram_perplexity"]
     vanilla_at = {e["step"]: e["val_perplexity"] for e in runs["vanilla"]["evals"]}
@@ -105,27 +148,20 @@ def main():
                      fmt(last.get("val_max_rms_kurtosis")), fmt(last["val_max_ffn_output_inf_norm"])])
 
     clipped = {n: r for n, r in runs.items() if n.startswith("clipped")}
-    missing = [t for n, t in RUNS if n not in runs or runs[n]["last"]["step"] < args.steps]
+    missing = [TITLES[n] for n in study["runs"] if n not in runs or runs[n]["last"]["step"] < args.steps]
+    finished = len(study["runs"]) - len(missing)
     lines = [
-        "# Clipped softmax at the seed's alpha on a small BERT",
+        f"# {study['heading']}",
         "",
-        *([f"**In progress:** {len(RUNS) - len(missing)} of {len(RUNS)} runs have finished; the figures below are "
-           "those measured so far.", ""] if missing else []),
-        "Issue 16, study (a): the seed paper's clipped softmax (gamma = -alpha/T, zeta = 1, alpha = 3.2) on a BERT small "
-        "enough for a CPU, against vanilla softmax and gated attention on the same budget, and what it takes to make it "
-        "train: the reference code's attention initialisation and an alpha warm-up. Produced by",
+        *([f"**In progress:** {finished} of {len(study['runs'])} runs have finished; the figures below are those "
+           "measured so far.", ""] if missing else []),
+        f"{study['intro']} Produced by",
         "",
         "```sh",
-        "scripts/clip_study.sh" if args.steps == DEFAULT_STEPS else f"STEPS={args.steps} scripts/clip_study.sh",
+        study["script"] if args.steps == study["default_steps"] else f"STEPS={args.steps} {study['script']}",
         "```",
         "",
-        f"mini preset (4 layers, hidden 256, 4 heads), T = 128, batch 32, {args.steps} steps "
-        f"({args.steps * 32 * 128 / 1e6:.1f}M tokens), lr 1e-3 with a 10% warm-up and linear decay, bf16 mixed "
-        "precision, on the KJV with one [SEP] per sentence (`bert_prep --sentences`). Validation on the held-out 2% "
-        "of chapters (20 batches, MLM-masked as in training). Dead rows: the fraction of attention rows whose every "
-        "probability is clipped to 0 (they pass no gradient to Q and K), mean over layers; sink share: the fraction of "
-        "heads putting at least 0.3 of their attention on [CLS]/[SEP], mean over layers; kurtosis: the seed's (max "
-        "over layers); RMS kurtosis: He et al.'s, of the per-neuron RMS (docs/design.md, Outlier metrics).",
+        study["setup"].format(steps=args.steps, tokens=args.steps * 32 * 128 / 1e6) + " " + METRICS,
         "",
     ]
     lines += markdown_table(["run", "step", "val perplexity", "vs vanilla at that step", "dead rows, first evaluation at alpha 3.2",
@@ -184,8 +220,8 @@ def main():
     if missing:
         lines.append(f"- Not run yet, or not finished at {args.steps} steps (figures are from the last evaluation): "
                      + "; ".join(missing) + ".")
-    lines += ["", "![validation curves](clip_study.svg)", ""]
-    with open(os.path.join(args.docs, "clip_study.md"), "w") as f:
+    lines += ["", f"![curves over training]({args.study}.svg)", ""]
+    with open(os.path.join(args.docs, f"{args.study}.md"), "w") as f:
         f.write("\n".join(lines))
 
     def series(key):  # every run in every panel (empty where it lacks the metric), so colours match the legend
@@ -196,7 +232,7 @@ def main():
               ("attention sink share", series("val_sink_share")),
               ("max kurtosis (the seed's)", series("val_max_kurtosis")),
               ("max FFN output inf-norm", series("val_max_ffn_output_inf_norm"))]
-    line_chart(os.path.join(args.docs, "clip_study.svg"), "Clipped softmax at alpha = 3.2, mini, T = 128",
+    line_chart(os.path.join(args.docs, f"{args.study}.svg"), study["chart"],
                [p for p in panels if any(points for _, points in p[1])])  # no clipped run yet: no dead-row panel
 
 
