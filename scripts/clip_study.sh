@@ -27,18 +27,9 @@
 # across sessions; it picks up where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-mkdir -p runs
-# One build at a time when several RUNS start together (their cmake runs would race on the build directory).
-BUILD_TARGETS="bert_prep bert_train bert_eval bert_quant" flock runs/.build.lock scripts/build.sh
-build=${BUILD_DIR:-build}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # spinning OpenMP threads crawl when other jobs share the cores
-steps=${STEPS:-16000}
-out=${OUT:-runs/clip-study-$steps}
-data=runs/data
-mkdir -p "$out" docs
 # shellcheck source=scripts/study_lib.sh
-source scripts/study_lib.sh  # cached, prepare_kjv, study, quantize_latest
+source scripts/study_lib.sh  # begin_study, cached, prepare_kjv, study, quantize_latest
+begin_study 16000 clip-study
 
 prepare_kjv
 [ -f "$data/kjv-sentences/vocab.txt" ] ||

@@ -22,18 +22,9 @@
 # thread each, two side by side on 2 Zen 4 cores: 5 hours per run. Run it in the background, across sessions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-mkdir -p runs
-# One build at a time when several RUNS start together (their cmake runs would race on the build directory).
-BUILD_TARGETS="bert_prep bert_train bert_eval bert_quant" flock runs/.build.lock scripts/build.sh
-build=${BUILD_DIR:-build}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # spinning OpenMP threads crawl when other jobs share the cores
-steps=${STEPS:-24500}
-out=${OUT:-runs/long-study-$steps}
-data=runs/data
-mkdir -p "$out" docs
 # shellcheck source=scripts/study_lib.sh
-source scripts/study_lib.sh  # cached, study, quantize_latest
+source scripts/study_lib.sh  # begin_study, cached, study, quantize_latest
+begin_study 24500 long-study
 
 # The corpus and its shards, made once (flock: two runs starting together would both make them).
 (

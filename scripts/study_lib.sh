@@ -1,8 +1,25 @@
 # shellcheck shell=bash disable=SC2154  # (the variables below come from the sourcing script)
-# scripts/study_lib.sh — what the study scripts (outlier_study.sh, clip_study.sh, long_study.sh) share; sourced, not run.
-# They set: build (the build directory), data (runs/data), out (the runs' directory), train_flags (an array: the
-# bert_train flags every run shares) and final (the final checkpoint's path inside a run,
-# checkpoints/step-N/model.safetensors).
+# scripts/study_lib.sh — what the study scripts (outlier_study.sh, clip_study.sh, long_study.sh) share; sourced, not
+# run. The functions use build (the build directory), data (runs/data), out (the runs' directory) and steps, which
+# begin_study sets (outlier_study.sh sets them itself), and train_flags (an array: the bert_train flags every run
+# shares) and final (the final checkpoint's path inside a run, checkpoints/step-N/model.safetensors), which the
+# script sets.
+
+# begin_study DEFAULT_STEPS NAME: what a training study (clip_study.sh, long_study.sh) does first: set up
+# (scripts/setup.sh) and build the tools it runs (one build at a time when several RUNS start together: their cmake
+# runs would race on the build directory); then build=BUILD_DIR (default build), steps=STEPS (default DEFAULT_STEPS),
+# out=OUT (default runs/NAME-STEPS), data=runs/data.
+begin_study() {
+  scripts/setup.sh
+  mkdir -p runs
+  BUILD_TARGETS="bert_prep bert_train bert_eval bert_quant" flock runs/.build.lock scripts/build.sh
+  build=${BUILD_DIR:-build}
+  export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # spinning OpenMP threads crawl when other jobs share the cores
+  steps=${STEPS:-$1}
+  out=${OUT:-runs/$2-$steps}
+  data=runs/data
+  mkdir -p "$out" docs
+}
 
 # cached FILE CMD...: runs CMD with its stdout to FILE unless FILE exists; FILE appears only when CMD succeeds.
 cached() {
