@@ -1,6 +1,6 @@
 // The kernel table: every compute kernel an op may call, one table per device.
 //
-// This is the single place where a kernel is declared. Kernels take raw
+// Each entry defines a kernel's signature (ops/cpu/cpu_kernels.h and cuda/*.cuh repeat it). Kernels take raw
 // pointers to contiguous f32 data (ids are int64; the 16-bit GEMM reads bf16/f16) plus sizes, in the style of
 // llm.c, so a CUDA kernel has exactly the signature of its CPU reference.
 // The ops (ops/*.cpp) check shapes, dtypes and devices, then call
@@ -8,8 +8,8 @@
 // The CPU table is filled in ops/cpu/cpu_kernels.cpp; the CUDA backend fills
 // the CUDA table when it is built. A missing entry fails with the kernel's name.
 //
-// To add an op: add its kernels here, implement them in ops/cpu/<op>.cpp,
-// register them in ops/cpu/cpu_kernels.cpp, and write ops/<op>.{h,cpp}.
+// To add an op: README.md, "Adding an op" (the CPU kernel, the op, the CUDA kernel
+// and their tests).
 #pragma once
 
 #include <cstdint>
