@@ -1,6 +1,7 @@
 // Helpers shared by the fuzz targets (tests/fuzz/fuzz_*.cpp):
 //   FUZZ_CHECK(condition)  a property every input must keep (beyond "no crash"); a violation aborts, which
 //                          libFuzzer reports as a crash with the input that caused it.
+//   refused(status)        true when the parser refused the input; a refusal must carry a message.
 //   FuzzInputFile          a per-process temporary file for entry points that only take a path: the target
 //                          writes the input there and passes the path, so the tool's own code reads it.
 #pragma once
@@ -14,6 +15,8 @@
 #include <fstream>
 #include <string>
 
+#include "absl/status/status.h"
+
 #define FUZZ_CHECK(condition)                                                                        \
   do {                                                                                               \
     if (!(condition)) {                                                                              \
@@ -23,6 +26,12 @@
   } while (0)
 
 namespace bertforge::fuzz {
+
+// Whether `status` is a refusal (checking that it says why): `if (fuzz::refused(x.status())) return 0;`.
+inline bool refused(const absl::Status& status) {
+  FUZZ_CHECK(status.ok() || !status.message().empty());
+  return !status.ok();
+}
 
 // <temp dir>/bertforge-fuzz-<pid>/<file_name>, removed (with its directory) when the process ends normally.
 // The temp dir is /dev/shm when there is one (memory: a disk-backed /tmp made the file targets 20x slower),
