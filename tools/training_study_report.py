@@ -124,11 +124,11 @@ def main():
         sys.exit(f"training_study_report: no vanilla run with a validation record under {args.runs}")
     vanilla = runs["vanilla"]["last"]
     unigram = vanilla["val_unigram_perplexity"]
-    vanilla_at = {e["step"]: e["val_perplexity"] for e in runs["vanilla"]["evals"]}
+    vanilla_at = {e["step"]: e for e in runs["vanilla"]["evals"]}  # vanilla's evaluation at each step
 
     def vs_vanilla(last):
         """A run's perplexity over vanilla's at the same step (an unfinished run is compared where it stopped)."""
-        return last["val_perplexity"] / vanilla_at.get(last["step"], vanilla["val_perplexity"])
+        return last["val_perplexity"] / vanilla_at.get(last["step"], vanilla)["val_perplexity"]
 
     rows = []
     for name, r in runs.items():
@@ -200,10 +200,9 @@ def main():
         g = runs["gated"]["last"]
         lines.append(f"- Gated attention: perplexity {g['val_perplexity']:.2f} at step {g['step']}, "
                      f"{vs_vanilla(g):.2f}x vanilla's at that step.")
-    vanilla_evals = {e["step"]: e for e in runs["vanilla"]["evals"]}
     for name, r in runs.items():  # the outliers each method leaves, against vanilla's at the same step
         last = r["last"]
-        ref = vanilla_evals.get(last["step"], vanilla)
+        ref = vanilla_at.get(last["step"], vanilla)
         if name == "vanilla":
             lines.append(f"- Outliers: vanilla's max kurtosis is {last['val_max_kurtosis']:.1f} and its largest FFN "
                          f"output {last['val_max_ffn_output_inf_norm']:.1f} at step {last['step']}.")
