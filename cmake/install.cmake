@@ -48,7 +48,11 @@ endif()
 add_library(bertforge INTERFACE)
 target_link_libraries(bertforge INTERFACE bertforge_quant)
 if(BERTFORGE_CUDA)
-  target_link_libraries(bertforge INTERFACE bertforge_cuda)
+  # Linked whole (cuda/CMakeLists.txt); the exported name is spelled out, as export() does not rename a target
+  # inside $<LINK_LIBRARY>.
+  target_link_libraries(bertforge INTERFACE
+    "$<BUILD_INTERFACE:$<LINK_LIBRARY:WHOLE_ARCHIVE,bertforge_cuda>>"
+    "$<INSTALL_INTERFACE:$<LINK_LIBRARY:WHOLE_ARCHIVE,bertforge::cuda>>")
 endif()
 
 install(TARGETS ${BERTFORGE_LIBRARIES} bertforge EXPORT bertforgeTargets
@@ -58,7 +62,7 @@ install(EXPORT bertforgeTargets NAMESPACE bertforge:: DESTINATION ${BERTFORGE_IN
 # ---- Headers -------------------------------------------------------------------
 install(DIRECTORY core autograd ops models train quant DESTINATION ${BERTFORGE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")
-if(BERTFORGE_CUDA)  # the host API (device.h, gemm.h, ...); the kernels (*.cuh) stay inside the library
+if(BERTFORGE_CUDA)  # the host API (device.h, gemm.h, ...); the kernel sources (*.cu, *.cuh) stay inside the library
   install(DIRECTORY cuda DESTINATION ${BERTFORGE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 endif()
 

@@ -1,5 +1,5 @@
-// The CUDA backend's registration: GPU memory for Tensors (the caching allocator,
-// host <-> device copies, strided copies and fills on the device) and the CUDA kernel table.
+// The CUDA backend's registration: GPU memory for Tensors (the caching allocator, host <-> device copies, strided
+// copies and fills on the device). The kernels register themselves, each beside its launcher (cuda/<family>.cu).
 #include "cuda/device.h"
 
 #include <memory>
@@ -9,10 +9,8 @@
 #include "core/device.h"
 #include "cuda/caching_allocator.h"
 #include "cuda/cuda_check.h"
-#include "cuda/kernels.h"
 #include "cuda/stream.h"
 #include "cuda/tensor_copy.cuh"
-#include "ops/kernels.h"
 
 namespace bertforge::cuda {
 namespace {
@@ -86,8 +84,6 @@ void register_cuda_backend() {
     static CudaDevice device(device_count());
     registered_device = &device;
     register_device_interface(DeviceType::kCUDA, &device);
-    KernelTable& table = mutable_kernel_table(DeviceType::kCUDA);
-    register_all_kernels(table);
   });
 }
 

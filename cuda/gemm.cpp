@@ -1,4 +1,5 @@
-// cuBLAS behind the CUDA kernel table's gemm_strided_batched and gemm_strided_batched_16 (see cuda/gemm.h).
+// cuBLAS behind the CUDA kernels gemm_strided_batched and gemm_strided_batched_16 (see cuda/gemm.h), the twins of the
+// CPU GEMMs of ops/cpu/gemm.h.
 //
 // bertforge's matrices are row-major and cuBLAS's column-major. A row-major M x N matrix
 // is, read column-major, its N x M transpose, so C = op(A) op(B) is computed as
@@ -11,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "cuda/cuda_check.h"
-#include "cuda/kernels.h"
 #include "cuda/stream.h"
+#include "ops/kernels.h"
 
 namespace bertforge::cuda {
 namespace {
@@ -44,7 +45,7 @@ cublasComputeType_t compute_type(GemmPrecision precision) {
   return CUBLAS_COMPUTE_32F;
 }
 
-// C (batch, M, N) = alpha op(A) op(B) + beta C, row-major (see ops/kernels.h).
+// C (batch, M, N) = alpha op(A) op(B) + beta C, row-major (as ops/cpu/gemm.h).
 void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                           int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
                           float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
@@ -103,9 +104,8 @@ std::string gemm_precision_name(GemmPrecision precision) {
 void set_gemm_precision(GemmPrecision precision) { current_precision.store(precision); }
 GemmPrecision gemm_precision() { return current_precision.load(); }
 
-void register_gemm(KernelTable& table) {
-  table.gemm_strided_batched = &gemm_strided_batched;
-  table.gemm_strided_batched_16 = &gemm_strided_batched_16;
-}
+// The launchers above, in the registry (ops/kernels.h).
+BF_REGISTER_KERNEL(DeviceType::kCUDA, gemm_strided_batched);
+BF_REGISTER_KERNEL(DeviceType::kCUDA, gemm_strided_batched_16);
 
 }  // namespace bertforge::cuda

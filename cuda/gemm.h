@@ -1,5 +1,5 @@
-// GEMMs on the GPU through cuBLAS: the gemm_strided_batched entry of the CUDA kernel table,
-// and the precision its FP32 tensors are multiplied in.
+// GEMMs on the GPU through cuBLAS: the CUDA kernels gemm_strided_batched(_16) (cuda/gemm.cpp), and the precision
+// their FP32 tensors are multiplied in.
 #pragma once
 
 #include <string>

@@ -1,12 +1,12 @@
-// What a kernel source (cuda/*.cuh) needs so that one copy of it compiles twice:
+// What a kernel source (cuda/<family>.cu) needs so that one copy of it compiles twice:
 // with nvcc for the GPU, and with the host compiler for the CUDA simulator of the
 // tests (tests/cuda_sim/cuda_sim.h), which runs every thread of a block as a fiber.
 //
 // A kernel source holds the __global__ kernels of one op family, their host launchers,
-// which have exactly the signatures of the ops/kernels.h table entries, and the function
-// that puts the launchers in a KernelTable (declared in cuda/kernels.h). It is compiled
-// once for the GPU, by the one-line cuda/<family>.cu that includes it, and once for each
-// simulator test that includes it, so its kernels and registration need not be inline.
+// which have exactly the signatures of the CPU kernels they mirror, and the launchers'
+// registration (BF_REGISTER_KERNEL, ops/kernels.h). nvcc compiles it into bertforge_cuda;
+// a simulator test #includes it (one kernel source per test, except the training test,
+// which includes them all), so its kernels and launchers need not be inline.
 // It uses CUDA C++ as usual, with two exceptions, both macros defined here:
 //
 //   BF_LAUNCH(kernel, grid, block, shared_bytes, args...)   instead of kernel<<<...>>>(args...)

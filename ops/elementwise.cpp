@@ -1,10 +1,66 @@
-// Element-wise arithmetic ops: forward and backward side by side.
+// Element-wise arithmetic and bias rows: the CPU kernels, then the ops, forward and backward side by side. The CUDA
+// kernels are in cuda/elementwise.cu.
 #include "ops/elementwise.h"
 
+#include <algorithm>
+
+#include "autograd/engine.h"
 #include "autograd/node.h"
 #include "ops/kernels.h"
 #include "ops/op_checks.h"
 #include "ops/reduce.h"
+
+namespace bertforge::cpu {
+
+void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n) {
+  switch (op) {
+    case BinaryOp::kAdd:
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+      break;
+    case BinaryOp::kSub:
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] - b[i];
+      break;
+    case BinaryOp::kMul:
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+      break;
+  }
+}
+
+void scale(float* out, const float* x, float s, int64_t n) {
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) out[i] = s * x[i];
+}
+
+void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x_row = x + r * cols;
+    float* out_row = out + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) out_row[c] = x_row[c] + bias[c];
+  }
+}
+
+void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x_row = x + r * cols;
+    float* out_row = out + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) out_row[c] = x_row[c] * s[c];
+  }
+}
+
+// The CPU kernels above, in the registry (ops/kernels.h).
+BF_REGISTER_KERNEL(DeviceType::kCPU, binary);
+BF_REGISTER_KERNEL(DeviceType::kCPU, scale);
+BF_REGISTER_KERNEL(DeviceType::kCPU, add_bias);
+BF_REGISTER_KERNEL(DeviceType::kCPU, scale_channels);
+
+}  // namespace bertforge::cpu
 
 namespace bertforge {
 
@@ -36,6 +92,17 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
   BF_KERNEL(a.device(), binary)(op, out.data<float>(), a_full.data<float>(), b_full.data<float>(), out.numel());
   return out;
 }
+
+// acc += grad (f32, same device, grad contiguous) with the device's `binary` add: how autograd accumulates
+// gradients on a GPU (on the CPU it adds them itself, autograd/engine.cpp).
+void accumulate_with_kernels(Tensor& acc, const Tensor& grad) {
+  BF_CHECK(acc.dtype() == DType::kF32 && grad.dtype() == DType::kF32 && acc.is_contiguous(),
+           "gradient accumulation on ", acc.device().str(), " supports contiguous f32, got ", acc.str());
+  BF_KERNEL(acc.device(), binary)(BinaryOp::kAdd, acc.data<float>(), acc.data<float>(), grad.data<float>(),
+                                  acc.numel());
+}
+[[maybe_unused]] const bool gpu_accumulation_registered =
+    (autograd::register_accumulate(DeviceType::kCUDA, &accumulate_with_kernels), true);
 
 }  // namespace
 
@@ -84,11 +151,8 @@ Tensor add_bias(const Tensor& x, const Tensor& bias) {
   const int64_t cols = x.size(-1), rows = x.numel() / std::max<int64_t>(cols, 1);
   Tensor out = Tensor::empty(x.shape(), DType::kF32, x.device());
   BF_KERNEL(x.device(), add_bias)(out.data<float>(), xc.data<float>(), bc.data<float>(), rows, cols);
-  return autograd::record("add_bias", out, {x, bias}, [rows, cols](const Tensor& dout) {
-    const Tensor doutc = dout.contiguous();
-    Tensor dbias = Tensor::empty({cols}, DType::kF32, dout.device());
-    BF_KERNEL(dout.device(), sum_rows)(dbias.data<float>(), doutc.data<float>(), rows, cols);
-    return std::vector<Tensor>{dout, dbias};
+  return autograd::record("add_bias", out, {x, bias}, [](const Tensor& dout) {
+    return std::vector<Tensor>{dout, column_sums(dout)};
   });
 }
 
@@ -105,12 +169,10 @@ Tensor scale_channels(const Tensor& x, const Tensor& s) {
   const bool need_ds = autograd::requires_grad(s);
   // dx = dout * s; ds = column sums of dout * x.
   return autograd::record("scale_channels", out, {x, s},
-                          [x = need_ds ? xc.detach() : Tensor(), s = sc.detach(), rows, cols](const Tensor& dout) {
+                          [x = need_ds ? xc.detach() : Tensor(), s = sc.detach()](const Tensor& dout) {
                             Tensor ds;
                             if (x.defined()) {
-                              const Tensor product = mul(dout, x).contiguous();
-                              ds = Tensor::empty({cols}, DType::kF32, dout.device());
-                              BF_KERNEL(dout.device(), sum_rows)(ds.data<float>(), product.data<float>(), rows, cols);
+                              ds = column_sums(mul(dout, x));
                             }
                             return std::vector<Tensor>{scale_channels(dout, s), ds};
                           });

@@ -12,10 +12,19 @@
 
 #include "autograd/node.h"
 #include "ops/autocast.h"
+#include "ops/cpu/gemm.h"
 #include "ops/elementwise.h"
 #include "ops/kernels.h"
 #include "ops/op_checks.h"
 #include "ops/reduce.h"
+
+namespace bertforge::cpu {
+
+// The CPU GEMMs (ops/cpu/gemm.h), in the registry (ops/kernels.h). The CUDA ones call cuBLAS (cuda/gemm.cpp).
+BF_REGISTER_KERNEL(DeviceType::kCPU, gemm_strided_batched);
+BF_REGISTER_KERNEL(DeviceType::kCPU, gemm_strided_batched_16);
+
+}  // namespace bertforge::cpu
 
 namespace bertforge {
 namespace {

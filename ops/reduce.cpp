@@ -1,4 +1,5 @@
-// Sum and mean reductions: forward and backward side by side.
+// Sum and mean reductions: the CPU kernels (sums of rows, and the per-chunk sums of squares behind the global
+// gradient norm), then the ops, forward and backward side by side. The CUDA kernels are in cuda/elementwise.cu.
 //
 // Every reduction becomes one kernel call: the reduced dims are permuted to
 // the front and the tensor is viewed as (reduced, kept), then sum_rows adds
@@ -6,11 +7,71 @@
 #include "ops/reduce.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "autograd/node.h"
 #include "ops/elementwise.h"
 #include "ops/kernels.h"
 #include "ops/op_checks.h"
+
+namespace bertforge::cpu {
+
+void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
+  if (cols == 1) {  // a whole-tensor sum: threads share the rows, each adding in double (a float running sum
+                    // of millions of terms drifts, and stops growing at all past 2^24 ones)
+    double total = 0.0;
+#pragma omp parallel for simd reduction(+ : total) if (parallel : rows > kParallelThreshold)
+    for (int64_t r = 0; r < rows; ++r) total += x[r];
+    out[0] = static_cast<float>(total);
+    return;
+  }
+  // Each thread owns a slice of columns and walks all rows: row-major reads
+  // stay sequential within the slice and no reduction across threads is needed.
+#pragma omp parallel if (rows * cols > kParallelThreshold)
+  {
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < cols; ++c) out[c] = 0.0f;
+#pragma omp for schedule(static)
+    for (int64_t block = 0; block < (cols + 63) / 64; ++block) {
+      const int64_t begin = block * 64, end = std::min<int64_t>(begin + 64, cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* x_row = x + r * cols;
+#pragma omp simd
+        for (int64_t c = begin; c < end; ++c) out[c] += x_row[c];
+      }
+    }
+  }
+}
+
+// partials (chunks): one sum of squares per kMultiTensorChunk elements of each tensor, accumulated in double and
+// rounded once (the reference the GPU's float tree reduction is compared with).
+void sum_of_squares_chunks(float* partials, const float* const* tensors, const int64_t* sizes, int64_t count) {
+  struct Chunk {
+    const float* x;
+    int64_t n;
+  };
+  std::vector<Chunk> chunks;
+  for (int64_t t = 0; t < count; ++t) {
+    for (int64_t start = 0; start < sizes[t]; start += kMultiTensorChunk) {
+      chunks.push_back({tensors[t] + start, std::min(kMultiTensorChunk, sizes[t] - start)});
+    }
+  }
+  const int64_t total = static_cast<int64_t>(chunks.size());
+#pragma omp parallel for schedule(dynamic) if (parallel : total > 1)
+  for (int64_t c = 0; c < total; ++c) {
+    double sum = 0.0;
+    const float* x = chunks[c].x;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < chunks[c].n; ++i) sum += static_cast<double>(x[i]) * x[i];
+    partials[c] = static_cast<float>(sum);
+  }
+}
+
+// The CPU kernels above, in the registry (ops/kernels.h).
+BF_REGISTER_KERNEL(DeviceType::kCPU, sum_rows);
+BF_REGISTER_KERNEL(DeviceType::kCPU, sum_of_squares_chunks);
+
+}  // namespace bertforge::cpu
 
 namespace bertforge {
 namespace {
@@ -77,6 +138,16 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     if (d < extra || (shape[d - extra] == 1 && x.size(d) != 1)) dims.push_back(d);
   }
   return sum(x, dims, /*keepdim=*/false).reshape(shape);
+}
+
+Tensor column_sums(const Tensor& x) {
+  check_dtype("column_sums", "x", x);
+  BF_CHECK(x.dim() >= 1, "column_sums: x must have at least one dim, got ", x.shape_str());
+  const Tensor xc = x.contiguous();
+  const int64_t cols = x.size(-1), rows = x.numel() / std::max<int64_t>(cols, 1);
+  Tensor out = Tensor::empty({cols}, DType::kF32, x.device());
+  BF_KERNEL(x.device(), sum_rows)(out.data<float>(), xc.data<float>(), rows, cols);
+  return out;
 }
 
 Tensor sum_of_squares(const std::vector<Tensor>& tensors) {

@@ -1,5 +1,5 @@
-// Asymmetric activation quantization parameters, and fake quantization through the kernel table, static per
-// tensor or dynamic per token (see activation_quant.h).
+// Asymmetric activation quantization parameters, and fake quantization, static per tensor or dynamic per token (see
+// activation_quant.h): the CPU kernel, then the functions that call it, or its CUDA twin (cuda/fake_quantize.cu).
 #include "quant/activation_quant.h"
 
 #include <algorithm>
@@ -9,6 +9,30 @@
 
 #include "core/check.h"
 #include "ops/kernels.h"
+
+namespace bertforge::cpu {
+
+// out, x (n): out[i] = (clamp(round_half_even(x[i] / scale) + zero_point, 0, q_max) - zero_point) * scale; a NaN
+// stays NaN. zero_point and q_max are integers held in floats. out may alias x.
+void fake_quantize(float* out, const float* x, int64_t n, float scale, float zero_point, float q_max) {
+  // round(x/s) + z and the clamp are exact in float: the codes are integers far below 2^24.
+  constexpr int64_t kChunk = 1 << 15;
+#pragma omp parallel for schedule(static) if (n > 4 * kChunk)
+  for (int64_t begin = 0; begin < n; begin += kChunk) {
+    const int64_t end = std::min(n, begin + kChunk);
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float q = std::nearbyint(x[i] / scale) + zero_point;
+      const float clamped = q < 0.0f ? 0.0f : (q > q_max ? q_max : q);  // NaN falls through unchanged
+      out[i] = (clamped - zero_point) * scale;
+    }
+  }
+}
+
+// The CPU kernel above, in the registry (ops/kernels.h).
+BF_REGISTER_KERNEL(DeviceType::kCPU, fake_quantize);
+
+}  // namespace bertforge::cpu
 
 namespace bertforge {
 
@@ -37,8 +61,8 @@ ActivationQuantParams ActivationQuantParams::from_range(const ActivationRange& r
 }
 
 void fake_quantize_activation(const float* in, float* out, int64_t n, const ActivationQuantParams& params) {
-  kernels_for(Device::cpu()).fake_quantize(out, in, n, params.scale, static_cast<float>(params.zero_point),
-                                           static_cast<float>(params.qmax()));
+  cpu::fake_quantize(out, in, n, params.scale, static_cast<float>(params.zero_point),
+                     static_cast<float>(params.qmax()));
 }
 
 Tensor fake_quantize_activation(const Tensor& x, const ActivationQuantParams& params) {

@@ -49,7 +49,7 @@ struct ActivationQuantParams {
 void fake_quantize_activation(const float* in, float* out, int64_t n, const ActivationQuantParams& params);
 
 // x: any shape, dtype and device -> a new f32 tensor of x's shape on x's device, detached from the graph.
-// The kernel (ops/kernels.h fake_quantize) runs where x is: a CUDA kernel on a GPU.
+// The kernel fake_quantize runs where x is: a CUDA kernel on a GPU (cuda/fake_quantize.cu).
 Tensor fake_quantize_activation(const Tensor& x, const ActivationQuantParams& params);
 
 // Dynamic per-token fake quantization, the FP reference of the int8 Linear's per-token mode (quant/int8_gemm.h

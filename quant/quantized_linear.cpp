@@ -12,6 +12,25 @@
 
 namespace bertforge::quant {
 
+// The GPU kernels of forward_on_device (cuda/int8_linear.cu; on the CPU, forward() runs quant/int8_gemm.h's
+// prepacked kernels, which these match), looked up by name in the registry (ops/kernels.h) with these types:
+// q (n) uint8 = clamp(round_half_even(x / scale) + zero_point, 0, q_max).
+using QuantizeU8Kernel = void(uint8_t* q, const float* x, int64_t n, float scale, float zero_point, float q_max);
+// Dynamic per-row quantization, as quant/int8_gemm.h quantize_activations_per_row: for each row m of x (M,K),
+// (scales[m], zero_points[m]) = ActivationQuantParams::from_range({min(0, min_k x), max(0, max_k x)}, bits) and
+// q[m,:] (M,K) its codes as quantize_u8 gives them; bits in [2, 8]. A NaN is left out of the range (code 0). A row
+// holding an infinity cannot raise an error on a GPU: it gets scale NaN and zero point 0, so its outputs are NaN.
+using QuantizeU8PerRowKernel = void(uint8_t* q, float* scales, int32_t* zero_points, const float* x, int64_t M,
+                                    int64_t K, int bits);
+// y (M,N) = s_a[m] * w_scales[n] * (sum_k a[m][k] w[n][k] - z_a[m] * w_row_sums[n]) + bias[n], the integer sum
+// exact; a (M,K) uint8 and w (N,K) int8 in [-127, 127] row-major, w_row_sums (N) = sum_k w[n][k], w_scales (N,
+// or 1: one scale for every n), bias (N) or nullptr. (s_a[m], z_a[m]) = (a_scales[m], a_zero_points[m]) (M) when
+// these are given (per row), else (a_scale, a_zero_point) for every m.
+using Int8LinearKernel = void(float* y, const uint8_t* a, const int8_t* w, const int32_t* w_row_sums,
+                              const float* w_scales, int64_t num_w_scales, const float* bias, int64_t M, int64_t N,
+                              int64_t K, float a_scale, int32_t a_zero_point, const float* a_scales,
+                              const int32_t* a_zero_points);
+
 absl::Status QuantizedLinear::check_weight_scheme(const QuantScheme& scheme) {
   if (!scheme.symmetric) {
     return absl::InvalidArgumentError(absl::StrCat("int8 execution needs symmetric weights (the GEMM has no weight "
@@ -219,16 +238,16 @@ Tensor QuantizedLinear::forward_on_device(const Tensor& x) const {
   if (per_token) {
     row_scales = Tensor::empty({M}, DType::kF32, device);
     row_zero_points = Tensor::empty({M}, DType::kI32, device);
-    BF_KERNEL(device, quantize_u8_per_row)(codes.data<uint8_t>(), row_scales.data<float>(),
+    kernel<QuantizeU8PerRowKernel>(device, "quantize_u8_per_row")(codes.data<uint8_t>(), row_scales.data<float>(),
                                            row_zero_points.data<int32_t>(), xc.data<float>(), M, K, input_.bits);
   } else {
-    BF_KERNEL(device, quantize_u8)(codes.data<uint8_t>(), xc.data<float>(), M * K, input_.scale,
+    kernel<QuantizeU8Kernel>(device, "quantize_u8")(codes.data<uint8_t>(), xc.data<float>(), M * K, input_.scale,
                                    static_cast<float>(input_.zero_point), static_cast<float>(input_.qmax()));
   }
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape, DType::kF32, device);
-  BF_KERNEL(device, int8_linear)(y.data<float>(), codes.data<uint8_t>(), w.codes.data<int8_t>(),
+  kernel<Int8LinearKernel>(device, "int8_linear")(y.data<float>(), codes.data<uint8_t>(), w.codes.data<int8_t>(),
                                  w.row_sums.data<int32_t>(), w.scales.data<float>(), w.scales.numel(),
                                  w.bias.defined() ? w.bias.data<float>() : nullptr, M, N, K, input_.scale,
                                  input_.zero_point, per_token ? row_scales.data<float>() : nullptr,

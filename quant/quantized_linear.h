@@ -56,8 +56,8 @@ class QuantizedLinear {
                                                           int bits, Int8GemmIsa isa = int8_gemm_best_isa());
 
   // x F32 (..., K), any strides -> F32 (..., N) on x's device. Grad mode must be off. On the CPU: the prepacked
-  // int8 GEMM; on a GPU: the kernel table's quantize_u8 (per token: quantize_u8_per_row) and int8_linear
-  // (cuda/int8_linear.cuh), with the weight copied to that device at the first call.
+  // int8 GEMM; on a GPU: the kernels quantize_u8 (per token: quantize_u8_per_row) and int8_linear
+  // (cuda/int8_linear.cu), with the weight copied to that device at the first call.
   Tensor forward(const Tensor& x) const;
 
   int64_t in_features() const { return packed_.cols; }

@@ -30,7 +30,7 @@
 // table after the outlier metrics; in --json as "compare_to" (null without the flag).
 //
 // --device cuda evaluates on a GPU (a build with the CUDA backend): the model, each batch, the fake quantization
-// of a quantized checkpoint and, with --int8, its integer Linears (cuda/int8_linear.cuh) run there.
+// of a quantized checkpoint and, with --int8, its integer Linears (cuda/int8_linear.cu) run there.
 //
 // Any Hugging Face BERT layout loads (models/hf_checkpoint.h). An encoder-only checkpoint (a BertModel such as
 // all-MiniLM-L6-v2; make DIR with bert_prep --vocab <its vocab.txt>) has no MLM head, so no perplexity: the

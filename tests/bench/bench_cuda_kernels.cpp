@@ -21,7 +21,12 @@
 #include "cuda/cuda_check.h"
 #include "cuda/device.h"
 #include "cuda/gemm.h"
+#include "ops/cpu/gemm.h"
 #include "ops/kernels.h"
+#include "tests/support/cpu_kernels.h"
+
+// K(name): the CUDA kernel `name`, of its CPU twin's type (tests/support/cpu_kernels.h, ops/cpu/gemm.h).
+#define K(name) BF_KERNEL(Device::cuda(0), name)
 
 namespace {
 
@@ -83,7 +88,6 @@ int main() {
   }
   cudaDeviceProp properties{};
   BF_CUDA_CHECK(cudaGetDeviceProperties(&properties, 0));
-  const bertforge::KernelTable& k = bertforge::kernels_for(Device::cuda(0));
 
   // The yardstick: copying 1 GiB device to device.
   const int64_t copy_floats = int64_t{1} << 28;
@@ -107,11 +111,11 @@ int main() {
   const int64_t ffn_n = kTokens * kFfn, hidden_n = kTokens * kHidden;
   const Tensor ffn_x = gpu_random({kTokens, kFfn}, -3, 3, 1), ffn_y = gpu_random({kTokens, kFfn}, -1, 1, 2);
   const Tensor ffn_out = Tensor::empty({kTokens, kFfn}, DType::kF32, Device::cuda(0));
-  report("gelu forward (4096x3072)", 8.0 * ffn_n, [&] { k.gelu_forward(f(ffn_out), f(ffn_x), ffn_n); });
-  report("gelu backward", 12.0 * ffn_n, [&] { k.gelu_backward(f(ffn_out), f(ffn_x), f(ffn_y), ffn_n); });
-  report("add_bias (4096x3072)", 8.0 * ffn_n, [&] { k.add_bias(f(ffn_out), f(ffn_x), f(ffn_y), kTokens, kFfn); });
-  report("sum_rows / bias grad (4096x3072)", 4.0 * ffn_n, [&] { k.sum_rows(f(ffn_out), f(ffn_x), kTokens, kFfn); });
-  report("dropout forward p=0.1", 8.0 * ffn_n, [&] { k.dropout_forward(f(ffn_out), f(ffn_x), ffn_n, 0.1f, 1, 2); });
+  report("gelu forward (4096x3072)", 8.0 * ffn_n, [&] { K(gelu_forward)(f(ffn_out), f(ffn_x), ffn_n); });
+  report("gelu backward", 12.0 * ffn_n, [&] { K(gelu_backward)(f(ffn_out), f(ffn_x), f(ffn_y), ffn_n); });
+  report("add_bias (4096x3072)", 8.0 * ffn_n, [&] { K(add_bias)(f(ffn_out), f(ffn_x), f(ffn_y), kTokens, kFfn); });
+  report("sum_rows / bias grad (4096x3072)", 4.0 * ffn_n, [&] { K(sum_rows)(f(ffn_out), f(ffn_x), kTokens, kFfn); });
+  report("dropout forward p=0.1", 8.0 * ffn_n, [&] { K(dropout_forward)(f(ffn_out), f(ffn_x), ffn_n, 0.1f, 1, 2); });
 
   const Tensor h = gpu_random({kTokens, kHidden}, -3, 3, 3), h_out = Tensor::empty_like(h);
   const Tensor dh = gpu_random({kTokens, kHidden}, -1, 1, 4), dh_out = Tensor::empty_like(h);
@@ -119,9 +123,9 @@ int main() {
   const Tensor mean = Tensor::empty({kTokens}, DType::kF32, Device::cuda(0)), rstd = Tensor::empty_like(mean);
   const Tensor dgamma = Tensor::empty_like(gamma), dbeta = Tensor::empty_like(beta);
   report("layernorm forward (4096x768)", 8.0 * hidden_n,
-         [&] { k.layernorm_forward(f(h_out), f(mean), f(rstd), f(h), f(gamma), f(beta), kTokens, kHidden, 1e-12f); });
+         [&] { K(layernorm_forward)(f(h_out), f(mean), f(rstd), f(h), f(gamma), f(beta), kTokens, kHidden, 1e-12f); });
   report("layernorm backward", 12.0 * hidden_n, [&] {
-    k.layernorm_backward(f(dh_out), f(dgamma), f(dbeta), f(dh), f(h), f(gamma), f(mean), f(rstd), kTokens, kHidden);
+    K(layernorm_backward)(f(dh_out), f(dgamma), f(dbeta), f(dh), f(h), f(gamma), f(mean), f(rstd), kTokens, kHidden);
   });
 
   const int64_t score_rows = 32 * kHeads * kSeq, score_n = score_rows * kSeq;
@@ -129,14 +133,14 @@ int main() {
   const Tensor clipped = Tensor::empty_like(scores), dprobs = gpu_random({score_rows, kSeq}, -1, 1, 8);
   const Tensor mask = Tensor::zeros({32, kSeq}, DType::kF32, Device::cuda(0));
   report("softmax forward (32x12x128x128)", 8.0 * score_n,
-         [&] { k.softmax_forward(f(probs), f(scores), f(mask), score_rows, kSeq, kHeads * kSeq); });
+         [&] { K(softmax_forward)(f(probs), f(scores), f(mask), score_rows, kSeq, kHeads * kSeq); });
   report("softmax backward", 12.0 * score_n,
-         [&] { k.softmax_backward(f(clipped), f(dprobs), f(probs), score_rows, kSeq); });
+         [&] { K(softmax_backward)(f(clipped), f(dprobs), f(probs), score_rows, kSeq); });
   report("clipped softmax forward", 12.0 * score_n, [&] {
-    k.clipped_softmax_forward(f(clipped), f(probs), f(scores), f(mask), score_rows, kSeq, kHeads * kSeq, -0.03f, 1.0f);
+    K(clipped_softmax_forward)(f(clipped), f(probs), f(scores), f(mask), score_rows, kSeq, kHeads * kSeq, -0.03f, 1.0f);
   });
   report("head dropout forward p=0.1", 8.0 * score_n,
-         [&] { k.head_dropout_forward(f(clipped), f(probs), 32, kHeads, kSeq * kSeq, 0.1f, 1, 2); });
+         [&] { K(head_dropout_forward)(f(clipped), f(probs), 32, kHeads, kSeq * kSeq, 0.1f, 1, 2); });
 
   const int64_t labelled = 640;
   const Tensor logits = gpu_random({labelled, kVocab}, -8, 8, 9), dlogits = Tensor::empty_like(logits);
@@ -146,9 +150,9 @@ int main() {
   const Tensor loss = Tensor::empty({labelled}, DType::kF32, Device::cuda(0)), lse = Tensor::empty_like(loss);
   const int64_t* target_ptr = static_cast<const int64_t*>(targets.raw_data());
   report("cross-entropy forward (640x30522)", 4.0 * labelled * kVocab,
-         [&] { k.cross_entropy_forward(f(loss), f(lse), f(logits), target_ptr, labelled, kVocab, -100); });
+         [&] { K(cross_entropy_forward)(f(loss), f(lse), f(logits), target_ptr, labelled, kVocab, -100); });
   report("cross-entropy backward", 8.0 * labelled * kVocab, [&] {
-    k.cross_entropy_backward(f(dlogits), f(logits), f(lse), target_ptr, labelled, kVocab, -100, 1.0f / labelled);
+    K(cross_entropy_backward)(f(dlogits), f(logits), f(lse), target_ptr, labelled, kVocab, -100, 1.0f / labelled);
   });
 
   const Tensor table = gpu_random({kVocab, kHidden}, -1, 1, 10);
@@ -157,15 +161,15 @@ int main() {
   const Tensor ids = Tensor::from_vector(id_values, {kTokens}).to(Device::cuda(0));
   const int64_t* id_ptr = static_cast<const int64_t*>(ids.raw_data());
   report("embedding forward (4096 of 30522x768)", 8.0 * hidden_n,
-         [&] { k.embedding_forward(f(h_out), id_ptr, f(table), kTokens, kHidden); });
+         [&] { K(embedding_forward)(f(h_out), id_ptr, f(table), kTokens, kHidden); });
   report("embedding backward (scatter-add)", 12.0 * hidden_n,
-         [&] { k.embedding_backward(f(table), id_ptr, f(dh), kTokens, kHidden); });
+         [&] { K(embedding_backward)(f(table), id_ptr, f(dh), kTokens, kHidden); });
 
   const int64_t param_n = kFfn * kHidden;
   const Tensor param = gpu_random({param_n}, -1, 1, 11), grad = gpu_random({param_n}, -1, 1, 12);
   const Tensor m = gpu_random({param_n}, -0.1f, 0.1f, 13), v = gpu_random({param_n}, 0, 0.01f, 14);
   report("adamw update (3072x768)", 28.0 * param_n, [&] {
-    k.adamw_update(f(param), f(grad), f(m), f(v), param_n, 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f, 10);
+    K(adamw_update)(f(param), f(grad), f(m), f(v), param_n, 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f, 10);
   });
   // The optimizer step of BERT-base (its ~200 parameter tensors): one launch per tensor against the multi-tensor
   // kernels (one launch per kMultiTensorGroup tensors); the same bytes either way.
@@ -190,18 +194,18 @@ int main() {
   const std::string tensors = std::to_string(sizes.size()) + " tensors";
   report("adamw, BERT-base, per tensor (" + tensors + ")", 28.0 * total, [&] {
     for (size_t i = 0; i < sizes.size(); ++i) {
-      k.adamw_update(param_ptrs[i], grad_ptrs[i], m_ptrs[i], v_ptrs[i], sizes[i], 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f,
+      K(adamw_update)(param_ptrs[i], grad_ptrs[i], m_ptrs[i], v_ptrs[i], sizes[i], 1e-4f, 0.9f, 0.999f, 1e-6f, 0.01f,
                      10);
     }
   });
   report("adamw, BERT-base, multi-tensor", 28.0 * total, [&] {
-    k.adamw_update_many(param_ptrs.data(), grad_ptrs.data(), m_ptrs.data(), v_ptrs.data(), sizes.data(),
+    K(adamw_update_many)(param_ptrs.data(), grad_ptrs.data(), m_ptrs.data(), v_ptrs.data(), sizes.data(),
                         decays.data(), static_cast<int64_t>(sizes.size()), 1.0f, 1e-4f, 0.9f, 0.999f, 1e-6f, 10);
   });
   const Tensor partials = Tensor::empty({bertforge::multi_tensor_chunks(sizes.data(), sizes.size())}, DType::kF32,
                                         Device::cuda(0));
   report("sum of squares, BERT-base grads, chunks", 4.0 * total, [&] {
-    k.sum_of_squares_chunks(f(partials), grad_ptrs.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
+    K(sum_of_squares_chunks)(f(partials), grad_ptrs.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
   });
 
   const Tensor heads_in = gpu_random({32, kSeq, kHeads, kHidden / kHeads}, -1, 1, 15);
@@ -215,7 +219,7 @@ int main() {
                          bertforge::cuda::GemmPrecision::kBf16, bertforge::cuda::GemmPrecision::kFp16}) {
     bertforge::cuda::set_gemm_precision(precision);
     const double seconds = median_gpu_seconds([&] {
-      k.gemm_strided_batched(false, true, kTokens, kFfn, kHidden, 1.0f, f(h), kHidden, 0, f(w), kHidden, 0, 0.0f,
+      K(gemm_strided_batched)(false, true, kTokens, kFfn, kHidden, 1.0f, f(h), kHidden, 0, f(w), kHidden, 0, 0.0f,
                              f(ffn_out), kFfn, 0, 1);
     });
     std::printf("%-34s %10.1f %10.1f\n", bertforge::cuda::gemm_precision_name(precision).c_str(), seconds * 1e6,
@@ -226,7 +230,7 @@ int main() {
   for (DType type : {DType::kBF16, DType::kF16}) {
     const Tensor h16 = h.to(type), w16 = w.to(type);
     const double seconds = median_gpu_seconds([&] {
-      k.gemm_strided_batched_16(type, false, true, kTokens, kFfn, kHidden, 1.0f, h16.raw_data(), kHidden, 0,
+      K(gemm_strided_batched_16)(type, false, true, kTokens, kFfn, kHidden, 1.0f, h16.raw_data(), kHidden, 0,
                                 w16.raw_data(), kHidden, 0, 0.0f, f(ffn_out), kFfn, 0, 1);
     });
     std::printf("%-34s %10.1f %10.1f\n", (std::string(bertforge::dtype_name(type)) + " operands, f32 out").c_str(),

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/cpu/cpu_kernels.h"
+#include "tests/support/cpu_kernels.h"
 #include "tests/bench/bench_util.h"
 
 namespace {

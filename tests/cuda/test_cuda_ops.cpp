@@ -25,12 +25,17 @@
 #include "ops/softmax.h"
 #include "quant/quantized_linear.h"
 #include "tests/support/device_training_parity.h"
+#include "tests/support/kernel_twins.h"
 #include "tests/support/test_support.h"
 
 namespace bertforge {
 namespace {
 
 using test_support::random_tensor;
+
+// The nvcc-compiled kernel sources registered themselves (bertforge_cuda linked whole), each with its CPU twin's
+// type. Needs no GPU: registration happens when the program starts.
+TEST(CudaKernelRegistry, EveryCpuKernelHasACudaTwinOfTheSameType) { test_support::expect_cuda_twins_of_cpu_kernels(); }
 
 class CudaOps : public ::testing::Test {
  protected:

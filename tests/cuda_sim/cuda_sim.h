@@ -1,4 +1,4 @@
-// A simulator of the CUDA execution model, so that the kernel sources in cuda/*.cuh
+// A simulator of the CUDA execution model, so that the kernel sources in cuda/*.cu
 // compile with the host compiler and run in tests on machines without a GPU.
 //
 // Include this header before a kernel source. A launch (BF_LAUNCH in

@@ -1,5 +1,5 @@
-// Helpers of the simulator kernel tests: the CPU reference kernels, and a comparison of a
-// CUDA kernel's output with the CPU's under a stated tolerance.
+// Helpers of the simulator kernel tests: a comparison of a CUDA kernel's output with the CPU's under a stated
+// tolerance. (Each test declares the CPU kernels it compares with, with the types of their CUDA twins.)
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,15 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "ops/kernels.h"
 #include "tests/support/test_support.h"
 
 namespace bertforge::cuda_sim_test {
 
 using test_support::random_values;
-
-// The CPU kernel table: the reference every CUDA kernel is compared with.
-inline const KernelTable& cpu() { return kernels_for(Device::cpu()); }
 
 // |got[i] - want[i]| <= abs_tol + rel_tol * |want[i]| for every i (a NaN in got is a miss unless want is NaN
 // too); names the first five misses.

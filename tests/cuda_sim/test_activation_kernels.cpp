@@ -1,4 +1,4 @@
-// cuda/activation.cuh on the CUDA simulator against the CPU kernels (ops/cpu/activation.cpp), on a size that is
+// cuda/activation.cu on the CUDA simulator against the CPU kernels (ops/activation.cpp), on a size that is
 // not a multiple of the block size, over inputs wide enough to reach the saturated tails.
 //
 // Tolerance: the CPU evaluates erf, exp and tanh with its own polynomials (documented there to within 4e-7
@@ -8,9 +8,20 @@
 // The backwards of tanh and sigmoid are plain products of the saved output, so they agree exactly.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/activation.cuh"
+#include "cuda/activation.cu"
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::gelu_forward) gelu_forward;
+decltype(cuda::gelu_backward) gelu_backward;
+decltype(cuda::tanh_forward) tanh_forward;
+decltype(cuda::tanh_backward) tanh_backward;
+decltype(cuda::sigmoid_forward) sigmoid_forward;
+decltype(cuda::sigmoid_backward) sigmoid_backward;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -47,24 +58,24 @@ void expect_backward_matches(Backward cuda_kernel, Backward cpu_kernel, const st
 
 TEST(ActivationKernels, GeluMatchesTheCpu) {
   const std::vector<float> x = activation_inputs();
-  expect_forward_matches(cuda::gelu_forward, cpu().gelu_forward, x, "gelu_forward");
-  expect_backward_matches(cuda::gelu_backward, cpu().gelu_backward, x, kRelTol, kAbsTol, "gelu_backward");
+  expect_forward_matches(cuda::gelu_forward, cpu::gelu_forward, x, "gelu_forward");
+  expect_backward_matches(cuda::gelu_backward, cpu::gelu_backward, x, kRelTol, kAbsTol, "gelu_backward");
 }
 
 TEST(ActivationKernels, TanhMatchesTheCpu) {
   const std::vector<float> x = activation_inputs();
-  expect_forward_matches(cuda::tanh_forward, cpu().tanh_forward, x, "tanh_forward");
+  expect_forward_matches(cuda::tanh_forward, cpu::tanh_forward, x, "tanh_forward");
   std::vector<float> out(kN);
-  cpu().tanh_forward(out.data(), x.data(), kN);
-  expect_backward_matches(cuda::tanh_backward, cpu().tanh_backward, out, 0, 0, "tanh_backward");
+  cpu::tanh_forward(out.data(), x.data(), kN);
+  expect_backward_matches(cuda::tanh_backward, cpu::tanh_backward, out, 0, 0, "tanh_backward");
 }
 
 TEST(ActivationKernels, SigmoidMatchesTheCpu) {
   const std::vector<float> x = activation_inputs();
-  expect_forward_matches(cuda::sigmoid_forward, cpu().sigmoid_forward, x, "sigmoid_forward");
+  expect_forward_matches(cuda::sigmoid_forward, cpu::sigmoid_forward, x, "sigmoid_forward");
   std::vector<float> out(kN);
-  cpu().sigmoid_forward(out.data(), x.data(), kN);
-  expect_backward_matches(cuda::sigmoid_backward, cpu().sigmoid_backward, out, 0, 0, "sigmoid_backward");
+  cpu::sigmoid_forward(out.data(), x.data(), kN);
+  expect_backward_matches(cuda::sigmoid_backward, cpu::sigmoid_backward, out, 0, 0, "sigmoid_backward");
 }
 
 TEST(ActivationKernels, EmptyInputsLaunchNothing) {

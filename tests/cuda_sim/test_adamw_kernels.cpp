@@ -1,13 +1,20 @@
-// cuda/adamw.cuh on the CUDA simulator against the CPU kernel: several steps (bias corrections
+// cuda/adamw.cu on the CUDA simulator against the CPU kernel: several steps (bias corrections
 // far from and close to 1) with and without weight decay, on 1, 1000 and 9001 elements.
 // The kernel follows the CPU's order of operations with the same float scalars; the results
 // may still differ by float rounding where one compiler fuses a multiply-add and the other
 // does not (nvcc does by default), hence a tolerance of a few ulp.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/adamw.cuh"
+#include "cuda/adamw.cu"
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::adamw_update) adamw_update;
+decltype(cuda::adamw_update_many) adamw_update_many;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -24,7 +31,7 @@ TEST(AdamWKernels, StepsMatchTheCpu) {
         const std::vector<float> grad = random_values(n, -2, 2, static_cast<uint32_t>(24 + step));
         cuda::adamw_update(param.data(), grad.data(), m.data(), v.data(), n, 1e-3f, 0.9f, 0.999f, 1e-6f, weight_decay,
                            step);
-        cpu().adamw_update(want_param.data(), grad.data(), want_m.data(), want_v.data(), n, 1e-3f, 0.9f, 0.999f, 1e-6f,
+        cpu::adamw_update(want_param.data(), grad.data(), want_m.data(), want_v.data(), n, 1e-3f, 0.9f, 0.999f, 1e-6f,
                            weight_decay, step);
         // A fused multiply-add rounds once instead of twice, and each device carries its own m
         // and v from step to step, so differences build up over the 3 steps. Measured on an H100
@@ -71,7 +78,7 @@ TEST(AdamWKernels, ManyTensorsMatchTheCpu) {
   for (int64_t step : {int64_t{1}, int64_t{2}}) {
     cuda::adamw_update_many(pointers(param).data(), grads.data(), pointers(m).data(), pointers(v).data(),
                             sizes.data(), weight_decays.data(), kTensors, 0.6f, 1e-3f, 0.9f, 0.999f, 1e-6f, step);
-    cpu().adamw_update_many(pointers(want_param).data(), grads.data(), pointers(want_m).data(),
+    cpu::adamw_update_many(pointers(want_param).data(), grads.data(), pointers(want_m).data(),
                             pointers(want_v).data(), sizes.data(), weight_decays.data(), kTensors, 0.6f, 1e-3f, 0.9f,
                             0.999f, 1e-6f, step);
   }

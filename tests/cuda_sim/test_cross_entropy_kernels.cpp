@@ -1,14 +1,21 @@
-// cuda/cross_entropy.cuh on the CUDA simulator against the CPU kernels, on rows of 1, 37 and
+// cuda/cross_entropy.cu on the CUDA simulator against the CPU kernels, on rows of 1, 37 and
 // 30522 classes (BERT's vocabulary), with ignored rows, large logits, -inf and NaN logits.
 // The kernels sum exp in float, per thread and then as a tree, and use the device expf; the
 // CPU sums in double with its own polynomial exp (1.3 ulp). The tolerances below follow.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/cross_entropy.cuh"
+#include "cuda/cross_entropy.cu"
 
 #include <limits>
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::cross_entropy_forward) cross_entropy_forward;
+decltype(cuda::cross_entropy_backward) cross_entropy_backward;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -44,7 +51,7 @@ TEST(CrossEntropyKernels, ForwardMatchesTheCpu) {
     make_inputs(c, logits, targets);
     std::vector<float> loss(c.rows), lse(c.rows), want_loss(c.rows), want_lse(c.rows);
     cuda::cross_entropy_forward(loss.data(), lse.data(), logits.data(), targets.data(), c.rows, c.classes, kIgnore);
-    cpu().cross_entropy_forward(want_loss.data(), want_lse.data(), logits.data(), targets.data(), c.rows, c.classes,
+    cpu::cross_entropy_forward(want_loss.data(), want_lse.data(), logits.data(), targets.data(), c.rows, c.classes,
                                 kIgnore);
     // The float sum of up to 30522 terms in (0, 1] (60 per thread, then a tree) is within a few
     // 1e-7 relative of the CPU's double sum, so log(sum) is within a few 1e-7 absolute; lse
@@ -62,12 +69,12 @@ TEST(CrossEntropyKernels, BackwardMatchesTheCpu) {
     std::vector<int64_t> targets;
     make_inputs(c, logits, targets);
     std::vector<float> loss(c.rows), lse(c.rows);
-    cpu().cross_entropy_forward(loss.data(), lse.data(), logits.data(), targets.data(), c.rows, c.classes, kIgnore);
+    cpu::cross_entropy_forward(loss.data(), lse.data(), logits.data(), targets.data(), c.rows, c.classes, kIgnore);
     const float dloss = 0.37f;
     std::vector<float> got(c.rows * c.classes, -1.0f), want(c.rows * c.classes);  // -1: ignored rows must be written
     cuda::cross_entropy_backward(got.data(), logits.data(), lse.data(), targets.data(), c.rows, c.classes, kIgnore,
                                  dloss);
-    cpu().cross_entropy_backward(want.data(), logits.data(), lse.data(), targets.data(), c.rows, c.classes, kIgnore,
+    cpu::cross_entropy_backward(want.data(), logits.data(), lse.data(), targets.data(), c.rows, c.classes, kIgnore,
                                  dloss);
     // Both compute dloss * exp(logit - lse) from the same lse: the exps differ by a few ulp
     // (relative term; 2.4e-7 measured on an H100). At the target, p - 1 cancels when p is near

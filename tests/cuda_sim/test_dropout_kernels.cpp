@@ -1,16 +1,25 @@
-// cuda/dropout.cuh on the CUDA simulator against the CPU kernels. Masks are pure functions of
+// cuda/dropout.cu on the CUDA simulator against the CPU kernels. Masks are pure functions of
 // the Philox stream and the kept values are one float multiply, so outputs must be
 // bit-identical to the CPU's (no tolerance; NaN payloads aside), including for inf/NaN inputs, unaligned and
 // aliased pointers, lengths that are not multiples of 4, and p = 0 or 1.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/dropout.cuh"
+#include "cuda/dropout.cu"
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::dropout_forward) dropout_forward;
+decltype(cuda::dropout_backward) dropout_backward;
+decltype(cuda::head_dropout_forward) head_dropout_forward;
+decltype(cuda::head_dropout_backward) head_dropout_backward;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -49,10 +58,10 @@ TEST(DropoutKernels, ForwardAndBackwardMasksAreBitIdenticalToTheCpu) {
       const std::vector<float> x = dropout_input(n, 7);
       std::vector<float> got(n), want(n);
       cuda::dropout_forward(got.data(), x.data(), n, p, kSeed, kOffset);
-      cpu().dropout_forward(want.data(), x.data(), n, p, kSeed, kOffset);
+      cpu::dropout_forward(want.data(), x.data(), n, p, kSeed, kOffset);
       expect_bits_equal(got, want, "forward, " + what);
       cuda::dropout_backward(got.data(), x.data(), n, p, kSeed, kOffset);
-      cpu().dropout_backward(want.data(), x.data(), n, p, kSeed, kOffset);
+      cpu::dropout_backward(want.data(), x.data(), n, p, kSeed, kOffset);
       expect_bits_equal(got, want, "backward, " + what);
     }
   }
@@ -74,11 +83,11 @@ TEST(DropoutKernels, UnalignedAndInPlaceBuffersGiveTheCpuMask) {
   const std::vector<float> x = dropout_input(n + 1, 8);
   std::vector<float> got(n + 1), want(n + 1);
   cuda::dropout_forward(got.data() + 1, x.data() + 1, n, 0.3f, kSeed, kOffset);
-  cpu().dropout_forward(want.data() + 1, x.data() + 1, n, 0.3f, kSeed, kOffset);
+  cpu::dropout_forward(want.data() + 1, x.data() + 1, n, 0.3f, kSeed, kOffset);
   expect_bits_equal(got, want, "unaligned");
   std::vector<float> in_place = x;
   cuda::dropout_forward(in_place.data(), in_place.data(), n + 1, 0.3f, kSeed, kOffset);
-  cpu().dropout_forward(want.data(), x.data(), n + 1, 0.3f, kSeed, kOffset);
+  cpu::dropout_forward(want.data(), x.data(), n + 1, 0.3f, kSeed, kOffset);
   expect_bits_equal(in_place, want, "in place");
 }
 
@@ -104,11 +113,11 @@ TEST(DropoutKernels, HeadDropoutIsBitIdenticalToTheCpu) {
     const std::vector<float> x = dropout_input(n, 9);
     std::vector<float> got(n), want(n);
     cuda::head_dropout_forward(got.data(), x.data(), c.batch, c.heads, c.inner, c.p, kSeed, kOffset);
-    cpu().head_dropout_forward(want.data(), x.data(), c.batch, c.heads, c.inner, c.p, kSeed, kOffset);
+    cpu::head_dropout_forward(want.data(), x.data(), c.batch, c.heads, c.inner, c.p, kSeed, kOffset);
     expect_bits_equal(got, want, "forward, " + what);
     std::vector<float> in_place = x;  // backward in place, as an op may call it
     cuda::head_dropout_backward(in_place.data(), in_place.data(), c.batch, c.heads, c.inner, c.p, kSeed, kOffset);
-    cpu().head_dropout_backward(want.data(), x.data(), c.batch, c.heads, c.inner, c.p, kSeed, kOffset);
+    cpu::head_dropout_backward(want.data(), x.data(), c.batch, c.heads, c.inner, c.p, kSeed, kOffset);
     expect_bits_equal(in_place, want, "backward, " + what);
   }
 }

@@ -1,11 +1,22 @@
-// cuda/elementwise.cuh on the CUDA simulator against the CPU kernels, on sizes that are not
+// cuda/elementwise.cu on the CUDA simulator against the CPU kernels, on sizes that are not
 // multiples of the block size. Element-wise results are exact; column sums may add in
 // another order than the CPU's, so they agree to float rounding.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/elementwise.cuh"
+#include "cuda/elementwise.cu"
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::binary) binary;
+decltype(cuda::scale) scale;
+decltype(cuda::add_bias) add_bias;
+decltype(cuda::scale_channels) scale_channels;
+decltype(cuda::sum_rows) sum_rows;
+decltype(cuda::sum_of_squares_chunks) sum_of_squares_chunks;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -19,18 +30,18 @@ TEST(ElementwiseKernels, BinaryScaleAndBiasMatchTheCpuExactly) {
   for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kSub, BinaryOp::kMul}) {
     std::vector<float> got(n), want(n);
     cuda::binary(op, got.data(), a.data(), b.data(), n);
-    cpu().binary(op, want.data(), a.data(), b.data(), n);
+    cpu::binary(op, want.data(), a.data(), b.data(), n);
     expect_close(got, want, 0, 0, "binary op " + std::to_string(static_cast<int>(op)));
   }
   std::vector<float> got(n), want(n);
   cuda::scale(got.data(), a.data(), -0.37f, n);
-  cpu().scale(want.data(), a.data(), -0.37f, n);
+  cpu::scale(want.data(), a.data(), -0.37f, n);
   expect_close(got, want, 0, 0, "scale");
   cuda::add_bias(got.data(), a.data(), bias.data(), kRows, kCols);
-  cpu().add_bias(want.data(), a.data(), bias.data(), kRows, kCols);
+  cpu::add_bias(want.data(), a.data(), bias.data(), kRows, kCols);
   expect_close(got, want, 0, 0, "add_bias");
   cuda::scale_channels(got.data(), a.data(), bias.data(), kRows, kCols);
-  cpu().scale_channels(want.data(), a.data(), bias.data(), kRows, kCols);
+  cpu::scale_channels(want.data(), a.data(), bias.data(), kRows, kCols);
   expect_close(got, want, 0, 0, "scale_channels");
 }
 
@@ -42,7 +53,7 @@ TEST(ElementwiseKernels, SumRowsMatchesTheCpu) {
     const std::vector<float> x = random_values(rows * cols, -2, 2, 4);
     std::vector<float> got(cols, 123.0f), want(cols);  // garbage in `out` must not leak into the sums
     cuda::sum_rows(got.data(), x.data(), rows, cols);
-    cpu().sum_rows(want.data(), x.data(), rows, cols);
+    cpu::sum_rows(want.data(), x.data(), rows, cols);
     expect_close(got, want, 1e-5, 1e-3, "sum_rows " + std::to_string(rows) + "x" + std::to_string(cols));
   }
 }
@@ -69,7 +80,7 @@ TEST(ElementwiseKernels, SumOfSquaresChunksMatchesTheCpu) {
   ASSERT_EQ(chunks, 40 - 6 + 2);  // 6 empty tensors, one of 3 chunks
   std::vector<float> got(chunks, NAN), want(chunks);
   cuda::sum_of_squares_chunks(got.data(), tensors.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
-  cpu().sum_of_squares_chunks(want.data(), tensors.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
+  cpu::sum_of_squares_chunks(want.data(), tensors.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
   expect_close(got, want, 1e-5, 1e-6, "sum_of_squares_chunks");
   EXPECT_NO_THROW(cuda::sum_of_squares_chunks(nullptr, nullptr, nullptr, 0));
 }

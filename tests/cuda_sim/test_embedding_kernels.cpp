@@ -1,13 +1,20 @@
-// cuda/embedding.cuh on the CUDA simulator against the CPU kernels. The lookup is a copy, so
+// cuda/embedding.cu on the CUDA simulator against the CPU kernels. The lookup is a copy, so
 // it is exact. The gradient sums the rows of each id in another order than the CPU's (per
 // chunk of ids, then atomically), so it agrees to float rounding of those sums.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/embedding.cuh"
+#include "cuda/embedding.cu"
 
 #include <random>
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::embedding_forward) embedding_forward;
+decltype(cuda::embedding_backward) embedding_backward;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -48,7 +55,7 @@ TEST(EmbeddingKernels, ForwardCopiesTheCpuRowsExactly) {
     const std::vector<float> table = random_values(c.vocab * c.dim, -1, 1, 3);
     std::vector<float> got(n * c.dim), want(n * c.dim);
     cuda::embedding_forward(got.data(), c.ids.data(), table.data(), n, c.dim);
-    cpu().embedding_forward(want.data(), c.ids.data(), table.data(), n, c.dim);
+    cpu::embedding_forward(want.data(), c.ids.data(), table.data(), n, c.dim);
     expect_close(got, want, 0, 0, "forward, " + c.name);
   }
 }
@@ -60,7 +67,7 @@ TEST(EmbeddingKernels, BackwardAddsTheScatteredGradientLikeTheCpu) {
     // A non-zero starting table checks that the kernel adds to dtable rather than overwriting it.
     std::vector<float> got = random_values(c.vocab * c.dim, -1, 1, 5), want = got;
     cuda::embedding_backward(got.data(), c.ids.data(), dout.data(), n, c.dim);
-    cpu().embedding_backward(want.data(), c.ids.data(), dout.data(), n, c.dim);
+    cpu::embedding_backward(want.data(), c.ids.data(), dout.data(), n, c.dim);
     // Up to 600 terms in [-1, 1) per float, summed in another order: the rounding errors of
     // partial sums of size ~30 (ulp 2e-6) stay well under 1e-4 for sums of this length. (On an
     // H100, 2000 repeats of one id gave differences up to 1.5e-4: the error grows with the

@@ -1,13 +1,19 @@
-// cuda/fake_quantize.cuh on the CUDA simulator against the CPU kernel: bit-identical (the same IEEE operations),
+// cuda/fake_quantize.cu on the CUDA simulator against the CPU kernel: bit-identical (the same IEEE operations),
 // on 8- and 4-bit parameters, ties that round half to even, values beyond both ends of the grid, infinities and
 // NaN, over a size that is not a multiple of the block.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/fake_quantize.cuh"
+#include "cuda/fake_quantize.cu"
 
 #include <cmath>
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::fake_quantize) fake_quantize;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -23,7 +29,7 @@ TEST(FakeQuantizeKernels, MatchTheCpuBitForBit) {
   for (const auto& [s, z, q_max] : parameters) {
     std::vector<float> got(n), want(n);
     cuda::fake_quantize(got.data(), x.data(), n, s, z, q_max);
-    cpu().fake_quantize(want.data(), x.data(), n, s, z, q_max);
+    cpu::fake_quantize(want.data(), x.data(), n, s, z, q_max);
     expect_close(got, want, 0, 0, "scale " + std::to_string(s) + " zero point " + std::to_string(z));
   }
   EXPECT_NO_THROW(cuda::fake_quantize(nullptr, nullptr, 0, 1.0f, 0.0f, 255.0f));

@@ -1,4 +1,4 @@
-// cuda/int8_linear.cuh on the CUDA simulator against the CPU's integer Linear (quant/int8_gemm.h): the same uint8
+// cuda/int8_linear.cu on the CUDA simulator against the CPU's integer Linear (quant/int8_gemm.h): the same uint8
 // codes from quantize_u8 as from quantize_activations; the same codes and the same per-row scales and zero points
 // (bit for bit) from quantize_u8_per_row as from quantize_activations_per_row; and int8_linear's outputs equal to
 // int8_gemm_f32's, with per-tensor and with per-row activation parameters (exact int32 sums; the float epilogue to
@@ -7,7 +7,7 @@
 // and on the extreme codes and zero points.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/int8_linear.cuh"
+#include "cuda/int8_linear.cu"
 
 #include <cmath>
 #include <random>

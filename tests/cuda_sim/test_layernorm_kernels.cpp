@@ -1,4 +1,4 @@
-// cuda/layernorm.cuh on the CUDA simulator against the CPU kernels (ops/cpu/layernorm.cpp), on row lengths of 1,
+// cuda/layernorm.cu on the CUDA simulator against the CPU kernels (ops/layernorm.cpp), on row lengths of 1,
 // an odd 301, 77, and a long 3000 (not multiples of 32), with several blocks of rows and of columns, and inputs offset
 // from zero so that a one-pass variance would lose digits.
 //
@@ -10,9 +10,16 @@
 // 1e-4 (sum |term| stays below ~200 here) plus rel 1e-5.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/layernorm.cuh"
+#include "cuda/layernorm.cu"
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::layernorm_forward) layernorm_forward;
+decltype(cuda::layernorm_backward) layernorm_backward;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -37,7 +44,7 @@ TEST(LayerNormKernels, ForwardMatchesTheCpu) {
     std::vector<float> got(n), want(n), got_mean(c.rows), want_mean(c.rows), got_rstd(c.rows), want_rstd(c.rows);
     cuda::layernorm_forward(got.data(), got_mean.data(), got_rstd.data(), x.data(), weight.data(), bias.data(),
                             c.rows, c.cols, kEps);
-    cpu().layernorm_forward(want.data(), want_mean.data(), want_rstd.data(), x.data(), weight.data(), bias.data(),
+    cpu::layernorm_forward(want.data(), want_mean.data(), want_rstd.data(), x.data(), weight.data(), bias.data(),
                             c.rows, c.cols, kEps);
     expect_close(got, want, 1e-5, 1e-5, "out " + name(c));
     expect_close(got_mean, want_mean, 1e-6, 0, "mean " + name(c));
@@ -53,7 +60,7 @@ TEST(LayerNormKernels, BackwardMatchesTheCpu) {
     const std::vector<float> weight = random_values(c.cols, 0.5, 1.5, 32), bias = random_values(c.cols, -1, 1, 33);
     const std::vector<float> dout = random_values(n, -1, 1, 34);
     std::vector<float> out(n), mean(c.rows), rstd(c.rows);
-    cpu().layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), weight.data(), bias.data(), c.rows,
+    cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), weight.data(), bias.data(), c.rows,
                             c.cols, kEps);
     // NaN-filled outputs: every element must be written, not accumulated.
     const float nan = std::nanf("");
@@ -61,7 +68,7 @@ TEST(LayerNormKernels, BackwardMatchesTheCpu) {
     std::vector<float> want_dx(n), want_dw(c.cols), want_db(c.cols);
     cuda::layernorm_backward(got_dx.data(), got_dw.data(), got_db.data(), dout.data(), x.data(), weight.data(),
                              mean.data(), rstd.data(), c.rows, c.cols);
-    cpu().layernorm_backward(want_dx.data(), want_dw.data(), want_db.data(), dout.data(), x.data(), weight.data(),
+    cpu::layernorm_backward(want_dx.data(), want_dw.data(), want_db.data(), dout.data(), x.data(), weight.data(),
                              mean.data(), rstd.data(), c.rows, c.cols);
     expect_close(got_dx, want_dx, 1e-5, 1e-5, "dx " + name(c));
     expect_close(got_dw, want_dw, 1e-5, 1e-4, "dweight " + name(c));

@@ -1,41 +1,44 @@
 // The whole `--device cuda` path without a GPU: a CUDA backend whose memory is host memory
-// and whose kernel table holds the launchers of every cuda/*.cuh, run on the CUDA simulator
+// and whose kernels are the launchers of every cuda/<family>.cu, run on the CUDA simulator
 // (GEMMs, which are cuBLAS on a GPU, use the CPU GEMM here). BERT training steps on
 // Device::cuda(0) must then match the same steps on the CPU: this checks that the model,
 // the optimizer and the tensor plumbing (moves, strided copies, fills, host reads) work on a
-// non-CPU device, and that no op lacks a CUDA kernel (a missing entry throws).
+// non-CPU device, and that no op lacks a CUDA kernel (a missing one throws). It also checks that
+// every CUDA kernel has the type of its CPU twin.
 #include "tests/cuda_sim/cuda_sim.h"
 // Every kernel source, compiled for the simulator, after it.
-#include "cuda/activation.cuh"
-#include "cuda/adamw.cuh"
-#include "cuda/cross_entropy.cuh"
-#include "cuda/dropout.cuh"
-#include "cuda/elementwise.cuh"
-#include "cuda/embedding.cuh"
-#include "cuda/fake_quantize.cuh"
-#include "cuda/int8_linear.cuh"
-#include "cuda/layernorm.cuh"
-#include "cuda/softmax.cuh"
+#include "cuda/activation.cu"
+#include "cuda/adamw.cu"
+#include "cuda/cross_entropy.cu"
+#include "cuda/dropout.cu"
+#include "cuda/elementwise.cu"
+#include "cuda/embedding.cu"
+#include "cuda/fake_quantize.cu"
+#include "cuda/int8_linear.cu"
+#include "cuda/layernorm.cu"
+#include "cuda/softmax.cu"
 #include "cuda/tensor_copy.cuh"
 
 #include <cstdlib>
 #include <cstring>
 
 #include "core/device.h"
-#include "cuda/kernels.h"
 #include "autograd/grad_mode.h"
+#include "ops/cpu/gemm.h"
 #include "ops/kernels.h"
 #include "quant/quantized_linear.h"
 #include "quant/weight_quant.h"
 #include "tests/cuda_sim/kernel_test_support.h"
 #include "tests/support/device_training_parity.h"
+#include "tests/support/kernel_twins.h"
 
 // cuBLAS has no simulator: the simulated GPU multiplies with the CPU GEMM.
 namespace bertforge::cuda {
-void register_gemm(KernelTable& table) {
-  table.gemm_strided_batched = kernels_for(Device::cpu()).gemm_strided_batched;
-  table.gemm_strided_batched_16 = kernels_for(Device::cpu()).gemm_strided_batched_16;
-}
+[[maybe_unused]] const bool simulated_gemm_registered =
+    register_kernel(DeviceType::kCUDA, "gemm_strided_batched", reinterpret_cast<AnyKernel>(&cpu::gemm_strided_batched),
+                    typeid(cpu::gemm_strided_batched)) &&
+    register_kernel(DeviceType::kCUDA, "gemm_strided_batched_16",
+                    reinterpret_cast<AnyKernel>(&cpu::gemm_strided_batched_16), typeid(cpu::gemm_strided_batched_16));
 }  // namespace bertforge::cuda
 
 namespace bertforge::cuda_sim_test {
@@ -65,10 +68,10 @@ class SimulatedCudaDevice final : public DeviceInterface {
 void register_simulated_cuda_backend() {
   static SimulatedCudaDevice device;
   register_device_interface(DeviceType::kCUDA, &device);
-  KernelTable& table = mutable_kernel_table(DeviceType::kCUDA);
-  table = KernelTable{};
-  cuda::register_all_kernels(table);
 }
+
+// The simulated backend's kernels are the kernel sources included above, with the simulated GEMM.
+TEST(SimulatedGpuKernels, EveryCpuKernelHasACudaTwinOfTheSameType) { test_support::expect_cuda_twins_of_cpu_kernels(); }
 
 class SimulatedGpuTraining : public ::testing::TestWithParam<AttentionVariant> {
  protected:

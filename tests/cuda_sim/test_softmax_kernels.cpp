@@ -1,4 +1,4 @@
-// cuda/softmax.cuh on the CUDA simulator against the CPU kernels (ops/cpu/softmax.cpp): rows of length 1, an
+// cuda/softmax.cu on the CUDA simulator against the CPU kernels (ops/softmax.cpp): rows of length 1, an
 // odd 301 and attention-like 128 (warp per row, several blocks of rows), and long rows of 3000 and 30522 (block
 // per row), with and without a mask shared by groups of rows; masks hold -inf, one mask row is entirely -inf, and
 // one logit is NaN.
@@ -14,9 +14,18 @@
 // backward tests, so it cannot flip.
 #include "tests/cuda_sim/cuda_sim.h"
 // The kernel source under test comes after the simulator.
-#include "cuda/softmax.cuh"
+#include "cuda/softmax.cu"
 
 #include "tests/cuda_sim/kernel_test_support.h"
+
+// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
+// definition fails to link.
+namespace bertforge::cpu {
+decltype(cuda::softmax_forward) softmax_forward;
+decltype(cuda::softmax_backward) softmax_backward;
+decltype(cuda::clipped_softmax_forward) clipped_softmax_forward;
+decltype(cuda::clipped_softmax_backward) clipped_softmax_backward;
+}  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {
 namespace {
@@ -74,7 +83,7 @@ TEST(SoftmaxKernels, ForwardMatchesTheCpu) {
     const std::vector<float> logits = logits_with_nan_for(c), mask = mask_for(c);
     std::vector<float> got(c.rows * c.cols), want(c.rows * c.cols);
     cuda::softmax_forward(got.data(), logits.data(), data_or_null(mask), c.rows, c.cols, c.rows_per_mask);
-    cpu().softmax_forward(want.data(), logits.data(), data_or_null(mask), c.rows, c.cols, c.rows_per_mask);
+    cpu::softmax_forward(want.data(), logits.data(), data_or_null(mask), c.rows, c.cols, c.rows_per_mask);
     expect_close(got, want, c.cols >= kLongRow ? kLongRowProbRelTol : kProbRelTol, kProbAbsTol,
                  "softmax_forward " + name(c));
   }
@@ -85,9 +94,9 @@ TEST(SoftmaxKernels, BackwardMatchesTheCpu) {
     const int64_t n = c.rows * c.cols;
     const std::vector<float> logits = logits_for(c, 43), dprobs = random_values(n, -1, 1, 44);
     std::vector<float> probs(n), got(n), want(n);
-    cpu().softmax_forward(probs.data(), logits.data(), nullptr, c.rows, c.cols, 0);
+    cpu::softmax_forward(probs.data(), logits.data(), nullptr, c.rows, c.cols, 0);
     cuda::softmax_backward(got.data(), dprobs.data(), probs.data(), c.rows, c.cols);
-    cpu().softmax_backward(want.data(), dprobs.data(), probs.data(), c.rows, c.cols);
+    cpu::softmax_backward(want.data(), dprobs.data(), probs.data(), c.rows, c.cols);
     expect_close(got, want, kGradRelTol, kGradAbsTol, "softmax_backward " + name(c));
   }
 }
@@ -106,7 +115,7 @@ TEST(SoftmaxKernels, ClippedForwardMatchesTheCpu) {
       std::vector<float> got_out(n), got_probs(n), want_out(n), want_probs(n);
       cuda::clipped_softmax_forward(got_out.data(), got_probs.data(), logits.data(), data_or_null(mask), c.rows,
                                     c.cols, c.rows_per_mask, clip.gamma, clip.zeta);
-      cpu().clipped_softmax_forward(want_out.data(), want_probs.data(), logits.data(), data_or_null(mask), c.rows,
+      cpu::clipped_softmax_forward(want_out.data(), want_probs.data(), logits.data(), data_or_null(mask), c.rows,
                                     c.cols, c.rows_per_mask, clip.gamma, clip.zeta);
       const std::string what = name(c) + " gamma " + std::to_string(clip.gamma);
       const double rel_tol = c.cols >= kLongRow ? kLongRowProbRelTol : kProbRelTol;
@@ -123,10 +132,10 @@ TEST(SoftmaxKernels, ClippedBackwardMatchesTheCpu) {
       const int64_t n = c.rows * c.cols;
       const std::vector<float> logits = logits_for(c, 45), dout = random_values(n, -1, 1, 46);
       std::vector<float> out(n), probs(n), got(n), want(n);
-      cpu().clipped_softmax_forward(out.data(), probs.data(), logits.data(), nullptr, c.rows, c.cols, 0, clip.gamma,
+      cpu::clipped_softmax_forward(out.data(), probs.data(), logits.data(), nullptr, c.rows, c.cols, 0, clip.gamma,
                                     clip.zeta);
       cuda::clipped_softmax_backward(got.data(), dout.data(), probs.data(), c.rows, c.cols, clip.gamma, clip.zeta);
-      cpu().clipped_softmax_backward(want.data(), dout.data(), probs.data(), c.rows, c.cols, clip.gamma, clip.zeta);
+      cpu::clipped_softmax_backward(want.data(), dout.data(), probs.data(), c.rows, c.cols, clip.gamma, clip.zeta);
       expect_close(got, want, kGradRelTol, kGradAbsTol,
                    "clipped_softmax_backward " + name(c) + " gamma " + std::to_string(clip.gamma));
     }
@@ -138,8 +147,8 @@ TEST(SoftmaxKernels, BackwardMayWriteOverItsGradientInput) {
   const std::vector<float> logits = random_values(rows * cols, -4, 4, 47);
   const std::vector<float> dprobs = random_values(rows * cols, -1, 1, 48);
   std::vector<float> probs(rows * cols), want(rows * cols);
-  cpu().softmax_forward(probs.data(), logits.data(), nullptr, rows, cols, 0);
-  cpu().softmax_backward(want.data(), dprobs.data(), probs.data(), rows, cols);
+  cpu::softmax_forward(probs.data(), logits.data(), nullptr, rows, cols, 0);
+  cpu::softmax_backward(want.data(), dprobs.data(), probs.data(), rows, cols);
   std::vector<float> in_place = dprobs;
   cuda::softmax_backward(in_place.data(), in_place.data(), probs.data(), rows, cols);
   expect_close(in_place, want, kGradRelTol, kGradAbsTol, "softmax_backward in place");

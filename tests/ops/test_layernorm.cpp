@@ -15,8 +15,8 @@
 
 #include "autograd/engine.h"
 #include "autograd/gradcheck.h"
-#include "ops/cpu/cpu_kernels.h"
 #include "ops/layernorm.h"
+#include "tests/support/cpu_kernels.h"
 #include "tests/support/test_support.h"
 
 namespace bertforge {
