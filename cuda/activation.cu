@@ -81,31 +81,29 @@ void launch_activation_backward(float* dx, const float* saved, const float* dout
 
 // out, x (n)
 inline void gelu_forward(float* out, const float* x, int64_t n) { launch_activation_forward<GeluForward>(out, x, n); }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, gelu_forward);
 // dx, x, dout (n)
 inline void gelu_backward(float* dx, const float* x, const float* dout, int64_t n) {
   launch_activation_backward<GeluBackward>(dx, x, dout, n);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, gelu_backward);
 // out, x (n)
 inline void tanh_forward(float* out, const float* x, int64_t n) { launch_activation_forward<TanhForward>(out, x, n); }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, tanh_forward);
 // dx, out, dout (n)
 inline void tanh_backward(float* dx, const float* out, const float* dout, int64_t n) {
   launch_activation_backward<TanhBackward>(dx, out, dout, n);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, tanh_backward);
 // out, x (n)
 inline void sigmoid_forward(float* out, const float* x, int64_t n) {
   launch_activation_forward<SigmoidForward>(out, x, n);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, sigmoid_forward);
 // dx, out, dout (n)
 inline void sigmoid_backward(float* dx, const float* out, const float* dout, int64_t n) {
   launch_activation_backward<SigmoidBackward>(dx, out, dout, n);
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, gelu_forward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, gelu_backward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, tanh_forward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, tanh_backward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, sigmoid_forward);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, sigmoid_backward);
 
 }  // namespace bertforge::cuda

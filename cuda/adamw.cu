@@ -90,6 +90,7 @@ inline void adamw_update(float* param, const float* grad, float* m, float* v, in
   BF_LAUNCH(adamw_kernel, blocks_for(n, kAdamWThreads), kAdamWThreads, 0, param, grad, m, v, n,
             adamw_scalars(lr, beta1, beta2, eps, weight_decay, step));
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, adamw_update);
 
 // Lists of `count` tensors (host arrays of device pointers); one launch per kMultiTensorGroup tensors.
 inline void adamw_update_many(float* const* params, const float* const* grads, float* const* m, float* const* v,
@@ -110,9 +111,6 @@ inline void adamw_update_many(float* const* params, const float* const* grads, f
               group, s, grad_scale);
   });
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, adamw_update);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, adamw_update_many);
 
 }  // namespace bertforge::cuda

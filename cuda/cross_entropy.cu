@@ -98,6 +98,7 @@ inline void cross_entropy_forward(float* loss, float* lse, const float* logits, 
   BF_LAUNCH(cross_entropy_forward_kernel, static_cast<unsigned int>(rows), cross_entropy_threads(classes), 0, loss, lse,
             logits, targets, classes, ignore_index);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, cross_entropy_forward);
 
 inline void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* targets,
                                    int64_t rows, int64_t classes, int64_t ignore_index, float dloss_per_row) {
@@ -105,9 +106,6 @@ inline void cross_entropy_backward(float* dlogits, const float* logits, const fl
   BF_LAUNCH(cross_entropy_backward_kernel, static_cast<unsigned int>(rows), cross_entropy_threads(classes), 0, dlogits,
             logits, lse, targets, classes, ignore_index, dloss_per_row);
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, cross_entropy_forward);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, cross_entropy_backward);
 
 }  // namespace bertforge::cuda

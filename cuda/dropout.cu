@@ -113,28 +113,26 @@ inline void head_dropout_apply(float* out, const float* x, int64_t batch, int64_
 inline void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed, uint64_t offset) {
   dropout_apply(out, x, n, p, seed, offset);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, dropout_forward);
 
 // dx, dout (n); dx may alias dout.
 inline void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed, uint64_t offset) {
   dropout_apply(dx, dout, n, p, seed, offset);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, dropout_backward);
 
 // out, x (batch, heads, inner); out may alias x.
 inline void head_dropout_forward(float* out, const float* x, int64_t batch, int64_t heads, int64_t inner, float p,
                                  uint64_t seed, uint64_t offset) {
   head_dropout_apply(out, x, batch, heads, inner, p, seed, offset);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, head_dropout_forward);
 
 // dx, dout (batch, heads, inner); dx may alias dout.
 inline void head_dropout_backward(float* dx, const float* dout, int64_t batch, int64_t heads, int64_t inner, float p,
                                   uint64_t seed, uint64_t offset) {
   head_dropout_apply(dx, dout, batch, heads, inner, p, seed, offset);
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, dropout_forward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, dropout_backward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, head_dropout_forward);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, head_dropout_backward);
 
 }  // namespace bertforge::cuda

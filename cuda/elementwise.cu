@@ -107,23 +107,27 @@ inline void binary(BinaryOp op, float* out, const float* a, const float* b, int6
   if (n == 0) return;
   BF_LAUNCH(binary_kernel, blocks_for(n, kElementwiseThreads), kElementwiseThreads, 0, op, out, a, b, n);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, binary);
 
 inline void scale(float* out, const float* x, float s, int64_t n) {
   if (n == 0) return;
   BF_LAUNCH(scale_kernel, blocks_for(n, kElementwiseThreads), kElementwiseThreads, 0, out, x, s, n);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, scale);
 
 inline void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) {
   if (rows * cols == 0) return;
   BF_LAUNCH(add_bias_kernel, blocks_for(rows * cols, kElementwiseThreads), kElementwiseThreads, 0, out, x, bias,
             rows, cols);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, add_bias);
 
 inline void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
   if (rows * cols == 0) return;
   BF_LAUNCH(scale_channels_kernel, blocks_for(rows * cols, kElementwiseThreads), kElementwiseThreads, 0, out, x, s,
             rows, cols);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, scale_channels);
 
 inline void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   if (cols == 0) return;
@@ -139,6 +143,7 @@ inline void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   const dim3 grid(blocks_for(cols, kSumColumns), blocks_for(rows, rows_per_block));
   BF_LAUNCH(sum_rows_tiled_kernel, grid, dim3(kSumColumns, kSumRowLanes), 0, out, x, rows, cols, rows_per_block);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, sum_rows);
 
 // Lists of `count` tensors (a host array of device pointers); one launch per kMultiTensorGroup tensors.
 inline void sum_of_squares_chunks(float* partials, const float* const* tensors, const int64_t* sizes, int64_t count) {
@@ -150,13 +155,6 @@ inline void sum_of_squares_chunks(float* partials, const float* const* tensors, 
               kElementwiseThreads, 0, partials + chunks_before, group);
   });
 }
-
-// The launchers above, in the registry (ops/kernels.h).
 BF_REGISTER_KERNEL(DeviceType::kCUDA, sum_of_squares_chunks);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, binary);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, scale);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, add_bias);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, scale_channels);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, sum_rows);
 
 }  // namespace bertforge::cuda

@@ -62,15 +62,13 @@ inline void embedding_forward(float* out, const int64_t* ids, const float* table
       warps * kWarpSize < kEmbeddingMaxThreads ? static_cast<int>(warps * kWarpSize) : kEmbeddingMaxThreads;
   BF_LAUNCH(embedding_forward_kernel, static_cast<unsigned int>(n), threads, 0, out, ids, table, dim);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, embedding_forward);
 
 inline void embedding_backward(float* dtable, const int64_t* ids, const float* dout, int64_t n, int64_t dim) {
   if (n * dim == 0) return;
   const dim3 grid(blocks_for(n, kEmbeddingRowsPerChunk), blocks_for(dim, kEmbeddingColumns));
   BF_LAUNCH(embedding_backward_kernel, grid, kEmbeddingColumns, 0, dtable, ids, dout, n, dim);
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, embedding_forward);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, embedding_backward);
 
 }  // namespace bertforge::cuda

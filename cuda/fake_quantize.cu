@@ -28,8 +28,6 @@ inline void fake_quantize(float* out, const float* x, int64_t n, float scale, fl
   BF_LAUNCH(fake_quantize_kernel, blocks_for(n, kFakeQuantizeThreads), kFakeQuantizeThreads, 0, out, x, n, scale,
             zero_point, q_max);
 }
-
-// The launchers above, in the registry (ops/kernels.h).
 BF_REGISTER_KERNEL(DeviceType::kCUDA, fake_quantize);
 
 }  // namespace bertforge::cuda

@@ -60,6 +60,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
       C, CUDA_R_32F, static_cast<int>(ldc), stride_c, static_cast<int>(batch), compute_type(current_precision.load()),
       CUBLAS_GEMM_DEFAULT));
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, gemm_strided_batched);
 
 // The same with A and B 16-bit (bf16 or f16) and C FP32: cuBLAS runs them on tensor cores with FP32 accumulation
 // whatever set_gemm_precision says (that setting is for FP32 inputs).
@@ -80,6 +81,7 @@ void gemm_strided_batched_16(DType input_type, bool trans_a, bool trans_b, int64
       CUDA_R_32F, static_cast<int>(ldc), stride_c, static_cast<int>(batch), CUBLAS_COMPUTE_32F,
       CUBLAS_GEMM_DEFAULT));
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, gemm_strided_batched_16);
 
 }  // namespace
 
@@ -103,9 +105,5 @@ std::string gemm_precision_name(GemmPrecision precision) {
 
 void set_gemm_precision(GemmPrecision precision) { current_precision.store(precision); }
 GemmPrecision gemm_precision() { return current_precision.load(); }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, gemm_strided_batched);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, gemm_strided_batched_16);
 
 }  // namespace bertforge::cuda

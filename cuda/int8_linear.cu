@@ -135,6 +135,7 @@ inline void quantize_u8(uint8_t* q, const float* x, int64_t n, float scale, floa
   BF_LAUNCH(quantize_u8_kernel, blocks_for(n, kQuantizeThreads), kQuantizeThreads, 0, q, x, n, scale, zero_point,
             q_max);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, quantize_u8);
 
 inline void quantize_u8_per_row(uint8_t* q, float* scales, int32_t* zero_points, const float* x, int64_t M,
                                 int64_t K, int bits) {
@@ -143,6 +144,7 @@ inline void quantize_u8_per_row(uint8_t* q, float* scales, int32_t* zero_points,
   BF_LAUNCH(quantize_u8_per_row_kernel, static_cast<unsigned int>(M), kQuantizeThreads, 0, q, scales, zero_points, x,
             K, static_cast<float>((1 << bits) - 1));
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, quantize_u8_per_row);
 
 inline void int8_linear(float* y, const uint8_t* a, const int8_t* w, const int32_t* w_row_sums, const float* w_scales,
                         int64_t num_w_scales, const float* bias, int64_t M, int64_t N, int64_t K, float a_scale,
@@ -152,10 +154,6 @@ inline void int8_linear(float* y, const uint8_t* a, const int8_t* w, const int32
   BF_LAUNCH(int8_linear_kernel, grid, kInt8Threads, 0, y, a, w, w_row_sums, w_scales, num_w_scales, bias, M, N, K,
             a_scale, a_zero_point, a_scales, a_zero_points);
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, quantize_u8);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, quantize_u8_per_row);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, int8_linear);
 
 }  // namespace bertforge::cuda

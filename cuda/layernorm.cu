@@ -136,6 +136,7 @@ inline void layernorm_forward(float* out, float* mean, float* rstd, const float*
   BF_LAUNCH(layernorm_forward_kernel, blocks_for(rows, kLayerNormRowsPerBlock), kLayerNormThreads, 0, out, mean,
             rstd, x, weight, bias, rows, cols, eps);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, layernorm_forward);
 
 // dx, dout, x (rows, cols); dweight, dbias, weight (cols); mean, rstd (rows). dx, dweight, dbias are written.
 inline void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x,
@@ -155,9 +156,6 @@ inline void layernorm_backward(float* dx, float* dweight, float* dbias, const fl
               dbias, dout, x, mean, rstd, rows, cols);
   }
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, layernorm_forward);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, layernorm_backward);
 
 }  // namespace bertforge::cuda

@@ -172,28 +172,26 @@ inline void softmax_forward(float* probs, const float* logits, const float* mask
                             int64_t rows_per_mask) {
   launch_softmax_forward(nullptr, probs, logits, mask, rows, cols, rows_per_mask, 0.0f, 1.0f);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, softmax_forward);
 
 // dlogits, dprobs, probs (rows, cols)
 inline void softmax_backward(float* dlogits, const float* dprobs, const float* probs, int64_t rows, int64_t cols) {
   launch_softmax_backward(dlogits, dprobs, probs, rows, cols, /*clipped=*/false, 0.0f, 1.0f);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, softmax_backward);
 
 // out, probs, logits (rows, cols); mask (rows / rows_per_mask, cols) or nullptr
 inline void clipped_softmax_forward(float* out, float* probs, const float* logits, const float* mask, int64_t rows,
                                     int64_t cols, int64_t rows_per_mask, float gamma, float zeta) {
   launch_softmax_forward(out, probs, logits, mask, rows, cols, rows_per_mask, gamma, zeta);
 }
+BF_REGISTER_KERNEL(DeviceType::kCUDA, clipped_softmax_forward);
 
 // dlogits, dout, probs (rows, cols)
 inline void clipped_softmax_backward(float* dlogits, const float* dout, const float* probs, int64_t rows,
                                      int64_t cols, float gamma, float zeta) {
   launch_softmax_backward(dlogits, dout, probs, rows, cols, /*clipped=*/true, gamma, zeta);
 }
-
-// The launchers above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCUDA, softmax_forward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, softmax_backward);
-BF_REGISTER_KERNEL(DeviceType::kCUDA, clipped_softmax_forward);
 BF_REGISTER_KERNEL(DeviceType::kCUDA, clipped_softmax_backward);
 
 }  // namespace bertforge::cuda

@@ -27,7 +27,6 @@ namespace bertforge::cpu {
 
 namespace {
 
-
 // Phi(x) = 0.5 (1 + erf(x / sqrt 2)), the standard normal CDF, within 7e-8 absolute; also returns
 // exp(-x^2 / 2), which gelu' needs for the normal density. With z = x / sqrt 2:
 // - |z| <= 0.9277: erf(z) by the odd polynomial of N. Juffa's erff (1 ulp).
@@ -103,6 +102,7 @@ void gelu_forward(float* out, const float* x, int64_t n) {
     out[i] = x[i] * normal_cdf(x[i], &gauss);
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, gelu_forward);
 
 // dx (n) = dout * (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi)
 void gelu_backward(float* dx, const float* x, const float* dout, int64_t n) {
@@ -113,37 +113,34 @@ void gelu_backward(float* dx, const float* x, const float* dout, int64_t n) {
     dx[i] = dout[i] * std::fma(x[i] * kInvSqrt2Pi, gauss, cdf);
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, gelu_backward);
 
 // out (n) = tanh(x)
 void tanh_forward(float* out, const float* x, int64_t n) {
 #pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) out[i] = tanh_approx(x[i]);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, tanh_forward);
 
 // dx (n) = dout * (1 - out^2), from the saved output
 void tanh_backward(float* dx, const float* out, const float* dout, int64_t n) {
 #pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, tanh_backward);
 
 // out (n) = sigmoid(x)
 void sigmoid_forward(float* out, const float* x, int64_t n) {
 #pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) out[i] = sigmoid_approx(x[i]);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, sigmoid_forward);
 
 // dx (n) = dout * out * (1 - out), from the saved output
 void sigmoid_backward(float* dx, const float* out, const float* dout, int64_t n) {
 #pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * out[i] * (1.0f - out[i]);
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, gelu_forward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, gelu_backward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, tanh_forward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, tanh_backward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, sigmoid_forward);
 BF_REGISTER_KERNEL(DeviceType::kCPU, sigmoid_backward);
 
 }  // namespace bertforge::cpu

@@ -49,6 +49,7 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
                   float eps, float weight_decay, int64_t step) {
   adamw_update_scaled(param, grad, 1.0f, m, v, n, lr, beta1, beta2, eps, weight_decay, step);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, adamw_update);
 
 // adamw_update on every tensor i with weight decay weight_decays[i] and gradient grads[i] * grad_scale; params,
 // grads, m, v (count) point at tensors of sizes[i] elements.
@@ -60,9 +61,6 @@ void adamw_update_many(float* const* params, const float* const* grads, float* c
                         weight_decays[t], step);
   }
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, adamw_update);
 BF_REGISTER_KERNEL(DeviceType::kCPU, adamw_update_many);
 
 }  // namespace bertforge::cpu

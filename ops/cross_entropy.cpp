@@ -56,6 +56,7 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
     loss[r] = (max_logit - row[targets[r]]) + log_sum;
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, cross_entropy_forward);
 
 // dlogits (rows, classes) = dloss_per_row * (softmax(logits) - onehot(target)), 0 on ignored rows.
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* targets,
@@ -78,9 +79,6 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
     drow[targets[r]] -= dloss_per_row;
   }
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, cross_entropy_forward);
 BF_REGISTER_KERNEL(DeviceType::kCPU, cross_entropy_backward);
 
 }  // namespace bertforge::cpu

@@ -97,25 +97,23 @@ void head_dropout_apply(float* out, const float* x, int64_t batch, int64_t heads
 void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed, uint64_t offset) {
   dropout_apply(out, x, n, p, seed, offset);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, dropout_forward);
 
 void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed, uint64_t offset) {
   dropout_apply(dx, dout, n, p, seed, offset);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, dropout_backward);
 
 void head_dropout_forward(float* out, const float* x, int64_t batch, int64_t heads, int64_t inner, float p,
                           uint64_t seed, uint64_t offset) {
   head_dropout_apply(out, x, batch, heads, inner, p, seed, offset);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, head_dropout_forward);
 
 void head_dropout_backward(float* dx, const float* dout, int64_t batch, int64_t heads, int64_t inner, float p,
                            uint64_t seed, uint64_t offset) {
   head_dropout_apply(dx, dout, batch, heads, inner, p, seed, offset);
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, dropout_forward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, dropout_backward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, head_dropout_forward);
 BF_REGISTER_KERNEL(DeviceType::kCPU, head_dropout_backward);
 
 }  // namespace bertforge::cpu

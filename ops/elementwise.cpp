@@ -28,11 +28,13 @@ void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n) 
       break;
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, binary);
 
 void scale(float* out, const float* x, float s, int64_t n) {
 #pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) out[i] = s * x[i];
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, scale);
 
 void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows * cols > kParallelThreshold)
@@ -43,6 +45,7 @@ void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64
     for (int64_t c = 0; c < cols; ++c) out_row[c] = x_row[c] + bias[c];
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, add_bias);
 
 void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows * cols > kParallelThreshold)
@@ -53,11 +56,6 @@ void scale_channels(float* out, const float* x, const float* s, int64_t rows, in
     for (int64_t c = 0; c < cols; ++c) out_row[c] = x_row[c] * s[c];
   }
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, binary);
-BF_REGISTER_KERNEL(DeviceType::kCPU, scale);
-BF_REGISTER_KERNEL(DeviceType::kCPU, add_bias);
 BF_REGISTER_KERNEL(DeviceType::kCPU, scale_channels);
 
 }  // namespace bertforge::cpu

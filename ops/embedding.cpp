@@ -1,11 +1,12 @@
 // Embedding: the CPU kernels of the lookup and its scatter-add gradient, then the op, forward (gather rows) and
 // backward (scatter-add rows) side by side. The CUDA kernels are in cuda/embedding.cu.
-// ids are trusted to lie in [0, vocab): the op checks them before calling.
+// The kernels trust ids to lie in [0, vocab): the op checks them before calling.
 #include "ops/embedding.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
-#include <omp.h>
 
 #include "autograd/node.h"
 #include "ops/kernels.h"
@@ -24,6 +25,7 @@ void embedding_forward(float* out, const int64_t* ids, const float* table, int64
     std::memcpy(out + r * dim, table + ids[r] * dim, static_cast<size_t>(dim) * sizeof(float));
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, embedding_forward);
 
 // dtable (vocab, dim) += dout (n, dim) scattered to rows ids (n).
 // Repeated ids add into the same row, so threads split the columns, not the
@@ -45,9 +47,6 @@ void embedding_backward(float* dtable, const int64_t* ids, const float* dout, in
     }
   }
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, embedding_forward);
 BF_REGISTER_KERNEL(DeviceType::kCPU, embedding_backward);
 
 }  // namespace bertforge::cpu

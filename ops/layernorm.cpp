@@ -73,6 +73,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
     rstd[r] = s;
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, layernorm_forward);
 
 // With xhat = (x - mean) rstd and g = dout * weight (per row):
 //   dx      = rstd (g - mean(g) - xhat mean(g xhat))
@@ -134,9 +135,6 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, const float* do
     }
   }
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, layernorm_forward);
 BF_REGISTER_KERNEL(DeviceType::kCPU, layernorm_backward);
 
 }  // namespace bertforge::cpu

@@ -42,6 +42,7 @@ void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
     }
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, sum_rows);
 
 // partials (chunks): one sum of squares per kMultiTensorChunk elements of each tensor, accumulated in double and
 // rounded once (the reference the GPU's float tree reduction is compared with).
@@ -66,9 +67,6 @@ void sum_of_squares_chunks(float* partials, const float* const* tensors, const i
     partials[c] = static_cast<float>(sum);
   }
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, sum_rows);
 BF_REGISTER_KERNEL(DeviceType::kCPU, sum_of_squares_chunks);
 
 }  // namespace bertforge::cpu

@@ -25,7 +25,6 @@ namespace bertforge::cpu {
 
 namespace {
 
-
 // probs (cols) = softmax(logits + mask) for one row; mask may be nullptr.
 inline void softmax_row(float* probs, const float* logits, const float* mask, int64_t cols) {
   const float* v = logits;
@@ -72,6 +71,7 @@ void softmax_forward(float* probs, const float* logits, const float* mask, int64
     softmax_row(probs + r * cols, logits + r * cols, mask_row, cols);
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, softmax_forward);
 
 // dlogits, dprobs, probs (rows, cols)
 void softmax_backward(float* dlogits, const float* dprobs, const float* probs, int64_t rows, int64_t cols) {
@@ -79,6 +79,7 @@ void softmax_backward(float* dlogits, const float* dprobs, const float* probs, i
   for (int64_t r = 0; r < rows; ++r)
     softmax_backward_row(dlogits + r * cols, dprobs + r * cols, probs + r * cols, cols);
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, softmax_backward);
 
 // out, probs, logits (rows, cols); mask (rows / rows_per_mask, cols) or nullptr.
 // out = clip((zeta - gamma) p + gamma, 0, 1) with p = softmax(logits + mask), kept unclipped in probs.
@@ -95,6 +96,7 @@ void clipped_softmax_forward(float* out, float* probs, const float* logits, cons
     for (int64_t c = 0; c < cols; ++c) out_row[c] = std::min(std::max(std::fma(stretch, p[c], gamma), 0.0f), 1.0f);
   }
 }
+BF_REGISTER_KERNEL(DeviceType::kCPU, clipped_softmax_forward);
 
 // dlogits, dout, probs (rows, cols). With u = (zeta - gamma) p + gamma, the clip passes the gradient where
 // 0 <= u <= 1 and blocks it where u is strictly outside [0, 1] (docs/design.md); then the softmax Jacobian:
@@ -115,11 +117,6 @@ void clipped_softmax_backward(float* dlogits, const float* dout, const float* pr
     softmax_backward_row(dl, dl, p, cols);
   }
 }
-
-// The CPU kernels above, in the registry (ops/kernels.h).
-BF_REGISTER_KERNEL(DeviceType::kCPU, softmax_forward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, softmax_backward);
-BF_REGISTER_KERNEL(DeviceType::kCPU, clipped_softmax_forward);
 BF_REGISTER_KERNEL(DeviceType::kCPU, clipped_softmax_backward);
 
 }  // namespace bertforge::cpu

@@ -28,8 +28,6 @@ void fake_quantize(float* out, const float* x, int64_t n, float scale, float zer
     }
   }
 }
-
-// The CPU kernel above, in the registry (ops/kernels.h).
 BF_REGISTER_KERNEL(DeviceType::kCPU, fake_quantize);
 
 }  // namespace bertforge::cpu

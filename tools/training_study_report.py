@@ -24,6 +24,7 @@ TITLES = {  # run directory -> title
     "clipped-ref": "clipped softmax, reference init",
     "clipped-warmup": "clipped softmax, alpha warm-up",
     "clipped-ref-warmup": "clipped softmax, reference init + alpha warm-up",
+    "clipped-ref-ramp": "clipped softmax, reference init + alpha ramp from 0",
     "gated": "gated attention",
 }
 METRICS = ("Dead rows: the fraction of attention rows whose every probability is clipped to 0 (they pass no gradient "
@@ -34,7 +35,8 @@ STUDIES = {
     "clip_study": {
         "script": "scripts/clip_study.sh",
         "default_steps": 16000,
-        "runs": ["vanilla", "clipped", "clipped-ref", "clipped-warmup", "clipped-ref-warmup", "gated"],
+        "runs": ["vanilla", "clipped", "clipped-ref", "clipped-warmup", "clipped-ref-warmup", "clipped-ref-ramp",
+                 "gated"],
         "heading": "Clipped softmax at the seed's alpha on a small BERT",
         "intro": "Issue 16, study (a): the seed paper's clipped softmax (gamma = -alpha/T, zeta = 1, alpha = 3.2) on a "
                  "BERT small enough for a CPU, against vanilla softmax and gated attention on the same budget, and what "

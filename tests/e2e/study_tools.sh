@@ -82,7 +82,7 @@ python3 "$source/tools/training_study_report.py" --study clip_study --runs "$run
   || fail "training_study_report.py exited non-zero"
 page="$work/docs/clip_study.md"
 [ -s "$work/docs/clip_study.svg" ] || fail "training_study_report.py wrote no clip_study.svg"
-for expected in "**In progress:** 2 of 6 runs have finished" \
+for expected in "**In progress:** 2 of 7 runs have finished" \
   "| clipped softmax, reference init + alpha warm-up | 200 | 15.00 | 1.50x | 4.0% (step 200) | 4.0% |" \
   "1.50x vanilla's at that step (not within 15%); 4.0% of attention rows dead at step 200" \
   "(below 10%)" "vanilla ends at perplexity 10.00, below half the unigram baseline (100.00)" \
