@@ -10,11 +10,11 @@
 //     BF_KERNEL(x.device(), gelu_forward)(out, x, n);
 // which looks the kernel up for x's device with the type of cpu::gelu_forward. So the signature is written twice,
 // once per device, and there is no central list: the registry checks at each look-up that a device's kernel has
-// the type the op calls it with, and tests/cuda_sim/test_simulated_gpu_training.cpp checks every CUDA kernel
-// against its CPU twin at once. A missing kernel or a mismatched one fails with the kernel's name.
+// the type the op calls it with, and a test checks every CUDA kernel against its CPU twin at once
+// (tests/support/kernel_twins.h). A missing kernel or a mismatched one fails with the kernel's name.
 //
 // Registration runs during static initialisation (the registrar sits beside the definition), so an object file
-// whose kernels nobody calls directly (cuda/*.cu) must be linked whole: bertforge_cuda is an object library.
+// whose kernels nobody calls directly (cuda/*.cu) must be linked whole: cuda/CMakeLists.txt.
 //
 // To add an op: README.md, "Adding an op".
 #pragma once
