@@ -94,22 +94,27 @@ void head_dropout_apply(float* out, const float* x, int64_t batch, int64_t heads
 
 }  // namespace
 
+// out, x (n): element i is kept iff philox_uniform(seed, offset, i) >= p, kept elements scaled by 1 / (1 - p).
 void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed, uint64_t offset) {
   dropout_apply(out, x, n, p, seed, offset);
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, dropout_forward);
 
+// dx, dout (n): the forward's mask, regenerated from (seed, offset), applied to dout.
 void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed, uint64_t offset) {
   dropout_apply(dx, dout, n, p, seed, offset);
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, dropout_backward);
 
+// out, x (batch, heads, inner): one keep/drop per (sample, head), kept heads scaled by heads / kept; a sample with
+// every head dropped is redrawn (ops/head_dropout_mask.h).
 void head_dropout_forward(float* out, const float* x, int64_t batch, int64_t heads, int64_t inner, float p,
                           uint64_t seed, uint64_t offset) {
   head_dropout_apply(out, x, batch, heads, inner, p, seed, offset);
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, head_dropout_forward);
 
+// dx, dout (batch, heads, inner): the forward's mask applied to dout.
 void head_dropout_backward(float* dx, const float* dout, int64_t batch, int64_t heads, int64_t inner, float p,
                            uint64_t seed, uint64_t offset) {
   head_dropout_apply(dx, dout, batch, heads, inner, p, seed, offset);

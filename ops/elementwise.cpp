@@ -12,6 +12,7 @@
 
 namespace bertforge::cpu {
 
+// out[i] = a[i] op b[i], i < n; out may alias an input.
 void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n) {
   switch (op) {
     case BinaryOp::kAdd:
@@ -30,12 +31,14 @@ void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n) 
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, binary);
 
+// out[i] = s * x[i], i < n
 void scale(float* out, const float* x, float s, int64_t n) {
 #pragma omp parallel for simd if (parallel : n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) out[i] = s * x[i];
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, scale);
 
+// out (rows, cols) = x (rows, cols) + bias (cols)
 void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows * cols > kParallelThreshold)
   for (int64_t r = 0; r < rows; ++r) {
@@ -47,6 +50,7 @@ void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, add_bias);
 
+// out (rows, cols) = x (rows, cols) * s (cols): a per-channel scale
 void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows * cols > kParallelThreshold)
   for (int64_t r = 0; r < rows; ++r) {

@@ -16,6 +16,7 @@
 
 namespace bertforge::cpu {
 
+// out (cols) = sum over the rows of x (rows, cols): a bias gradient, or a whole-tensor sum with cols = 1.
 void sum_rows(float* out, const float* x, int64_t rows, int64_t cols) {
   if (cols == 1) {  // a whole-tensor sum: threads share the rows, each adding in double (a float running sum
                     // of millions of terms drifts, and stops growing at all past 2^24 ones)
