@@ -92,54 +92,63 @@ inline float sigmoid_approx(float x) {
 
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
+// The two loops every kernel below is: out (n) = f(x) for the forwards, dx (n) = f(saved, dout) for the backwards,
+// saved being the forward's input (gelu) or output (tanh, sigmoid). f is a lambda, so that it inlines into the
+// vectorised loop (a function pointer would not, once OpenMP has outlined the loop).
+template <typename Forward>
+void map_forward(float* out, const float* x, int64_t n, Forward f) {
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
+}
+
+template <typename Backward>
+void map_backward(float* dx, const float* saved, const float* dout, int64_t n, Backward f) {
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) dx[i] = f(saved[i], dout[i]);
+}
+
 }  // namespace
 
 // out (n) = x * Phi(x)
 void gelu_forward(float* out, const float* x, int64_t n) {
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
+  map_forward(out, x, n, [](float v) {
     float gauss;
-    out[i] = x[i] * normal_cdf(x[i], &gauss);
-  }
+    return v * normal_cdf(v, &gauss);
+  });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, gelu_forward);
 
 // dx (n) = dout * (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi)
 void gelu_backward(float* dx, const float* x, const float* dout, int64_t n) {
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
+  map_backward(dx, x, dout, n, [](float v, float g) {
     float gauss;
-    const float cdf = normal_cdf(x[i], &gauss);
-    dx[i] = dout[i] * std::fma(x[i] * kInvSqrt2Pi, gauss, cdf);
-  }
+    const float cdf = normal_cdf(v, &gauss);
+    return g * std::fma(v * kInvSqrt2Pi, gauss, cdf);
+  });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, gelu_backward);
 
 // out (n) = tanh(x)
 void tanh_forward(float* out, const float* x, int64_t n) {
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) out[i] = tanh_approx(x[i]);
+  map_forward(out, x, n, [](float v) { return tanh_approx(v); });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, tanh_forward);
 
 // dx (n) = dout * (1 - out^2), from the saved output
 void tanh_backward(float* dx, const float* out, const float* dout, int64_t n) {
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * (1.0f - out[i] * out[i]);
+  map_backward(dx, out, dout, n, [](float y, float g) { return g * (1.0f - y * y); });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, tanh_backward);
 
 // out (n) = sigmoid(x)
 void sigmoid_forward(float* out, const float* x, int64_t n) {
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) out[i] = sigmoid_approx(x[i]);
+  map_forward(out, x, n, [](float v) { return sigmoid_approx(v); });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, sigmoid_forward);
 
 // dx (n) = dout * out * (1 - out), from the saved output
 void sigmoid_backward(float* dx, const float* out, const float* dout, int64_t n) {
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * out[i] * (1.0f - out[i]);
+  map_backward(dx, out, dout, n, [](float y, float g) { return g * y * (1.0f - y); });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, sigmoid_backward);
 

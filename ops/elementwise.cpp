@@ -38,27 +38,32 @@ void scale(float* out, const float* x, float s, int64_t n) {
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, scale);
 
-// out (rows, cols) = x (rows, cols) + bias (cols)
-void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) {
+namespace {
+
+// out (rows, cols) = f(x, v[c]) element by element, v (cols) a vector along the rows; f a lambda, so that it inlines
+// into the vectorised inner loop.
+template <typename PerColumn>
+void map_rows(float* out, const float* x, const float* v, int64_t rows, int64_t cols, PerColumn f) {
 #pragma omp parallel for if (rows * cols > kParallelThreshold)
   for (int64_t r = 0; r < rows; ++r) {
     const float* x_row = x + r * cols;
     float* out_row = out + r * cols;
 #pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) out_row[c] = x_row[c] + bias[c];
+    for (int64_t c = 0; c < cols; ++c) out_row[c] = f(x_row[c], v[c]);
   }
+}
+
+}  // namespace
+
+// out (rows, cols) = x (rows, cols) + bias (cols)
+void add_bias(float* out, const float* x, const float* bias, int64_t rows, int64_t cols) {
+  map_rows(out, x, bias, rows, cols, [](float a, float b) { return a + b; });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, add_bias);
 
 // out (rows, cols) = x (rows, cols) * s (cols): a per-channel scale
 void scale_channels(float* out, const float* x, const float* s, int64_t rows, int64_t cols) {
-#pragma omp parallel for if (rows * cols > kParallelThreshold)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x_row = x + r * cols;
-    float* out_row = out + r * cols;
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) out_row[c] = x_row[c] * s[c];
-  }
+  map_rows(out, x, s, rows, cols, [](float a, float b) { return a * b; });
 }
 BF_REGISTER_KERNEL(DeviceType::kCPU, scale_channels);
 

@@ -12,15 +12,11 @@
 
 #include "tests/cuda_sim/kernel_test_support.h"
 
-// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
-// definition fails to link.
+// The CPU references, declared with the types of their CUDA twins (kernels of one type share a declaration): a
+// type that differs from the CPU kernel's definition fails to link.
 namespace bertforge::cpu {
-decltype(cuda::gelu_forward) gelu_forward;
-decltype(cuda::gelu_backward) gelu_backward;
-decltype(cuda::tanh_forward) tanh_forward;
-decltype(cuda::tanh_backward) tanh_backward;
-decltype(cuda::sigmoid_forward) sigmoid_forward;
-decltype(cuda::sigmoid_backward) sigmoid_backward;
+decltype(cuda::gelu_forward) gelu_forward, tanh_forward, sigmoid_forward;
+decltype(cuda::gelu_backward) gelu_backward, tanh_backward, sigmoid_backward;
 }  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {

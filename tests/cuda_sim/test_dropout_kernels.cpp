@@ -12,13 +12,11 @@
 
 #include "tests/cuda_sim/kernel_test_support.h"
 
-// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
-// definition fails to link.
+// The CPU references, declared with the types of their CUDA twins (kernels of one type share a declaration): a
+// type that differs from the CPU kernel's definition fails to link.
 namespace bertforge::cpu {
-decltype(cuda::dropout_forward) dropout_forward;
-decltype(cuda::dropout_backward) dropout_backward;
-decltype(cuda::head_dropout_forward) head_dropout_forward;
-decltype(cuda::head_dropout_backward) head_dropout_backward;
+decltype(cuda::dropout_forward) dropout_forward, dropout_backward;
+decltype(cuda::head_dropout_forward) head_dropout_forward, head_dropout_backward;
 }  // namespace bertforge::cpu
 
 namespace bertforge::cuda_sim_test {

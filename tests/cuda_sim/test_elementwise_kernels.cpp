@@ -7,13 +7,12 @@
 
 #include "tests/cuda_sim/kernel_test_support.h"
 
-// The CPU references, declared with the types of their CUDA twins: a type that differs from the CPU kernel's
-// definition fails to link.
+// The CPU references, declared with the types of their CUDA twins (kernels of one type share a declaration): a
+// type that differs from the CPU kernel's definition fails to link.
 namespace bertforge::cpu {
 decltype(cuda::binary) binary;
 decltype(cuda::scale) scale;
-decltype(cuda::add_bias) add_bias;
-decltype(cuda::scale_channels) scale_channels;
+decltype(cuda::add_bias) add_bias, scale_channels;
 decltype(cuda::sum_rows) sum_rows;
 decltype(cuda::sum_of_squares_chunks) sum_of_squares_chunks;
 }  // namespace bertforge::cpu
