@@ -13,6 +13,7 @@
 
 #include "autograd/node.h"
 #include "core/philox.h"
+#include "ops/cpu/philox_words.h"
 #include "ops/head_dropout_mask.h"
 #include "ops/kernels.h"
 #include "ops/op_checks.h"
@@ -53,19 +54,16 @@ void dropout_apply(float* out, const float* x, int64_t n, float p, uint64_t seed
 #pragma omp parallel for schedule(static) if (n > kParallelThreshold)
   for (int64_t chunk = 0; chunk < num_chunks; ++chunk) {
     const int64_t begin = chunk * kChunk, count = std::min(kChunk, n - begin);
-    // All-ones bits for a kept element, zero for a dropped one; one Philox block gives four.
-    alignas(64) uint32_t keep_bits[kChunk];
-    const uint64_t first_block = static_cast<uint64_t>(begin / 4);
-    for (int64_t b = 0; b < (count + 3) / 4; ++b) {
-      const Uint32x4 words = philox_block(seed, offset, first_block + b);
-      for (int j = 0; j < 4; ++j) keep_bits[4 * b + j] = (words.x[j] >> 8) >= threshold ? ~0u : 0u;
-    }
+    // The chunk's stream elements (one Philox block gives four), then all-ones bits for a kept element and zero for
+    // a dropped one: masking the bits rather than multiplying by 0 sends a dropped inf or NaN to 0.
+    alignas(64) uint32_t words[kChunk];
+    philox_words(seed, offset, static_cast<uint64_t>(begin / 4), (count + 3) / 4, words);
     const float* x_chunk = x + begin;
     float* out_chunk = out + begin;
-    // Masking the bits rather than multiplying by 0 sends a dropped inf or NaN to 0.
 #pragma omp simd
     for (int64_t i = 0; i < count; ++i) {
-      out_chunk[i] = bits_to_float(float_to_bits(x_chunk[i] * keep_scale) & keep_bits[i]);
+      const uint32_t keep_bits = (words[i] >> 8) >= threshold ? ~0u : 0u;
+      out_chunk[i] = bits_to_float(float_to_bits(x_chunk[i] * keep_scale) & keep_bits);
     }
   }
 }

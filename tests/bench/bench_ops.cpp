@@ -1,4 +1,4 @@
-// tests/bench/bench_ops.cpp — GB/s of the memory-bound CPU kernels (LayerNorm, softmax, GELU) on BERT-base
+// tests/bench/bench_ops.cpp — GB/s of the memory-bound CPU kernels (LayerNorm, softmax, dropout, GELU) on BERT-base
 // shapes, next to PyTorch in the same run, and the machine's copy bandwidth as the physical limit.
 //
 // GB/s = the op's minimal traffic (each input read once, each output written once, in bytes) / time, with the
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/cpu/philox_words.h"
 #include "tests/support/cpu_kernels.h"
 #include "tests/bench/bench_util.h"
 
@@ -29,6 +30,7 @@ constexpr int64_t kLnRows = 16384, kLnCols = 768;
 constexpr int64_t kBatch = 8, kHeads = 12, kSeq = 128;  // attention scores (B*H*T, T) = (12288, 128)
 constexpr int64_t kGeluRows = 16384, kGeluCols = 3072;
 constexpr float kGamma = -0.025f, kZeta = 1.0f;
+constexpr float kDropoutP = 0.1f;  // BERT's attention_probs_dropout_prob
 
 // Deterministic values in [lo, hi) without a slow RNG: a multiplicative hash of the index.
 std::vector<float> filled(int64_t n, float lo, float hi, uint32_t salt) {
@@ -100,6 +102,9 @@ std::vector<Figure> run_bertforge() {
     add("clipped_softmax_fwd_mask", shape, 3.0 * R * C + kBatch * C, [&] {
       cpu::clipped_softmax_forward(out.data(), probs.data(), x.data(), mask.data(), R, C, kHeads * kSeq, kGamma, kZeta);
     });
+    // Attention-probability dropout (the backward is the same kernel on dout): reads x, writes out.
+    add("dropout_fwd", shape, 2.0 * R * C,
+        [&] { cpu::dropout_forward(out.data(), x.data(), R * C, kDropoutP, /*seed=*/1, /*offset=*/2); });
   }
   {
     const int64_t n = kGeluRows * kGeluCols;
@@ -135,6 +140,8 @@ int main() {
   std::printf("bench_ops: %d threads, median of %d after %d warm-up; GB/s = minimal bytes read + written / time\n",
               threads, kRepeats, kWarmup);
   std::printf("memory bandwidth (STREAM-like copy, 2 x 256 MiB): %.1f GB/s\n", copy_bandwidth());
+  std::printf("dropout masks: Philox path %s (ops/cpu/philox_words.h)\n",
+              bertforge::cpu::philox_isa_name(bertforge::cpu::philox_default_isa()));
 
   const std::vector<Figure> figures = run_bertforge();
   const std::map<std::string, double> torch = run_torch(threads, figures);  // after ours: no overlap

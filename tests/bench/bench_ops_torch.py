@@ -21,6 +21,7 @@ from bench_timing import median_seconds
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
 
 GAMMA, ZETA = -0.025, 1.0
+DROPOUT_P = 0.1
 
 
 def figures(ln_rows, ln_cols, batch, heads, seq, gelu_rows, gelu_cols):
@@ -69,6 +70,9 @@ def figures(ln_rows, ln_cols, batch, heads, seq, gelu_rows, gelu_cols):
         lambda: torch.clamp((ZETA - GAMMA) * torch.softmax(s + mask, -1) + GAMMA, 0, 1),
         lambda: aten._softmax.out(torch.add(s, mask, out=tmp), -1, False, out=p).mul_(ZETA - GAMMA).add_(GAMMA)
         .clamp_(0, 1),
+    ]
+    yield "dropout_fwd", [
+        lambda: torch.nn.functional.dropout(s, DROPOUT_P, training=True),
     ]
     del s, g, p, tmp, ds, probs
 
