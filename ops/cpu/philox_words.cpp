@@ -1,12 +1,12 @@
 // ops/cpu/philox_words.cpp — the paths of philox_words (see philox_words.h): scalar, AVX2, AVX-512F, and the choice.
 //
 // A vector path holds word j of L blocks in one register cj (lane l: block base + l) and runs philox_round on all
-// of them at once. The products: vpmuludq multiplies the even 32-bit lanes into 64-bit results, so the odd lanes
-// are shifted down and multiplied separately, and blends put the high and low halves back into 32-bit lanes.
-// Then a 4 x L transpose turns the words into block order (word j of block b at 4 b + j) for the store.
+// of them at once. The products' high halves: vpmuludq multiplies the even 32-bit lanes into 64-bit results, so
+// the odd lanes are shifted down and multiplied separately, and a blend puts the high halves back into 32-bit lanes;
+// the low halves are one vpmulld. Two such sets of registers are in flight per step, as each round waits on the
+// last. Then a 4 x L transpose turns the words into block order (word j of block b at 4 b + j) for the store.
 #include "ops/cpu/philox_words.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "core/check.h"
