@@ -142,33 +142,46 @@ def bar_chart(path, title, bars, x_label):
 
 
 def line_chart(path, title, panels):
-    """panels: [(y label, [(series name, [(step, value)])])], side by side. Writes an SVG."""
+    """panels: [(y label, [(series name, [(step, value)])])] or (y label, series, "log") for a logarithmic y axis
+    (values > 0; for metrics that span decades, such as kurtosis), side by side. Writes an SVG."""
     pw, height, left, right, top, bottom = 420, 380, 60, 15, 70, 45
     width = pw * len(panels)
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
            f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
            f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">{title}</text>']
-    for p, (label, series) in enumerate(panels):
+    for p, (label, series, *scale) in enumerate(panels):
+        log = scale == ["log"]
+        if log:
+            series = [(name, [(a, b) for a, b in points if b > 0]) for name, points in series]
         ox = p * pw
         pts = [pt for _, s in series for pt in s]
         x_high = max(s for s, _ in pts)
-        y_low, y_high = 0.0, max(v for _, v in pts) * 1.1
+        if log:  # whole decades around the values, a tick at each
+            y_low = math.floor(math.log10(min(v for _, v in pts)))
+            y_high = max(math.ceil(math.log10(max(v for _, v in pts))), y_low + 1)
+            y_ticks = [(e, f"{10.0 ** e:g}") for e in range(y_low, y_high + 1)]
+        else:
+            y_low, y_high = 0.0, max(v for _, v in pts) * 1.1
+            y_ticks = [(t, f"{t:g}") for t in nice_ticks(y_low, y_high)]
         def x(s):
             return ox + left + (pw - left - right) * s / (x_high or 1)
         def y(v):
+            v = math.log10(v) if log else v
             return height - bottom - (height - top - bottom) * (v - y_low) / ((y_high - y_low) or 1)
-        for tick in nice_ticks(y_low, y_high):
+        for position, text in y_ticks:
+            tick = 10.0 ** position if log else position
             svg.append(f'<line x1="{ox + left}" x2="{ox + pw - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
                        f'stroke="#ddd"/>')
-            svg.append(f'<text x="{ox + left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
+            svg.append(f'<text x="{ox + left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{text}</text>')
         for tick in nice_ticks(0, x_high, 4):
             svg.append(f'<text x="{x(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{tick:g}</text>')
         svg.append(f'<text x="{ox + (left + pw - right) / 2}" y="{height - 10}" text-anchor="middle">step</text>')
         svg.append(f'<text x="{ox + (left + pw - right) / 2}" y="{top - 4}" text-anchor="middle">{label}</text>')
         for s, (name, points) in enumerate(series):
             color = COLORS[s % len(COLORS)]
-            svg.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
-                       + " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in points) + '"/>')
+            if points:  # an empty polyline is not valid SVG
+                svg.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                           + " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in points) + '"/>')
             for a, b in points:
                 svg.append(f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="3" fill="{color}"/>')
             if p == 0:  # the legend, one row across the top

@@ -231,9 +231,9 @@ def main():
     panels = [("validation perplexity", series("val_perplexity")),
               ("dead attention rows (fraction)", series("val_dead_row_fraction")),
               ("attention sink share", series("val_sink_share")),
-              ("max kurtosis (the seed's)", series("val_max_kurtosis")),
-              ("max RMS kurtosis (He et al.'s)", series("val_max_rms_kurtosis")),
-              ("max FFN output inf-norm", series("val_max_ffn_output_inf_norm"))]
+              ("max kurtosis (the seed's), log scale", series("val_max_kurtosis"), "log"),
+              ("max RMS kurtosis (He et al.'s), log scale", series("val_max_rms_kurtosis"), "log"),
+              ("max FFN output inf-norm, log scale", series("val_max_ffn_output_inf_norm"), "log")]
     line_chart(os.path.join(args.docs, f"{args.study}.svg"), study["chart"],
                [p for p in panels if any(points for _, points in p[1])])  # no clipped run yet: no dead-row panel
 

@@ -82,6 +82,11 @@ python3 "$source/tools/training_study_report.py" --study clip_study --runs "$run
   || fail "training_study_report.py exited non-zero"
 page="$work/docs/clip_study.md"
 [ -s "$work/docs/clip_study.svg" ] || fail "training_study_report.py wrote no clip_study.svg"
+# Kurtosis 1000 and 2000 on a log axis: ticks at the decades around them, 1000 and 10000.
+for expected in "max kurtosis (the seed's), log scale" 'text-anchor="end">1000</text>' \
+  'text-anchor="end">10000</text>'; do
+  grep -qF -- "$expected" "$work/docs/clip_study.svg" || fail "clip_study.svg lacks '$expected'"
+done
 for expected in "**In progress:** 2 of 7 runs have finished" \
   "| clipped softmax, reference init + alpha warm-up | 200 | 15.00 | 1.50x | 4.0% (step 200) | 4.0% |" \
   "1.50x vanilla's at that step (not within 15%); 4.0% of attention rows dead at step 200" \
