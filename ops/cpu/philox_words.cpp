@@ -67,7 +67,8 @@ BF_TARGET_AVX2 inline void mul_hi_lo(__m256i c, __m256i m, __m256i& high, __m256
 
 BF_TARGET_AVX2 void philox_words_avx2(uint64_t seed, uint64_t offset, uint64_t first_block, int64_t num_blocks,
                                       uint32_t* words) {
-  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(kPhiloxM0)), m1 = _mm256_set1_epi32(static_cast<int>(kPhiloxM1));
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(kPhiloxM0));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(kPhiloxM1));
   for_each_vector<8 * kRegisters>(first_block, num_blocks, words, [&](uint64_t first, uint32_t* out) BF_TARGET_AVX2 {
     alignas(32) uint32_t low[8 * kRegisters], high[8 * kRegisters];
     block_counters<8 * kRegisters>(first, low, high);
@@ -80,7 +81,8 @@ BF_TARGET_AVX2 void philox_words_avx2(uint64_t seed, uint64_t offset, uint64_t f
     }
     __m256i key0 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(seed)));
     __m256i key1 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(seed >> 32)));
-    const __m256i w0 = _mm256_set1_epi32(static_cast<int>(kPhiloxW0)), w1 = _mm256_set1_epi32(static_cast<int>(kPhiloxW1));
+    const __m256i w0 = _mm256_set1_epi32(static_cast<int>(kPhiloxW0));
+    const __m256i w1 = _mm256_set1_epi32(static_cast<int>(kPhiloxW1));
     for (int round = 0; round < 10; ++round) {
       for (int r = 0; r < kRegisters; ++r) {
         __m256i high0, low0, high1, low1;
@@ -118,7 +120,8 @@ BF_TARGET_AVX512 inline void mul_hi_lo(__m512i c, __m512i m, __m512i& high, __m5
 
 BF_TARGET_AVX512 void philox_words_avx512(uint64_t seed, uint64_t offset, uint64_t first_block, int64_t num_blocks,
                                           uint32_t* words) {
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kPhiloxM0)), m1 = _mm512_set1_epi32(static_cast<int>(kPhiloxM1));
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kPhiloxM0));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kPhiloxM1));
   for_each_vector<16 * kRegisters>(first_block, num_blocks, words, [&](uint64_t first, uint32_t* out) BF_TARGET_AVX512 {
     alignas(64) uint32_t low[16 * kRegisters], high[16 * kRegisters];
     block_counters<16 * kRegisters>(first, low, high);
@@ -131,7 +134,8 @@ BF_TARGET_AVX512 void philox_words_avx512(uint64_t seed, uint64_t offset, uint64
     }
     __m512i key0 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(seed)));
     __m512i key1 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(seed >> 32)));
-    const __m512i w0 = _mm512_set1_epi32(static_cast<int>(kPhiloxW0)), w1 = _mm512_set1_epi32(static_cast<int>(kPhiloxW1));
+    const __m512i w0 = _mm512_set1_epi32(static_cast<int>(kPhiloxW0));
+    const __m512i w1 = _mm512_set1_epi32(static_cast<int>(kPhiloxW1));
     for (int round = 0; round < 10; ++round) {
       for (int r = 0; r < kRegisters; ++r) {
         __m512i high0, low0, high1, low1;
