@@ -362,8 +362,9 @@ absl::Status TrainingRun::evaluate() {
     // and its gradient is zero, so a row with every entry clipped passes no gradient to Q and K.
     if (outliers.max_dead_row_fraction > 0.5) {
       std::printf("warning: step %lld: %.0f%% of the attention rows of a layer are clipped to 0 everywhere: every "
-                  "probability is below the clip threshold -gamma/(zeta-gamma), so Q and K get no gradient "
-                  "(try a smaller |gamma| or alpha)\n",
+                  "probability is below the clip threshold -gamma/(zeta-gamma), so Q and K get no gradient (what "
+                  "trains a small model at alpha 3.2: --attention_init reference with an alpha warm-up, "
+                  "--clip_alpha_warmup_steps; README, \"Training clipped softmax\")\n",
                   static_cast<long long>(step_), 100.0 * outliers.max_dead_row_fraction);
     }
   }
