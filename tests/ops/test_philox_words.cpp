@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,9 @@
 #include "core/philox.h"
 
 namespace bertforge::cpu {
+
+void PrintTo(PhiloxIsa isa, std::ostream* os) { *os << philox_isa_name(isa); }  // GoogleTest's name for a path
+
 namespace {
 
 class PhiloxWordsPathTest : public ::testing::TestWithParam<PhiloxIsa> {
