@@ -170,7 +170,9 @@ BF_TARGET_AVX512 void philox_words_avx512(uint64_t seed, uint64_t offset, uint64
 #undef BF_TARGET_AVX2
 #undef BF_TARGET_AVX512
 
-bool cpu_has(PhiloxIsa isa) {
+}  // namespace
+
+bool philox_isa_supported(PhiloxIsa isa) {
   switch (isa) {
     case PhiloxIsa::kScalar: return true;
     case PhiloxIsa::kAvx2: return __builtin_cpu_supports("avx2");
@@ -181,11 +183,11 @@ bool cpu_has(PhiloxIsa isa) {
 
 #else  // not x86-64: only the scalar path
 
-bool cpu_has(PhiloxIsa isa) { return isa == PhiloxIsa::kScalar; }
+}  // namespace
+
+bool philox_isa_supported(PhiloxIsa isa) { return isa == PhiloxIsa::kScalar; }
 
 #endif
-
-}  // namespace
 
 const char* philox_isa_name(PhiloxIsa isa) {
   switch (isa) {
@@ -196,11 +198,9 @@ const char* philox_isa_name(PhiloxIsa isa) {
   return "unknown";
 }
 
-bool philox_isa_supported(PhiloxIsa isa) { return cpu_has(isa); }
-
 PhiloxIsa philox_default_isa() {
-  static const PhiloxIsa isa = cpu_has(PhiloxIsa::kAvx512) ? PhiloxIsa::kAvx512
-                               : cpu_has(PhiloxIsa::kAvx2) ? PhiloxIsa::kAvx2
+  static const PhiloxIsa isa = philox_isa_supported(PhiloxIsa::kAvx512) ? PhiloxIsa::kAvx512
+                               : philox_isa_supported(PhiloxIsa::kAvx2) ? PhiloxIsa::kAvx2
                                                            : PhiloxIsa::kScalar;
   return isa;
 }
