@@ -19,18 +19,21 @@
 # runs/data/kjv.
 #
 # Usage: scripts/clip_study.sh   (STEPS=... for another budget, default 16000; BUILD_DIR=...; OUT=..., default
-# runs/clip-study-STEPS; RUNS="vanilla clipped-ref-warmup" trains only those runs, e.g. two at once in two shells with
-# OMP_NUM_THREADS=1; RUNS=report trains nothing and draws the report from the runs as they stand). A run whose
-# final checkpoint exists is not trained again, and an interrupted one continues from its last checkpoint (bert_train's
-# resume), so a rerun only redraws the report. The budget: at 4000 steps (16M tokens) vanilla was still at perplexity
-# 146 (unigram 205); it leaves the plateau between steps 3200 and 4800 and is at 10.4 by step 10400, so the default is
-# 16000 (65.5M tokens, about 70 passes over the KJV). About 5,500 tokens/s per run with one thread each, two runs side
-# by side on 2 Zen 4 cores (bf16 on AVX512-BF16): 3.3 hours per run, 12 hours for the seven. Run it in the background,
-# across sessions; it picks up where it stopped.
+# runs/clip-study-STEPS; DOCS=..., default docs; RUNS="vanilla clipped-ref-warmup" trains only those runs, e.g. two at
+# once in two shells with OMP_NUM_THREADS=1; RUNS=report trains nothing and draws the report). Each run, once trained,
+# is quantized and recorded in DOCS/data/clip-study-STEPS/NAME (tools/study_record.py; committed), and the report is
+# drawn from those records, so runs trained in different sessions make one study; a recorded run is not trained again,
+# and an interrupted one continues from its last checkpoint (bert_train's resume) while this machine has it. The runs in
+# docs/clip_study.md today predate the records (their folders were lost with the machine that trained them), so a
+# rerun trains them again. The budget: at 4000 steps (16M tokens) vanilla was still at perplexity 146 (unigram 205);
+# it leaves the plateau between steps 3200 and 4800 and is at 10.4 by step 10400, so the default is 16000 (65.5M
+# tokens, about 70 passes over the KJV). About 6,000 tokens/s per run with one thread each, two runs side by side on 2
+# Zen 4 cores (bf16 on AVX512-BF16): 3 hours per run, 11 hours for the seven. Run it in the background, across
+# sessions; it picks up where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/study_lib.sh
-source scripts/study_lib.sh  # begin_study, cached, prepare_kjv, study, quantize_latest
+source scripts/study_lib.sh  # begin_study, prepare_kjv, study, conclude
 begin_study 16000 clip-study
 
 prepare_kjv
@@ -53,10 +56,8 @@ study clipped-ref-warmup "${clipped[@]}" --attention_init reference "${warmup[@]
 study clipped-ref-ramp "${clipped[@]}" --attention_init reference --clip_alpha_warmup_start 0 \
   --clip_alpha_warmup_steps $((steps / 2))
 study gated --attention gated
-[ -n "${RUNS:-}" ] && [ "$RUNS" != report ] && exit 0
-
 for name in vanilla clipped clipped-ref clipped-warmup clipped-ref-warmup clipped-ref-ramp gated; do
-  quantize_latest "$name" "$data/kjv-sentences"
+  conclude "$name" "$data/kjv-sentences"
 done
-
-python3 tools/training_study_report.py --study clip_study --runs "$out" --docs docs --steps "$steps"
+[ "${RUNS:-report}" = report ] || exit 0  # RUNS=report draws the report of what the invocations recorded
+python3 tools/training_study_report.py --study clip_study --runs "$records" --docs "$docs" --steps "$steps"

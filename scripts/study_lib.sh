@@ -1,14 +1,17 @@
 # shellcheck shell=bash disable=SC2154  # (the variables below come from the sourcing script)
 # scripts/study_lib.sh — what the study scripts (outlier_study.sh, clip_study.sh, long_study.sh) share; sourced, not
-# run. The functions use build (the build directory), data (runs/data), out (the runs' directory) and steps, which
-# begin_study sets (outlier_study.sh sets them itself), and train_flags (an array: the bert_train flags every run
+# run. The functions use build (the build directory), data (runs/data), out (the runs' directory), records (the
+# study's committed records), docs and steps, which begin_study sets (outlier_study.sh sets the first three and steps
+# itself), and train_flags (an array: the bert_train flags every run
 # shares) and final (the final checkpoint's path inside a run, checkpoints/step-N/model.safetensors), which the
 # script sets.
 
 # begin_study DEFAULT_STEPS NAME: what a training study (clip_study.sh, long_study.sh) does first: set up
 # (scripts/setup.sh) and build the tools it runs (one build at a time when several RUNS start together: their cmake
 # runs would race on the build directory); then build=BUILD_DIR (default build), steps=STEPS (default DEFAULT_STEPS),
-# out=OUT (default runs/NAME-STEPS), data=runs/data.
+# out=OUT (default runs/NAME-STEPS), data=runs/data, docs=DOCS (default docs: where the report goes) and
+# records=DOCS/data/NAME-STEPS (each run's record, tools/study_record.py: committed, so that the study is drawn from
+# runs trained in different sessions).
 begin_study() {
   scripts/setup.sh
   mkdir -p runs
@@ -18,7 +21,9 @@ begin_study() {
   steps=${STEPS:-$1}
   out=${OUT:-runs/$2-$steps}
   data=runs/data
-  mkdir -p "$out" docs
+  docs=${DOCS:-docs}
+  records=$docs/data/$2-$steps
+  mkdir -p "$out" "$records"
 }
 
 # cached FILE CMD...: runs CMD with its stdout to FILE unless FILE exists; FILE appears only when CMD succeeds.
@@ -50,10 +55,17 @@ train() {
   "$build/bert_train" "${train_flags[@]}" --out "$out/$name" "$@" | tee -a "$out/$name.log"
 }
 
-# study NAME FLAGS...: train NAME FLAGS... unless RUNS (the environment) names other runs; RUNS=report names none.
+# study NAME FLAGS...: train NAME FLAGS... unless RUNS (the environment) names other runs (RUNS=report names none)
+# or NAME is recorded (it finished in an earlier session).
 study() {
   if [ -n "${RUNS:-}" ] && [[ " $RUNS " != *" $1 "* ]]; then return 0; fi
+  recorded "$1" && return 0
   train "$@"
+}
+
+# recorded NAME: whether NAME's record holds the evaluations of its final checkpoint.
+recorded() {
+  [ -f "$records/$1/quantized/$(basename "$(dirname "$final")")/fp.json" ]
 }
 
 # quantize_latest NAME DATA: the run OUT/NAME's latest checkpoint, FP and quantized as the seed paper does it
@@ -76,4 +88,15 @@ quantize_latest() {
       --calibration_batches 16 --eval_batches 0 --out "$dir/$scheme" --json "${flags[@]}"
     cached "$dir/$scheme.json" "$build/bert_eval" --checkpoint "$dir/$scheme" "${data_flags[@]}" --batches 0 --json
   done
+}
+
+# conclude NAME DATA: quantize_latest NAME DATA, then NAME's record (tools/study_record.py) in RECORDS/NAME, if this
+# invocation covers NAME (RUNS unset, RUNS=report, or RUNS naming it) and this machine has NAME's run; a finished
+# run's record is never replaced by an unfinished run's.
+conclude() {
+  if [ "${RUNS:-report}" != report ] && [[ " $RUNS " != *" $1 "* ]]; then return 0; fi
+  [ -f "$out/$1/metrics.jsonl" ] || return 0
+  recorded "$1" && [ ! -f "$out/$1/$final" ] && return 0
+  quantize_latest "$1" "$2"
+  python3 tools/study_record.py --run "$out/$1" --record "$records/$1"
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Writes docs/<study>.md and docs/<study>.svg from the runs of a training study (standard library only).
 
-    tools/training_study_report.py --study clip_study --runs runs/clip-study-16000 --docs docs --steps 16000
+    tools/training_study_report.py --study clip_study --runs docs/data/clip-study-16000 --docs docs --steps 16000
 
 The studies (STUDIES below) are scripts/clip_study.sh (issue 16 (a): what makes clipped softmax at the seed's alpha
 train) and scripts/long_study.sh (issue 16 (b): vanilla, clipped and gated attention over 100M tokens of a larger
 corpus, do outliers emerge). Reads RUNS/<run>/metrics.jsonl (bert_train: the validation records, and the clip_alpha
-of the step records) and RUNS/<run>/quantized/ (study_lib.sh's quantize_latest) of the study's runs. The tables hold
+of the step records) and RUNS/<run>/quantized/ (study_lib.sh's quantize_latest) of the study's runs, where RUNS is the
+study's records (tools/study_record.py, which the scripts commit) or the runs' directory itself. The tables hold
 the numbers as measured; the findings are sentences computed from them, so they follow the numbers on a rerun. A run
 that is missing or unfinished is reported as such.
 """
@@ -57,13 +58,14 @@ STUDIES = {
                  "training, weight decay 0.1): vanilla softmax, clipped softmax at the seed's alpha = 3.2 as it trains "
                  "on a small model (reference init and a 30% alpha warm-up, docs/clip_study.md), and gated attention, "
                  "each then quantized with the seed's W8A8 and with AWQ W8.",
-        "setup": "mini preset (4 layers, hidden 256, 4 heads), T = 128, batch 32, {steps} steps ({tokens:.1f}M "
-                 "tokens), lr 1e-3 with a 10% warm-up and linear decay, weight decay 0.1, bf16 mixed precision, on "
+        "setup": "4 layers, hidden 128, 4 heads, FFN 512 (the mini preset at half its width), T = 128, batch 32, "
+                 "{steps} steps ({tokens:.1f}M tokens), lr 1e-3 with a 10% warm-up and linear decay, weight decay 0.1, "
+                 "bf16 mixed precision, on "
                  "scripts/make_long_corpus.sh's corpus (public-domain texts from Debian packages: the KJV and the World "
                  "English Bible, Spurgeon's Treasury of David, Matthew Henry's Concise Commentary and the Scofield "
                  "notes; about 4.6M words) with one [SEP] per sentence and an 8000-word vocabulary learnt on it. "
                  "Validation on a held-out 2% of its documents (20 batches, MLM-masked as in training).",
-        "chart": "Vanilla, clipped and gated attention, mini, T = 128, 100M tokens",
+        "chart": "Vanilla, clipped and gated attention, 4 layers, hidden 128, T = 128, 100M tokens",
     },
 }
 WITHIN = 0.15  # the issue's bar: clipped softmax within 15% of vanilla's validation perplexity

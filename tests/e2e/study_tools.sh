@@ -4,7 +4,10 @@
 #                                -> exactly the expected documents, for --documents chapters and paragraphs;
 #   tools/training_study_report.py  two runs' metrics.jsonl and quantized evaluations with chosen numbers -> the
 #                                ratios and verdicts computed by hand (1.50x vanilla, not within 15%; W8A8 +1100.0%
-#                                and +1.0%; dead rows after the warm-up), and a clear error without a vanilla run.
+#                                and +1.0%; dead rows after the warm-up), and a clear error without a vanilla run;
+#   tools/study_record.py        a run of 120 steps -> exactly the records it keeps (validation, every 50th step,
+#                                first, last, the end of the alpha warm-up) and the latest quantized evaluations,
+#                                replacing the old record; a clear error on a metrics file that is not JSON.
 # Usage: study_tools.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 source=$2
@@ -99,4 +102,34 @@ echo "ok: training_study_report.py: ratios, verdicts and the quantized table"
 rm -r "$runs/vanilla"
 expect_error "training_study_report.py without a vanilla run" "no vanilla run" \
   python3 "$source/tools/training_study_report.py" --study clip_study --runs "$runs" --docs "$work/docs" --steps 200
+
+# ---- study_record.py ----
+# Steps 1-120, alpha 1 + step/100 up to step 72 and 3.2 from step 73; validation at 60 and 120; quantized at step 60
+# and at step 120 (with bert_quant's report and checkpoint beside the evaluations, which the record leaves out).
+run="$work/record-run" record="$work/record"
+mkdir -p "$run/quantized/step-00000060" "$run/quantized/step-00000120/ptq-w8a8" "$record"
+for step in $(seq 1 120); do
+  alpha=3.2
+  [ "$step" -lt 73 ] && alpha=$(printf '1.%02d' "$step")
+  printf '{"step":%d,"loss":5,"clip_alpha":%s}\n' "$step" "$alpha"
+  [ $((step % 60)) -eq 0 ] && printf '{"step":%d,"val_loss":2,"val_perplexity":7.5}\n' "$step"
+done > "$run/metrics.jsonl"
+echo '{"perplexity":9}' > "$run/quantized/step-00000060/fp.json"
+for file in fp.json ptq-w8a8.json ptq-w8a8.quant.json ptq-w8a8/model.safetensors; do
+  echo '{"perplexity":8}' > "$run/quantized/step-00000120/$file"
+done
+echo stale > "$record/stale.txt"
+python3 "$source/tools/study_record.py" --run "$run" --record "$record" > "$work/record.log" 2>&1 ||
+  fail "study_record.py exited non-zero: $(cat "$work/record.log")"
+kept=$(python3 -c 'import json, sys; print(" ".join(("v" if "val_loss" in r else "") + str(r["step"])
+  for r in map(json.loads, open(sys.argv[1]))))' "$record/metrics.jsonl")
+[ "$kept" = "1 50 v60 73 100 120 v120" ] || fail "study_record.py kept the records of steps '$kept'"
+files=$(cd "$record" && find . -type f | sort | tr '\n' ' ')
+[ "$files" = "./metrics.jsonl ./quantized/step-00000120/fp.json ./quantized/step-00000120/ptq-w8a8.json " ] ||
+  fail "study_record.py's record holds '$files'"
+echo "ok: study_record.py: the records kept and the latest quantized evaluations"
+echo "not json" > "$run/metrics.jsonl"
+expect_error "study_record.py on a metrics file that is not JSON" "is not a bert_train metrics.jsonl" \
+  python3 "$source/tools/study_record.py" --run "$run" --record "$record"
+[ -f "$record/metrics.jsonl" ] || fail "study_record.py removed the old record on an error"
 echo "PASS"
