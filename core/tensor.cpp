@@ -4,11 +4,9 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
-#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/bf16_convert.h"
 
 namespace bertforge {
 
@@ -414,12 +412,6 @@ void Tensor::copy_(const Tensor& src) {
       for (int64_t r = 0; r < rows; ++r) {
         const S* from = src_base + row_offset(src.shape(), src.strides(), src.offset(), r);
         D* to = dst_base + row_offset(shape(), strides(), offset(), r);
-        if constexpr (std::is_same_v<D, bf16> && std::is_same_v<S, float>) {  // mixed precision's cast: vectorised
-          if (src_step == 1 && dst_step == 1) {
-            floats_to_bf16(from, to, inner);
-            continue;
-          }
-        }
         if (src_step == 1 && dst_step == 1) {
           for (int64_t i = 0; i < inner; ++i) to[i] = convert_element<D>(from[i]);
         } else {

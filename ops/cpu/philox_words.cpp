@@ -52,11 +52,6 @@ void for_each_vector(uint64_t first_block, int64_t num_blocks, uint32_t* words, 
 
 #if defined(__x86_64__)
 
-// GCC 12 reports the _mm512_undefined_* source operand of unmasked intrinsics as uninitialized (a false positive:
-// every lane is written).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #define BF_TARGET_AVX2 __attribute__((target("avx2")))
 #define BF_TARGET_AVX512 __attribute__((target("avx512f")))
 
@@ -175,24 +170,55 @@ BF_TARGET_AVX512 void philox_words_avx512(uint64_t seed, uint64_t offset, uint64
 #undef BF_TARGET_AVX2
 #undef BF_TARGET_AVX512
 
-#endif  // __x86_64__
+}  // namespace
+
+bool philox_isa_supported(PhiloxIsa isa) {
+  switch (isa) {
+    case PhiloxIsa::kScalar: return true;
+    case PhiloxIsa::kAvx2: return __builtin_cpu_supports("avx2");
+    case PhiloxIsa::kAvx512: return __builtin_cpu_supports("avx512f");
+  }
+  return false;
+}
+
+#else  // not x86-64: only the scalar path
 
 }  // namespace
 
-void philox_words(VectorIsa isa, uint64_t seed, uint64_t offset, uint64_t first_block, int64_t num_blocks,
+bool philox_isa_supported(PhiloxIsa isa) { return isa == PhiloxIsa::kScalar; }
+
+#endif
+
+const char* philox_isa_name(PhiloxIsa isa) {
+  switch (isa) {
+    case PhiloxIsa::kScalar: return "scalar";
+    case PhiloxIsa::kAvx2: return "avx2";
+    case PhiloxIsa::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
+PhiloxIsa philox_default_isa() {
+  static const PhiloxIsa isa = philox_isa_supported(PhiloxIsa::kAvx512) ? PhiloxIsa::kAvx512
+                               : philox_isa_supported(PhiloxIsa::kAvx2) ? PhiloxIsa::kAvx2
+                                                           : PhiloxIsa::kScalar;
+  return isa;
+}
+
+void philox_words(PhiloxIsa isa, uint64_t seed, uint64_t offset, uint64_t first_block, int64_t num_blocks,
                   uint32_t* words) {
-  BF_CHECK(vector_isa_supported(isa), "philox_words: the ", vector_isa_name(isa), " path is not available here");
+  BF_CHECK(philox_isa_supported(isa), "philox_words: the ", philox_isa_name(isa), " path is not available here");
   switch (isa) {
 #if defined(__x86_64__)
-    case VectorIsa::kAvx2: return philox_words_avx2(seed, offset, first_block, num_blocks, words);
-    case VectorIsa::kAvx512: return philox_words_avx512(seed, offset, first_block, num_blocks, words);
+    case PhiloxIsa::kAvx2: return philox_words_avx2(seed, offset, first_block, num_blocks, words);
+    case PhiloxIsa::kAvx512: return philox_words_avx512(seed, offset, first_block, num_blocks, words);
 #endif
     default: return philox_words_scalar(seed, offset, first_block, num_blocks, words);
   }
 }
 
 void philox_words(uint64_t seed, uint64_t offset, uint64_t first_block, int64_t num_blocks, uint32_t* words) {
-  philox_words(default_vector_isa(), seed, offset, first_block, num_blocks, words);
+  philox_words(philox_default_isa(), seed, offset, first_block, num_blocks, words);
 }
 
 }  // namespace bertforge::cpu

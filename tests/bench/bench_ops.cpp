@@ -1,5 +1,5 @@
-// tests/bench/bench_ops.cpp — GB/s of the memory-bound CPU kernels (LayerNorm, softmax, dropout, GELU, the
-// float -> bfloat16 cast of mixed precision) on BERT-base shapes, next to PyTorch in the same run, and the machine's copy bandwidth as the physical limit.
+// tests/bench/bench_ops.cpp — GB/s of the memory-bound CPU kernels (LayerNorm, softmax, dropout, GELU) on BERT-base
+// shapes, next to PyTorch in the same run, and the machine's copy bandwidth as the physical limit.
 //
 // GB/s = the op's minimal traffic (each input read once, each output written once, in bytes) / time, with the
 // same byte count on both sides, so the ratio bertforge/torch is a ratio of times. Each figure: WARMUP untimed
@@ -16,8 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "core/vector_isa.h"
+#include "ops/cpu/philox_words.h"
 #include "tests/support/cpu_kernels.h"
 #include "tests/bench/bench_util.h"
 
@@ -114,11 +113,6 @@ std::vector<Figure> run_bertforge() {
     const std::string shape = std::to_string(kGeluRows) + "x" + std::to_string(kGeluCols);
     add("gelu_fwd", shape, 2.0 * n, [&] { cpu::gelu_forward(y.data(), x.data(), n); });
     add("gelu_bwd", shape, 3.0 * n, [&] { cpu::gelu_backward(dx.data(), x.data(), dout.data(), n); });
-    // The cast of a GEMM input under bf16 autocast (Tensor::copy_ into a preallocated tensor): reads 4 bytes per
-    // element, writes 2.
-    const bertforge::Tensor x_f32 = bertforge::Tensor::from_vector(x, {kGeluRows, kGeluCols});
-    bertforge::Tensor x_bf16 = bertforge::Tensor::empty({kGeluRows, kGeluCols}, bertforge::DType::kBF16);
-    add("cast_bf16", shape, 1.5 * n, [&] { x_bf16.copy_(x_f32); });
   }
   return figures;
 }
@@ -146,8 +140,8 @@ int main() {
   std::printf("bench_ops: %d threads, median of %d after %d warm-up; GB/s = minimal bytes read + written / time\n",
               threads, kRepeats, kWarmup);
   std::printf("memory bandwidth (STREAM-like copy, 2 x 256 MiB): %.1f GB/s\n", copy_bandwidth());
-  std::printf("dropout masks (ops/cpu/philox_words.h) and bf16 casts (core/bf16_convert.h): %s path\n",
-              bertforge::vector_isa_name(bertforge::default_vector_isa()));
+  std::printf("dropout masks: Philox path %s (ops/cpu/philox_words.h)\n",
+              bertforge::cpu::philox_isa_name(bertforge::cpu::philox_default_isa()));
 
   const std::vector<Figure> figures = run_bertforge();
   const std::map<std::string, double> torch = run_torch(threads, figures);  // after ours: no overlap

@@ -87,11 +87,6 @@ def figures(ln_rows, ln_cols, batch, heads, seq, gelu_rows, gelu_cols):
         lambda: aten.gelu_backward(dout, x),
         lambda: aten.gelu_backward.grad_input(dout, x, grad_input=dx),
     ]
-    x_bf16 = torch.empty_like(x, dtype=torch.bfloat16)
-    yield "cast_bf16", [
-        lambda: x.to(torch.bfloat16),
-        lambda: x_bf16.copy_(x),
-    ]
 
 
 def main():

@@ -6,19 +6,30 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "core/check.h"
 #include "core/philox.h"
-#include "tests/support/vector_isa_paths.h"
 
 namespace bertforge::cpu {
+
+void PrintTo(PhiloxIsa isa, std::ostream* os) { *os << philox_isa_name(isa); }  // GoogleTest's name for a path
+
 namespace {
 
-class PhiloxWordsPathTest : public VectorIsaPathTest {};
+class PhiloxWordsPathTest : public ::testing::TestWithParam<PhiloxIsa> {
+ protected:
+  void SetUp() override {
+    if (!philox_isa_supported(GetParam())) {
+      GTEST_SKIP() << philox_isa_name(GetParam()) << " is not available on this CPU (compiled, not executed)";
+    }
+  }
+};
 
 // words[4 b + j] == philox_block(seed, offset, first + b).x[j] for every b < n, and nothing past 4 n is written.
-void expect_blocks(VectorIsa isa, uint64_t seed, uint64_t offset, uint64_t first, int64_t n) {
+void expect_blocks(PhiloxIsa isa, uint64_t seed, uint64_t offset, uint64_t first, int64_t n) {
   constexpr uint32_t kCanary = 0xDEADBEEFu;
   std::vector<uint32_t> words(4 * n + 64, kCanary);
   philox_words(isa, seed, offset, first, n, words.data());
@@ -50,15 +61,31 @@ TEST_P(PhiloxWordsPathTest, ManyStreams) {
   }
 }
 
-INSTANTIATE_VECTOR_ISA_PATHS(PhiloxWordsPathTest);
+INSTANTIATE_TEST_SUITE_P(AllPaths, PhiloxWordsPathTest,
+                         ::testing::Values(PhiloxIsa::kScalar, PhiloxIsa::kAvx2, PhiloxIsa::kAvx512),
+                         [](const ::testing::TestParamInfo<PhiloxIsa>& info) {
+                           return std::string(philox_isa_name(info.param));
+                         });
+
+TEST(PhiloxWords, TheDefaultIsTheWidestPathThisCpuHas) {
+  EXPECT_TRUE(philox_isa_supported(PhiloxIsa::kScalar));
+#if defined(__x86_64__)
+  EXPECT_EQ(philox_isa_supported(PhiloxIsa::kAvx2), __builtin_cpu_supports("avx2") != 0);
+  EXPECT_EQ(philox_isa_supported(PhiloxIsa::kAvx512), __builtin_cpu_supports("avx512f") != 0);
+#endif
+  const PhiloxIsa expected = philox_isa_supported(PhiloxIsa::kAvx512) ? PhiloxIsa::kAvx512
+                             : philox_isa_supported(PhiloxIsa::kAvx2) ? PhiloxIsa::kAvx2
+                                                                      : PhiloxIsa::kScalar;
+  EXPECT_EQ(philox_default_isa(), expected);
+}
 
 TEST(PhiloxWords, AnUnsupportedPathIsAnError) {
   int unsupported = 0;
-  for (VectorIsa isa : {VectorIsa::kAvx2, VectorIsa::kAvx512}) {
-    if (vector_isa_supported(isa)) continue;
+  for (PhiloxIsa isa : {PhiloxIsa::kAvx2, PhiloxIsa::kAvx512}) {
+    if (philox_isa_supported(isa)) continue;
     ++unsupported;
     uint32_t words[4];
-    EXPECT_THROW(philox_words(isa, 1, 2, 3, 1, words), Error) << vector_isa_name(isa);
+    EXPECT_THROW(philox_words(isa, 1, 2, 3, 1, words), Error) << philox_isa_name(isa);
   }
   if (unsupported == 0) GTEST_SKIP() << "this CPU has every path";
 }
