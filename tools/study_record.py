@@ -19,7 +19,8 @@ import os
 import shutil
 import sys
 
-SCHEMES = ("fp", "ptq-w8a8", "awq-w8")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from training_study_report import SCHEMES, latest_quantized  # noqa: E402
 
 
 def thinned(lines, every):
@@ -34,15 +35,6 @@ def thinned(lines, every):
             final_alpha = steps[-1]["clip_alpha"]
             keep.add(id(next(r for r in steps if r.get("clip_alpha") == final_alpha)))
     return [json.dumps(r, separators=(",", ":")) + "\n" for r in records if id(r) in keep]
-
-
-def latest_quantized(run):
-    """(step directory name, its path) of the run's latest quantized checkpoint with an FP evaluation, or None."""
-    root = os.path.join(run, "quantized")
-    if not os.path.isdir(root):
-        return None
-    done = sorted(d for d in os.listdir(root) if os.path.exists(os.path.join(root, d, "fp.json")))
-    return (done[-1], os.path.join(root, done[-1])) if done else None
 
 
 def main():

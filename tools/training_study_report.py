@@ -84,16 +84,28 @@ def records(path):
     return evals, alphas
 
 
-def quantized_evals(run_dir):
-    """{"step", "fp", "ptq-w8a8", "awq-w8"} of the latest quantized checkpoint of a run (study_lib.sh's quantize_latest),
-    or None; a scheme missing there is left out."""
+SCHEMES = ("fp", "ptq-w8a8", "awq-w8")  # the evaluations quantize_latest (scripts/study_lib.sh) writes per step
+
+
+def latest_quantized(run_dir):
+    """(step directory name, its path) of a run's latest quantized checkpoint (study_lib.sh's quantize_latest), or
+    None if there is none or its FP evaluation is missing."""
     root = os.path.join(run_dir, "quantized")
     steps = sorted(d for d in os.listdir(root) if d.startswith("step-")) if os.path.isdir(root) else []
     if not steps or not os.path.exists(os.path.join(root, steps[-1], "fp.json")):
         return None
-    result = {"step": int(steps[-1][len("step-"):])}
-    for scheme in ("fp", "ptq-w8a8", "awq-w8"):
-        path = os.path.join(root, steps[-1], f"{scheme}.json")
+    return steps[-1], os.path.join(root, steps[-1])
+
+
+def quantized_evals(run_dir):
+    """{"step", "fp", "ptq-w8a8", "awq-w8"} of the latest quantized checkpoint of a run, or None; a scheme missing
+    there is left out."""
+    latest = latest_quantized(run_dir)
+    if latest is None:
+        return None
+    result = {"step": int(latest[0][len("step-"):])}
+    for scheme in SCHEMES:
+        path = os.path.join(latest[1], f"{scheme}.json")
         if os.path.exists(path):
             with open(path) as f:
                 result[scheme] = json.load(f)
